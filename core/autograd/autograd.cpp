@@ -1,0 +1,204 @@
+// Graph recording, the backward engine, and the Tensor methods that touch autograd state.
+#include "core/autograd/autograd.h"
+
+#include <atomic>
+#include <map>
+#include <queue>
+#include <unordered_map>
+
+#include "core/backend/backend.h"
+#include "core/ops/ops.h"
+
+namespace st {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+std::atomic<uint64_t> g_sequence{0};
+
+AutogradMeta& meta_of(const Tensor& t) {
+  auto& impl = t.impl();
+  if (!impl.autograd) impl.autograd = std::make_shared<AutogradMeta>();
+  return *impl.autograd;
+}
+
+std::shared_ptr<Node> edge_of(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return nullptr;
+  AutogradMeta& m = *t.impl().autograd;
+  if (m.grad_fn) return m.grad_fn;
+  if (!m.accumulator) {
+    m.accumulator = std::make_shared<Node>();
+    m.accumulator->name = "accumulate_grad";
+    m.accumulator->input_shapes = {t.shape()};
+    m.accumulator->leaf = t.impl().autograd;
+  }
+  return m.accumulator;
+}
+
+void accumulate_into_leaf(AutogradMeta& leaf, const Tensor& g) {
+  NoGradGuard no_grad;
+  if (!leaf.grad.defined()) {
+    leaf.grad = g.contiguous().clone();
+  } else {
+    backend_for(leaf.grad.device()).accumulate(leaf.grad, g.contiguous());
+  }
+  for (auto& hook : leaf.hooks) hook(leaf.grad);
+}
+}  // namespace
+
+bool grad_mode_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs,
+              BackwardFn fn) {
+  if (!g_grad_enabled) return output;
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return output;
+  auto node = std::make_shared<Node>();
+  node->sequence = ++g_sequence;
+  node->name = name;
+  node->backward = std::move(fn);
+  for (const Tensor& t : inputs) {
+    node->next.push_back(edge_of(t));
+    node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
+  }
+  // The output must not share autograd state with an input (views get fresh impls).
+  auto fresh = std::make_shared<TensorImpl>(output.impl());
+  fresh->autograd = std::make_shared<AutogradMeta>();
+  fresh->autograd->requires_grad = true;
+  fresh->autograd->grad_fn = std::move(node);
+  return Tensor(std::move(fresh));
+}
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  ST_CHECK(root.requires_grad(), "backward: the tensor of shape ", root.shape(),
+           " does not require grad (no input of its graph requires grad)");
+  ST_CHECK(grad.shape() == root.shape(), "backward: gradient shape ", grad.shape(),
+           " differs from the tensor's shape ", root.shape());
+  NoGradGuard no_grad;
+  std::shared_ptr<Node> start = edge_of(root);
+
+  // Count, for every reachable node, how many edges lead into it.
+  std::unordered_map<Node*, int> pending;
+  std::vector<Node*> stack{start.get()};
+  pending[start.get()] = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (auto& nx : n->next) {
+      if (!nx) continue;
+      auto [it, inserted] = pending.try_emplace(nx.get(), 0);
+      ++it->second;
+      if (inserted) stack.push_back(nx.get());
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> buffers;
+  auto cmp = [](Node* a, Node* b) { return a->sequence < b->sequence; };
+  std::priority_queue<Node*, std::vector<Node*>, decltype(cmp)> ready(cmp);
+  std::map<Node*, std::shared_ptr<Node>> keep_alive;  // nodes may be freed by released closures
+
+  auto deliver = [&](Node* n, const Tensor& g) {
+    if (!g.defined()) return;
+    auto it = buffers.find(n);
+    if (it == buffers.end() || !it->second.defined()) {
+      buffers[n] = g;
+    } else {
+      it->second = add(it->second, g);
+    }
+  };
+
+  std::function<void(Node*)> on_ready = [&](Node* n) {
+    if (n->leaf) {  // leaf accumulators run at once: their gradient is final now
+      auto it = buffers.find(n);
+      if (it != buffers.end() && it->second.defined()) accumulate_into_leaf(*n->leaf, it->second);
+      buffers.erase(n);
+    } else {
+      ready.push(n);
+    }
+  };
+
+  deliver(start.get(), grad);
+  keep_alive[start.get()] = start;
+  on_ready(start.get());
+  while (!ready.empty()) {
+    Node* n = ready.top();
+    ready.pop();
+    Tensor g = buffers[n];
+    buffers.erase(n);
+    std::vector<Tensor> grads;
+    if (g.defined()) {
+      ST_CHECK(n->backward, "backward: the graph through '", n->name,
+               "' was already freed; pass retain_graph=true to backward twice");
+      grads = n->backward(g);
+      ST_CHECK(grads.size() == n->next.size(), "backward of '", n->name, "' returned ",
+               grads.size(), " gradients for ", n->next.size(), " inputs");
+    }
+    for (size_t i = 0; i < n->next.size(); ++i) {
+      Node* nx = n->next[i].get();
+      if (!nx) continue;
+      keep_alive[nx] = n->next[i];
+      if (i < grads.size() && grads[i].defined()) {
+        ST_CHECK(grads[i].shape() == n->input_shapes[i], "backward of '", n->name,
+                 "': gradient of input ", i, " has shape ", grads[i].shape(), ", expected ",
+                 n->input_shapes[i]);
+        deliver(nx, grads[i]);
+      }
+      if (--pending[nx] == 0) on_ready(nx);
+    }
+    if (!retain_graph) n->backward = nullptr;
+  }
+}
+
+// ---- Tensor methods for autograd ----------------------------------------------------------
+
+bool Tensor::requires_grad() const {
+  return impl_ && impl_->autograd && impl_->autograd->requires_grad;
+}
+
+Tensor& Tensor::set_requires_grad(bool value) {
+  ST_CHECK(is_leaf(), "set_requires_grad: only leaf tensors can change requires_grad");
+  ST_CHECK(!value || is_floating(dtype()), "set_requires_grad: ", dtype(),
+           " tensors cannot require grad");
+  meta_of(*this).requires_grad = value;
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return !(impl().autograd && impl().autograd->grad_fn); }
+
+Tensor Tensor::grad() const { return impl().autograd ? impl().autograd->grad : Tensor(); }
+
+void Tensor::zero_grad() {
+  if (impl().autograd) impl().autograd->grad = Tensor();
+}
+
+void Tensor::set_grad(const Tensor& g) {
+  ST_CHECK(!g.defined() || g.shape() == shape(), "set_grad: gradient shape ", g.shape(),
+           " differs from the tensor's shape ", shape());
+  meta_of(*this).grad = g;
+}
+
+void Tensor::backward(const Tensor& grad, bool retain_graph) const {
+  Tensor g = grad;
+  if (!g.defined()) {
+    ST_CHECK(numel() == 1, "backward: called without a gradient on a non-scalar tensor of shape ",
+             shape(), "; pass a gradient of that shape");
+    g = Tensor::ones(shape(), dtype(), device());
+  }
+  run_backward(*this, g, retain_graph);
+}
+
+Tensor Tensor::detach() const {
+  auto fresh = std::make_shared<TensorImpl>(impl());
+  fresh->autograd = nullptr;
+  return Tensor(std::move(fresh));
+}
+
+void Tensor::register_grad_ready_hook(std::function<void(const Tensor&)> hook) {
+  ST_CHECK(is_leaf() && requires_grad(),
+           "register_grad_ready_hook: only leaves that require grad have a final gradient");
+  meta_of(*this).hooks.push_back(std::move(hook));
+}
+
+}  // namespace st

@@ -1,0 +1,61 @@
+// Define-by-run autograd. An op that produces a tensor from inputs that require grad records a
+// Node: a backward closure holding only the tensors it needs (saved detached, so no reference
+// cycles), plus edges to the nodes that produced its inputs. Leaves get an accumulator node that
+// adds (+=) into their .grad and then fires their grad-ready hooks.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor/tensor.h"
+
+namespace st {
+
+struct Node;
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  Tensor grad;                            // leaves: accumulated gradient
+  std::shared_ptr<Node> grad_fn;          // non-leaves: the node that produced this tensor
+  std::shared_ptr<Node> accumulator;      // leaves: created on first use
+  std::vector<std::function<void(const Tensor&)>> hooks;  // leaves: grad-ready hooks
+};
+
+// Maps the gradient of a node's output to gradients of its inputs (undefined = no gradient).
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+struct Node {
+  uint64_t sequence = 0;     // creation order; backward runs later nodes first
+  std::string name;          // op name, for error messages
+  std::vector<std::shared_ptr<Node>> next;  // one per input; null when that input needs no grad
+  std::vector<Shape> input_shapes;
+  BackwardFn backward;       // empty for accumulators
+  std::shared_ptr<AutogradMeta> leaf;  // accumulators only
+};
+
+// Records `fn` as the backward of `output` computed from `inputs` when grad mode is on and some
+// input requires grad. Returns output (now carrying the node). fn must save detached tensors.
+Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+bool grad_mode_enabled();
+
+// Disables recording in its scope (thread-local).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Runs backward from `root` with gradient `grad` (same shape as root). Deterministic: nodes run
+// in decreasing creation order once all their consumers have run; leaf accumulators run as soon
+// as their gradient is final.
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+}  // namespace st

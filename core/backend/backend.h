@@ -1,0 +1,152 @@
+// Backend: the kernel-level interface that every device implements (CPU always; CUDA when
+// built). Ops in core/ops validate shapes, allocate outputs and call these kernels; a kernel
+// never allocates tensors the caller can see. Unless noted, tensor arguments are contiguous,
+// on this backend's device, and of one floating dtype (f32 or f64; bf16 where a kernel says).
+// Every kernel writes its outputs (=) unless the comment says it accumulates (+=).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/math/philox.h"
+#include "core/tensor/allocator.h"
+#include "core/tensor/tensor.h"
+
+namespace st {
+
+enum class UnaryOp : uint8_t { GeluTanh, GeluErf, Relu, Tanh, Exp, Log, EluPlusOne };
+// The derivative of UnaryOp; the first argument is the op's input x, except TanhFromY and
+// ExpFromY, which take its output y.
+enum class UnaryGradOp : uint8_t { GeluTanh, GeluErf, Relu, TanhFromY, ExpFromY, Log, EluPlusOne };
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div };
+enum class SoftmaxKind : uint8_t { Softmax, LogSoftmax };
+
+// Up to kMaxDims strided dimensions, passed by value into kernels.
+constexpr int kMaxDims = 8;
+struct StridedLayout {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};  // elements; 0 on broadcast dimensions
+};
+
+// C = alpha * op(A) @ op(B) + beta * C for `batch` matrices, row-major: A is (m, k) or, with
+// trans_a, stored (k, m); lda is the distance between rows as stored. stride_* separate batch
+// items (0 = the same matrix for every batch item).
+struct GemmArgs {
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  double alpha = 1.0, beta = 0.0;
+  const void* a = nullptr;
+  int64_t lda = 0, stride_a = 0;
+  const void* b = nullptr;
+  int64_t ldb = 0, stride_b = 0;
+  void* c = nullptr;
+  int64_t ldc = 0, stride_c = 0;
+  int64_t batch = 1;
+  DType dtype = DType::F32;
+};
+
+// The dropout random stream of a tensor that is a block [offset, offset + shape) of a larger
+// "global" tensor (e.g. one rank's slice of the sequence): element (i_0..i_k) draws the random
+// number of global index sum_d (i_d + offset_d) * global_stride_d. Identity when ndim == 0.
+struct GlobalIndexMap {
+  int ndim = 0;
+  int64_t offset[kMaxDims] = {};
+  int64_t global_strides[kMaxDims] = {};
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+
+  // ---- memory --------------------------------------------------------------------------
+  virtual void fill(const Tensor& dst, double value) = 0;  // any dtype
+  // dst = src elementwise (equal shapes, arbitrary strides, any dtype conversion).
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
+  // Contiguous bytes between host memory and this device (plain memcpy on CPU).
+  virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- elementwise -----------------------------------------------------------------------
+  virtual void unary(UnaryOp op, const Tensor& x, const Tensor& y) = 0;
+  virtual void unary_grad(UnaryGradOp op, const Tensor& x_or_y, const Tensor& dy,
+                          const Tensor& dx) = 0;
+  virtual void affine(const Tensor& x, double alpha, double beta, const Tensor& y) = 0;  // y = a x + b
+  // out = a (op) b. out contiguous; a and b are strided views of out's shape (0 strides on
+  // broadcast dimensions), same dtype.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // out = mask != 0 ? value : x. mask: i32 or x's dtype, a strided view of x's shape.
+  virtual void masked_fill(const Tensor& x, const Tensor& mask, double value,
+                           const Tensor& out) = 0;
+  // dst += src (equal numel).
+  virtual void accumulate(const Tensor& dst, const Tensor& src) = 0;
+
+  // ---- reductions (fixed summation order, independent of thread count) ------------------
+  // out(o, i) = sum_r x(o, r, i) with x viewed as (outer, r, inner).
+  virtual void sum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
+                        const Tensor& out) = 0;
+
+  // ---- matrix products -------------------------------------------------------------------
+  virtual void gemm(const GemmArgs& args) = 0;
+
+  // ---- fused row kernels on (R, C) -------------------------------------------------------
+  // y = LayerNorm(x) * w + b; mean, rstd: (R) saved for backward.
+  virtual void layer_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                                  double eps, const Tensor& y, const Tensor& mean,
+                                  const Tensor& rstd) = 0;
+  // dx = (written); dw, db = (written) sums over rows.
+  virtual void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
+                                   const Tensor& rstd, const Tensor& dy, const Tensor& dx,
+                                   const Tensor& dw, const Tensor& db) = 0;
+  virtual void softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor& y) = 0;
+  virtual void softmax_backward(SoftmaxKind kind, const Tensor& y, const Tensor& dy,
+                                const Tensor& dx) = 0;
+  // loss (R) = per-row smoothed cross-entropy (0 where label == ignore_index); lse (R) saved.
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels,
+                                     int32_t ignore_index, double smoothing, const Tensor& loss,
+                                     const Tensor& lse) = 0;
+  // dlogits (R, C) = (softmax - q) * dloss(row); zero rows where label == ignore_index.
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& labels,
+                                      const Tensor& lse, const Tensor& dloss,
+                                      int32_t ignore_index, double smoothing,
+                                      const Tensor& dlogits) = 0;
+
+  // ---- embedding -------------------------------------------------------------------------
+  // out (T, D) = table[ids] (ids: i32 (T), already range-checked by the op).
+  virtual void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+  // dtable (V, D) += scatter of dout rows by ids, in token order (deterministic).
+  virtual void embedding_backward(const Tensor& ids, const Tensor& dout,
+                                  const Tensor& dtable) = 0;
+  // Index of the first id outside [0, rows), or -1 when all are valid.
+  virtual int64_t find_out_of_range(const Tensor& ids, int64_t rows) = 0;
+
+  // ---- dropout ---------------------------------------------------------------------------
+  // y = keep ? x / (1 - p) : 0, keep = philox_uniform(key, global index) >= p.
+  virtual void dropout(const Tensor& x, float p, const RngKey& key, const GlobalIndexMap& map,
+                       const Tensor& y) = 0;
+  // Seeded fill: normal (mean 0, stddev) or uniform [lo, hi), element i from philox(key, i).
+  virtual void fill_random_normal(const Tensor& dst, const RngKey& key, double stddev) = 0;
+  virtual void fill_random_uniform(const Tensor& dst, const RngKey& key, double lo,
+                                   double hi) = 0;
+};
+
+Backend& cpu_backend();
+Backend& backend_for(Device d);
+
+// CUDA: defined in backend/cuda when the build has CUDA, otherwise by backend/no_cuda.cpp
+// (which reports that this build has no CUDA support).
+bool cuda_built();
+int cuda_device_count();  // 0 when not built or no GPU is visible
+Backend& cuda_backend(int index);
+Allocator& cuda_allocator(int index);
+
+// Thread count used by CPU kernels (OpenMP) and BLAS. Results do not depend on it.
+void set_num_threads(int n);
+int num_threads();
+
+// Helpers shared by kernels of both backends.
+StridedLayout layout_of(const Tensor& t);
+GlobalIndexMap identity_index_map();
+
+}  // namespace st

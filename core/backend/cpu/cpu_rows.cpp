@@ -1,0 +1,197 @@
+// CPU row kernels on contiguous (R, C): LayerNorm forward/backward, softmax and log-softmax,
+// fused softmax-cross-entropy. Rows run in parallel; each row is summed in index order.
+// Column sums (LayerNorm dw, db) run over column tiles, rows in order, so results do not
+// depend on the thread count.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_common.h"
+#include "core/math/rows.h"
+
+namespace st {
+
+void CpuBackend::layer_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                                    double eps, const Tensor& y, const Tensor& mean,
+                                    const Tensor& rstd) {
+  int64_t C = x.size(-1), R = x.numel() / std::max<int64_t>(C, 1);
+  cpu::dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
+    using T = decltype(tag);
+    const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.data<T>();
+    T *py = y.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+    for (int64_t r = 0; r < R; ++r) {
+      const T* xr = px + r * C;
+      T s = 0;
+      for (int64_t j = 0; j < C; ++j) s += xr[j];
+      T mu = s / static_cast<T>(C);
+      T v = 0;
+      for (int64_t j = 0; j < C; ++j) v += (xr[j] - mu) * (xr[j] - mu);
+      T rs = LayerNormTerms::rstd(v / static_cast<T>(C), static_cast<T>(eps));
+      pm[r] = mu;
+      pr[r] = rs;
+      T* yr = py + r * C;
+      for (int64_t j = 0; j < C; ++j) yr[j] = LayerNormTerms::forward(xr[j], mu, rs, pw[j], pb[j]);
+    }
+  });
+}
+
+void CpuBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
+                                     const Tensor& rstd, const Tensor& dy, const Tensor& dx,
+                                     const Tensor& dw, const Tensor& db) {
+  int64_t C = x.size(-1), R = x.numel() / std::max<int64_t>(C, 1);
+  cpu::dispatch_float(x.dtype(), "layer_norm_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T *px = x.data<T>(), *pw = w.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
+    const T* pdy = dy.data<T>();
+    T *pdx = dx.data<T>(), *pdw = dw.data<T>(), *pdb = db.data<T>();
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+    for (int64_t r = 0; r < R; ++r) {
+      const T *xr = px + r * C, *dyr = pdy + r * C;
+      T mu = pm[r], rs = pr[r];
+      T sum_g = 0, sum_gx = 0;
+      for (int64_t j = 0; j < C; ++j) {
+        T g = dyr[j] * pw[j];
+        T xh = (xr[j] - mu) * rs;
+        sum_g += g;
+        sum_gx += g * xh;
+      }
+      T mg = sum_g / static_cast<T>(C), mgx = sum_gx / static_cast<T>(C);
+      T* dxr = pdx + r * C;
+      for (int64_t j = 0; j < C; ++j) {
+        T xh = (xr[j] - mu) * rs;
+        dxr[j] = LayerNormTerms::input_grad(dyr[j] * pw[j], xh, rs, mg, mgx);
+      }
+    }
+    constexpr int64_t kTile = 64;
+    int64_t tiles = (C + kTile - 1) / kTile;
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+    for (int64_t t = 0; t < tiles; ++t) {
+      int64_t j0 = t * kTile, wdt = std::min(kTile, C - j0);
+      T aw[kTile] = {}, ab[kTile] = {};
+      for (int64_t r = 0; r < R; ++r) {
+        const T *xr = px + r * C + j0, *dyr = pdy + r * C + j0;
+        T mu = pm[r], rs = pr[r];
+        for (int64_t j = 0; j < wdt; ++j) {
+          aw[j] += dyr[j] * (xr[j] - mu) * rs;
+          ab[j] += dyr[j];
+        }
+      }
+      for (int64_t j = 0; j < wdt; ++j) {
+        pdw[j0 + j] = aw[j];
+        pdb[j0 + j] = ab[j];
+      }
+    }
+  });
+}
+
+void CpuBackend::softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor& y) {
+  int64_t C = x.size(-1), R = x.numel() / std::max<int64_t>(C, 1);
+  cpu::dispatch_float(x.dtype(), "softmax", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+    for (int64_t r = 0; r < R; ++r) {
+      const T* xr = px + r * C;
+      T* yr = py + r * C;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < C; ++j) mx = std::max(mx, xr[j]);
+      if (mx == -std::numeric_limits<T>::infinity()) mx = 0;  // fully masked row
+      T s = 0;
+      for (int64_t j = 0; j < C; ++j) s += std::exp(xr[j] - mx);
+      if (kind == SoftmaxKind::Softmax) {
+        T inv = T(1) / s;
+        for (int64_t j = 0; j < C; ++j) yr[j] = std::exp(xr[j] - mx) * inv;
+      } else {
+        T ls = mx + std::log(s);
+        for (int64_t j = 0; j < C; ++j) yr[j] = xr[j] - ls;
+      }
+    }
+  });
+}
+
+void CpuBackend::softmax_backward(SoftmaxKind kind, const Tensor& y, const Tensor& dy,
+                                  const Tensor& dx) {
+  int64_t C = y.size(-1), R = y.numel() / std::max<int64_t>(C, 1);
+  cpu::dispatch_float(y.dtype(), "softmax_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T *py = y.data<T>(), *pdy = dy.data<T>();
+    T* pdx = dx.data<T>();
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+    for (int64_t r = 0; r < R; ++r) {
+      const T *yr = py + r * C, *dyr = pdy + r * C;
+      T* dxr = pdx + r * C;
+      T acc = 0;
+      if (kind == SoftmaxKind::Softmax) {
+        for (int64_t j = 0; j < C; ++j) acc += dyr[j] * yr[j];
+        for (int64_t j = 0; j < C; ++j) dxr[j] = SoftmaxTerms::softmax_grad(yr[j], dyr[j], acc);
+      } else {
+        for (int64_t j = 0; j < C; ++j) acc += dyr[j];
+        for (int64_t j = 0; j < C; ++j)
+          dxr[j] = SoftmaxTerms::log_softmax_grad(yr[j], dyr[j], acc);
+      }
+    }
+  });
+}
+
+void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& labels,
+                                       int32_t ignore_index, double smoothing,
+                                       const Tensor& loss, const Tensor& lse) {
+  int64_t C = logits.size(-1), R = logits.numel() / std::max<int64_t>(C, 1);
+  cpu::dispatch_float(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = logits.data<T>();
+    const int32_t* pl = labels.data<int32_t>();
+    T *ploss = loss.data<T>(), *plse = lse.data<T>();
+    T eps = static_cast<T>(smoothing), classes = static_cast<T>(C);
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+    for (int64_t r = 0; r < R; ++r) {
+      const T* xr = px + r * C;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < C; ++j) mx = std::max(mx, xr[j]);
+      T s = 0;
+      for (int64_t j = 0; j < C; ++j) s += std::exp(xr[j] - mx);
+      T l = mx + std::log(s);
+      plse[r] = l;
+      if (pl[r] == ignore_index) {
+        ploss[r] = 0;
+        continue;
+      }
+      T dot = 0;
+      for (int64_t j = 0; j < C; ++j)
+        dot += CrossEntropyTerms::target_weight(j == pl[r], eps, classes) * xr[j];
+      ploss[r] = l - dot;
+    }
+  });
+}
+
+void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& labels,
+                                        const Tensor& lse, const Tensor& dloss,
+                                        int32_t ignore_index, double smoothing,
+                                        const Tensor& dlogits) {
+  int64_t C = logits.size(-1), R = logits.numel() / std::max<int64_t>(C, 1);
+  cpu::dispatch_float(logits.dtype(), "cross_entropy_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T *px = logits.data<T>(), *plse = lse.data<T>(), *pd = dloss.data<T>();
+    const int32_t* pl = labels.data<int32_t>();
+    T* pg = dlogits.data<T>();
+    T eps = static_cast<T>(smoothing), classes = static_cast<T>(C);
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+    for (int64_t r = 0; r < R; ++r) {
+      T* gr = pg + r * C;
+      if (pl[r] == ignore_index) {
+        std::fill(gr, gr + C, T(0));
+        continue;
+      }
+      const T* xr = px + r * C;
+      for (int64_t j = 0; j < C; ++j) {
+        T q = CrossEntropyTerms::target_weight(j == pl[r], eps, classes);
+        gr[j] = CrossEntropyTerms::logit_grad(xr[j], plse[r], q, pd[r]);
+      }
+    }
+  });
+}
+
+}  // namespace st

@@ -1,0 +1,36 @@
+// Embedding lookup: table (V, D), ids i32 (...) -> (..., D). Ids are range-checked before the
+// kernel runs. Backward scatter-adds into a zeroed (V, D) gradient in token order.
+#include "core/ops/op_util.h"
+
+namespace st {
+
+Tensor embedding(const Tensor& table, const Tensor& ids) {
+  detail::check_floating("embedding", table);
+  ST_CHECK(table.dim() == 2, "embedding: table must be (rows, dim), got ", table.shape());
+  ST_CHECK(ids.defined() && ids.dtype() == DType::I32, "embedding: ids must be i32, got ",
+           ids.defined() ? dtype_name(ids.dtype()) : "undefined");
+  ST_CHECK(ids.device() == table.device(), "embedding: ids on ", ids.device(), ", table on ",
+           table.device());
+  Tensor ic = ids.contiguous(), tc = table.contiguous();
+  int64_t V = table.size(0), D = table.size(1);
+  if (ic.numel() > 0) {
+    int64_t bad = detail::be(ic).find_out_of_range(ic, V);
+    if (bad >= 0) {
+      int32_t value = ic.reshape({-1}).narrow(0, bad, 1).to_vector<int32_t>()[0];
+      ST_THROW("embedding: id ", value, " at flat position ", bad, " of ids ", ids.shape(),
+               " is outside [0, ", V, ") for a table of shape ", table.shape());
+    }
+  }
+  Shape out_shape = ids.shape();
+  out_shape.push_back(D);
+  Tensor out = Tensor::empty(out_shape, table.dtype(), table.device());
+  if (out.numel() > 0) detail::be(tc).embedding_forward(tc, ic, out);
+  Shape tshape = table.shape();
+  return record(out, "embedding", {table}, [ic, tshape](const Tensor& g) {
+    Tensor dt = Tensor::zeros(tshape, g.dtype(), g.device());
+    if (ic.numel() > 0 && tshape[1] > 0) detail::be(dt).embedding_backward(ic, g.contiguous(), dt);
+    return std::vector<Tensor>{dt};
+  });
+}
+
+}  // namespace st

@@ -1,0 +1,127 @@
+// Matrix products. Operands whose last two dimensions are row-major or transposed (and whose
+// batch dimensions collapse to one stride) go to the backend GEMM as they are; anything else is
+// made contiguous first. Backward: dA = dC @ B^T, dB = A^T @ dC (summed over the batch when B
+// is shared), using transposed views, not copies.
+#include "core/ops/op_util.h"
+
+namespace st {
+
+namespace {
+
+struct MatrixOperand {
+  Tensor t;            // the tensor actually passed (maybe a contiguous copy)
+  bool trans = false;  // stored transposed
+  int64_t ld = 0;      // row stride as stored
+  int64_t batch_stride = 0;
+};
+
+// Describes x (..., R, C) for GEMM; `batch` = product of leading dims.
+MatrixOperand as_operand(const Tensor& x) {
+  int n = x.dim();
+  int64_t R = x.size(-2), C = x.size(-1);
+  auto batch_ok = [&](const Tensor& t) {
+    // Leading dims must collapse to a single stride (or be of size 1).
+    int64_t expect = -1;
+    for (int d = n - 3; d >= 0; --d) {
+      if (t.shape()[d] == 1) continue;
+      if (expect >= 0 && t.strides()[d] != expect) return false;
+      expect = t.strides()[d] * t.shape()[d];
+    }
+    return true;
+  };
+  auto batch_stride = [&](const Tensor& t) {
+    for (int d = n - 3; d >= 0; --d)
+      if (t.shape()[d] != 1) return t.strides()[d];
+    return int64_t(0);
+  };
+  int64_t s0 = x.stride(-2), s1 = x.stride(-1);
+  if (batch_ok(x)) {
+    if ((s1 == 1 || C == 1) && (s0 >= std::max<int64_t>(C, 1) || R == 1))
+      return {x, false, std::max<int64_t>({s0, C, 1}), batch_stride(x)};
+    if ((s0 == 1 || R == 1) && (s1 >= std::max<int64_t>(R, 1) || C == 1))
+      return {x, true, std::max<int64_t>({s1, R, 1}), batch_stride(x)};
+  }
+  Tensor c = x.contiguous();
+  return {c, false, std::max<int64_t>(C, 1), R * C};
+}
+
+// c (batch..., M, N) = a (..., M, K) @ b (..., K, N) or b (K, N). No autograd.
+Tensor matmul_raw(const Tensor& a, const Tensor& b) {
+  int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  Shape out_shape(a.shape().begin(), a.shape().end() - 2);
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor c = Tensor::empty(out_shape, a.dtype(), a.device());
+  if (c.numel() == 0) return c;
+  if (K == 0) {
+    detail::be(c).fill(c, 0.0);
+    return c;
+  }
+  int64_t batch = numel_of(out_shape) / (M * N);
+  GemmArgs g;
+  g.m = M;
+  g.n = N;
+  g.k = K;
+  g.dtype = a.dtype();
+  g.c = c.raw_data();
+  g.ldc = N;
+  g.stride_c = M * N;
+  g.batch = batch;
+  MatrixOperand ob = as_operand(b);
+  MatrixOperand oa;
+  if (b.dim() == 2 && batch > 1 && a.is_contiguous()) {
+    // Shared B and contiguous A: one GEMM of (batch*M, K) @ (K, N).
+    g.m = batch * M;
+    g.batch = 1;
+    oa = MatrixOperand{a, false, K, 0};
+  } else {
+    oa = as_operand(a);
+  }
+  g.trans_a = oa.trans;
+  g.a = oa.t.raw_data();
+  g.lda = oa.ld;
+  g.stride_a = oa.batch_stride;
+  g.trans_b = ob.trans;
+  g.b = ob.t.raw_data();
+  g.ldb = ob.ld;
+  g.stride_b = b.dim() == 2 ? 0 : ob.batch_stride;
+  detail::be(c).gemm(g);
+  return c;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::check_same("matmul", a, b);
+  detail::check_floating("matmul", a);
+  ST_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands need at least 2 dimensions, got ",
+           a.shape(), " @ ", b.shape());
+  ST_CHECK(a.size(-1) == b.size(-2), "matmul: inner sizes differ: ", a.shape(), " @ ", b.shape());
+  if (b.dim() > 2) {
+    ST_CHECK(a.dim() == b.dim() &&
+                 std::equal(a.shape().begin(), a.shape().end() - 2, b.shape().begin()),
+             "matmul: batch dimensions differ: ", a.shape(), " @ ", b.shape(),
+             " (batch dims must be equal, or b 2-D)");
+  }
+  Tensor c = matmul_raw(a, b);
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  Tensor sa = gb ? a.detach() : Tensor(), sb = ga ? b.detach() : Tensor();
+  bool shared_b = b.dim() == 2 && a.dim() > 2;
+  return record(c, "matmul", {a, b}, [sa, sb, shared_b](const Tensor& g) {
+    Tensor da, db;
+    if (sb.defined()) da = matmul_raw(g, sb.transpose(-1, -2));
+    if (sa.defined()) {
+      if (shared_b) {
+        int64_t K = sa.size(-1), N = g.size(-1);
+        Tensor a2 = sa.contiguous().reshape({-1, K});
+        Tensor g2 = g.contiguous().reshape({-1, N});
+        db = matmul_raw(a2.transpose(0, 1), g2);
+      } else {
+        db = matmul_raw(sa.transpose(-1, -2), g);
+      }
+    }
+    return std::vector<Tensor>{da, db};
+  });
+}
+
+}  // namespace st

@@ -1,0 +1,25 @@
+// Checks and small helpers shared by the op implementations (private to core/ops).
+#pragma once
+#include "core/ops/ops.h"
+
+namespace st::detail {
+
+inline void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  ST_CHECK(a.defined() && b.defined(), op, ": undefined tensor argument");
+  ST_CHECK(a.device() == b.device(), op, ": tensors on different devices: ", a.device(), " ",
+           a.shape(), " and ", b.device(), " ", b.shape());
+  ST_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ: ", a.dtype(), " ", a.shape(), " and ",
+           b.dtype(), " ", b.shape());
+}
+
+inline void check_floating(const char* op, const Tensor& t) {
+  ST_CHECK(t.defined(), op, ": undefined tensor argument");
+  ST_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, op, ": expects f32 or f64, got ",
+           t.dtype(), " of shape ", t.shape());
+}
+
+inline Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
+
+inline Backend& be(const Tensor& t) { return backend_for(t.device()); }
+
+}  // namespace st::detail

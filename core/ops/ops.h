@@ -1,0 +1,86 @@
+// The differentiable operations on tensors. Each returns a new tensor (never modifies its
+// inputs) and, when grad mode is on and an input requires grad, records its backward rule.
+// Shapes in comments: (B, N, d) etc.; "..." is any number of leading dimensions.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/autograd/autograd.h"
+#include "core/backend/backend.h"
+#include "core/tensor/tensor.h"
+
+namespace st {
+
+// ---- elementwise with broadcasting (NumPy rules) ------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& x, double s);           // s * x
+Tensor add_scalar(const Tensor& x, double c);      // x + c
+Tensor neg(const Tensor& x);
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator*(const Tensor& x, double s) { return scale(x, s); }
+inline Tensor operator*(double s, const Tensor& x) { return scale(x, s); }
+
+// out = mask != 0 ? value : x; mask (i32 or x's dtype) broadcasts to x. No gradient to mask.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+
+// ---- activations ---------------------------------------------------------------------------
+enum class GeluKind : uint8_t { Tanh, Erf };
+Tensor gelu(const Tensor& x, GeluKind kind = GeluKind::Tanh);
+Tensor relu(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor elu_plus_one(const Tensor& x);  // elu(x) + 1
+
+// ---- matrix products -----------------------------------------------------------------------
+// a (..., M, K) @ b (..., K, N) -> (..., M, N). Batch dimensions must be equal, or b is 2-D
+// (K, N) and shared by every batch item. Transposed views are passed to BLAS without copies.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- reductions (deterministic) ------------------------------------------------------------
+Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
+Tensor sum_all(const Tensor& x);   // () scalar
+Tensor mean_all(const Tensor& x);  // () scalar
+// Sums g over the dimensions that were broadcast from `shape` (the inverse of broadcasting).
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+// ---- shape ---------------------------------------------------------------------------------
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+Tensor expand(const Tensor& x, const Shape& shape);  // broadcast view (stride 0), no copy
+
+// ---- normalisation and probabilities ------------------------------------------------------
+// x (..., C), weight (C), bias (C). Fused forward and backward.
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-6);
+Tensor softmax(const Tensor& x);      // over the last axis
+Tensor log_softmax(const Tensor& x);  // over the last axis
+
+enum class Reduction : uint8_t { Mean, Sum, None };
+struct CrossEntropyOptions {
+  int32_t ignore_index = -100;
+  double label_smoothing = 0.0;
+  Reduction reduction = Reduction::Mean;  // Mean: over rows whose label is not ignored
+};
+// logits (R, C), labels i32 (R) -> () for Mean/Sum, (R) for None. Fused with log-softmax.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
+                     const CrossEntropyOptions& options = {});
+
+// ---- lookup and regularisation -------------------------------------------------------------
+// table (V, D), ids i32 (...) -> (..., D). Ids outside [0, V) are an error.
+Tensor embedding(const Tensor& table, const Tensor& ids);
+
+// Inverted dropout with probability p; the mask is a pure function of (key, global index),
+// regenerated in backward rather than stored. Identity when !training or p == 0.
+Tensor dropout(const Tensor& x, float p, const RngKey& key, bool training = true,
+               const GlobalIndexMap& map = GlobalIndexMap{});
+
+// ---- helpers for ops ------------------------------------------------------------------------
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+}  // namespace st
