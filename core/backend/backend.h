@@ -99,6 +99,7 @@ class Backend {
   virtual void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
                                    const Tensor& rstd, const Tensor& dy, const Tensor& dx,
                                    const Tensor& dw, const Tensor& db) = 0;
+  // A row that is entirely -inf (fully masked) gives softmax 0 and log-softmax -inf.
   virtual void softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor& y) = 0;
   virtual void softmax_backward(SoftmaxKind kind, const Tensor& y, const Tensor& dy,
                                 const Tensor& dx) = 0;

@@ -98,7 +98,11 @@ void CpuBackend::softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor
       T* yr = py + r * C;
       T mx = -std::numeric_limits<T>::infinity();
       for (int64_t j = 0; j < C; ++j) mx = std::max(mx, xr[j]);
-      if (mx == -std::numeric_limits<T>::infinity()) mx = 0;  // fully masked row
+      if (mx == -std::numeric_limits<T>::infinity()) {  // fully masked row: softmax 0
+        T fillv = kind == SoftmaxKind::Softmax ? T(0) : -std::numeric_limits<T>::infinity();
+        std::fill(yr, yr + C, fillv);
+        continue;
+      }
       T s = 0;
       for (int64_t j = 0; j < C; ++j) s += std::exp(xr[j] - mx);
       if (kind == SoftmaxKind::Softmax) {
