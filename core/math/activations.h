@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 
+#include "core/math/fast_math.h"
 #include "core/math/hd.h"
 
 namespace st {
@@ -11,14 +12,14 @@ struct GeluTanh {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   template <class T> ST_HD T operator()(T x) const {
     const T c = T(0.7978845608028654), a = T(0.044715);
     T u = c * (x + a * x * x * x);
-    return T(0.5) * x * (T(1) + tanh(u));
+    return T(0.5) * x * (T(1) + tanh_of(u));
   }
 };
 struct GeluTanhGrad {
   template <class T> ST_HD T operator()(T x, T dy) const {
     const T c = T(0.7978845608028654), a = T(0.044715);
     T u = c * (x + a * x * x * x);
-    T t = tanh(u);
+    T t = tanh_of(u);
     T du = c * (T(1) + T(3) * a * x * x);
     return dy * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du);
   }
@@ -45,14 +46,14 @@ struct ReluGrad {
 };
 
 struct Tanh {
-  template <class T> ST_HD T operator()(T x) const { return tanh(x); }
+  template <class T> ST_HD T operator()(T x) const { return tanh_of(x); }
 };
 struct TanhGradFromY {  // (y, dy) -> dy (1 - y^2)
   template <class T> ST_HD T operator()(T y, T dy) const { return dy * (T(1) - y * y); }
 };
 
 struct Exp {
-  template <class T> ST_HD T operator()(T x) const { return exp(x); }
+  template <class T> ST_HD T operator()(T x) const { return exp_of(x); }
 };
 struct ExpGradFromY {  // (y, dy) -> dy y
   template <class T> ST_HD T operator()(T y, T dy) const { return dy * y; }
@@ -66,10 +67,10 @@ struct LogGrad {
 };
 
 struct EluPlusOne {  // elu(x) + 1: the linear-attention feature map of Katharopoulos et al.
-  template <class T> ST_HD T operator()(T x) const { return x > T(0) ? x + T(1) : exp(x); }
+  template <class T> ST_HD T operator()(T x) const { return x > T(0) ? x + T(1) : exp_of(x); }
 };
 struct EluPlusOneGrad {
-  template <class T> ST_HD T operator()(T x, T dy) const { return x > T(0) ? dy : dy * exp(x); }
+  template <class T> ST_HD T operator()(T x, T dy) const { return x > T(0) ? dy : dy * exp_of(x); }
 };
 
 }  // namespace st

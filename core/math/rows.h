@@ -4,6 +4,7 @@
 #pragma once
 #include <cmath>
 
+#include "core/math/fast_math.h"
 #include "core/math/hd.h"
 
 namespace st {
@@ -27,7 +28,7 @@ struct SoftmaxTerms {
   template <class T> ST_HD static T softmax_grad(T y, T dy, T dot) { return y * (dy - dot); }
   // dx = dy - exp(y) * sum(dy), y = log-softmax
   template <class T> ST_HD static T log_softmax_grad(T y, T dy, T sum_dy) {
-    return dy - exp(y) * sum_dy;
+    return dy - exp_of(y) * sum_dy;
   }
 };
 
@@ -38,8 +39,12 @@ struct CrossEntropyTerms {
   template <class T> ST_HD static T target_weight(bool is_target, T eps, T classes) {
     return (is_target ? T(1) - eps : T(0)) + eps / classes;
   }
+  // sum_j q_j x_j from the target logit and the row sum of logits.
+  template <class T> ST_HD static T target_dot(T x_target, T sum_x, T eps, T classes) {
+    return (T(1) - eps) * x_target + eps / classes * sum_x;
+  }
   template <class T> ST_HD static T logit_grad(T x, T lse, T q, T dloss) {
-    return (exp(x - lse) - q) * dloss;
+    return (exp_of(x - lse) - q) * dloss;
   }
 };
 

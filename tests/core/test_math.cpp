@@ -7,6 +7,7 @@
 #include "core/math/activations.h"
 #include "core/math/adamw.h"
 #include "core/math/bf16.h"
+#include "core/math/fast_math.h"
 #include "core/math/philox.h"
 #include "core/math/rows.h"
 
@@ -113,6 +114,32 @@ TEST(Math, AdamWFirstStepMovesByLr) {
   EXPECT_NEAR(p, 1.0f * (1 - 0.01f * 0.1f) - 0.01f, 1e-6);
   EXPECT_NEAR(m, 0.05f, 1e-7);
   EXPECT_NEAR(v, 0.00025f, 1e-8);
+}
+
+}  // namespace
+}  // namespace st
+
+namespace st {
+namespace {
+
+TEST(Math, FastExpAndTanhAreAccurate) {
+  double worst_exp = 0, worst_tanh = 0;
+  for (int i = -2000000; i <= 2000000; ++i) {
+    float x = static_cast<float>(i) * 4.35e-5f;  // [-87, 87]
+    double e = std::exp(static_cast<double>(x));
+    worst_exp = std::max(worst_exp, std::fabs(fast_exp(x) - e) / e);
+    float y = static_cast<float>(i) * 5e-6f;  // [-10, 10]
+    double t = std::tanh(static_cast<double>(y));
+    if (t != 0) worst_tanh = std::max(worst_tanh, std::fabs(fast_tanh(y) - t) / std::fabs(t));
+  }
+  EXPECT_LT(worst_exp, 3e-7);   // ~2.5 ulp of float
+  EXPECT_LT(worst_tanh, 4e-7);
+  EXPECT_EQ(fast_exp(-INFINITY), 0.0f);
+  EXPECT_EQ(fast_exp(-100.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(fast_exp(100.0f)));
+  EXPECT_EQ(fast_tanh(0.0f), 0.0f);
+  EXPECT_EQ(fast_tanh(30.0f), 1.0f);
+  EXPECT_EQ(fast_tanh(-30.0f), -1.0f);
 }
 
 }  // namespace

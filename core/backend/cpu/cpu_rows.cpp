@@ -8,6 +8,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_common.h"
+#include "core/math/fast_math.h"
 #include "core/math/rows.h"
 
 namespace st {
@@ -24,9 +25,11 @@ void CpuBackend::layer_norm_forward(const Tensor& x, const Tensor& w, const Tens
     for (int64_t r = 0; r < R; ++r) {
       const T* xr = px + r * C;
       T s = 0;
+#pragma omp simd reduction(+ : s)
       for (int64_t j = 0; j < C; ++j) s += xr[j];
       T mu = s / static_cast<T>(C);
       T v = 0;
+#pragma omp simd reduction(+ : v)
       for (int64_t j = 0; j < C; ++j) v += (xr[j] - mu) * (xr[j] - mu);
       T rs = LayerNormTerms::rstd(v / static_cast<T>(C), static_cast<T>(eps));
       pm[r] = mu;
@@ -51,6 +54,7 @@ void CpuBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Ten
       const T *xr = px + r * C, *dyr = pdy + r * C;
       T mu = pm[r], rs = pr[r];
       T sum_g = 0, sum_gx = 0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
       for (int64_t j = 0; j < C; ++j) {
         T g = dyr[j] * pw[j];
         T xh = (xr[j] - mu) * rs;
@@ -97,6 +101,7 @@ void CpuBackend::softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor
       const T* xr = px + r * C;
       T* yr = py + r * C;
       T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
       for (int64_t j = 0; j < C; ++j) mx = std::max(mx, xr[j]);
       if (mx == -std::numeric_limits<T>::infinity()) {  // fully masked row: softmax 0
         T fillv = kind == SoftmaxKind::Softmax ? T(0) : -std::numeric_limits<T>::infinity();
@@ -104,10 +109,11 @@ void CpuBackend::softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor
         continue;
       }
       T s = 0;
-      for (int64_t j = 0; j < C; ++j) s += std::exp(xr[j] - mx);
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = 0; j < C; ++j) s += exp_of(xr[j] - mx);
       if (kind == SoftmaxKind::Softmax) {
         T inv = T(1) / s;
-        for (int64_t j = 0; j < C; ++j) yr[j] = std::exp(xr[j] - mx) * inv;
+        for (int64_t j = 0; j < C; ++j) yr[j] = exp_of(xr[j] - mx) * inv;
       } else {
         T ls = mx + std::log(s);
         for (int64_t j = 0; j < C; ++j) yr[j] = xr[j] - ls;
@@ -129,9 +135,11 @@ void CpuBackend::softmax_backward(SoftmaxKind kind, const Tensor& y, const Tenso
       T* dxr = pdx + r * C;
       T acc = 0;
       if (kind == SoftmaxKind::Softmax) {
+#pragma omp simd reduction(+ : acc)
         for (int64_t j = 0; j < C; ++j) acc += dyr[j] * yr[j];
         for (int64_t j = 0; j < C; ++j) dxr[j] = SoftmaxTerms::softmax_grad(yr[j], dyr[j], acc);
       } else {
+#pragma omp simd reduction(+ : acc)
         for (int64_t j = 0; j < C; ++j) acc += dyr[j];
         for (int64_t j = 0; j < C; ++j)
           dxr[j] = SoftmaxTerms::log_softmax_grad(yr[j], dyr[j], acc);
@@ -153,19 +161,22 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& label
 #pragma omp parallel for if (R * C > cpu::kParallelGrain)
     for (int64_t r = 0; r < R; ++r) {
       const T* xr = px + r * C;
-      T mx = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < C; ++j) mx = std::max(mx, xr[j]);
+      T mx = -std::numeric_limits<T>::infinity(), sx = 0;
+#pragma omp simd reduction(max : mx) reduction(+ : sx)
+      for (int64_t j = 0; j < C; ++j) {
+        mx = std::max(mx, xr[j]);
+        sx += xr[j];
+      }
       T s = 0;
-      for (int64_t j = 0; j < C; ++j) s += std::exp(xr[j] - mx);
+#pragma omp simd reduction(+ : s)
+      for (int64_t j = 0; j < C; ++j) s += exp_of(xr[j] - mx);
       T l = mx + std::log(s);
       plse[r] = l;
       if (pl[r] == ignore_index) {
         ploss[r] = 0;
         continue;
       }
-      T dot = 0;
-      for (int64_t j = 0; j < C; ++j)
-        dot += CrossEntropyTerms::target_weight(j == pl[r], eps, classes) * xr[j];
+      T dot = CrossEntropyTerms::target_dot(xr[pl[r]], sx, eps, classes);
       ploss[r] = l - dot;
     }
   });

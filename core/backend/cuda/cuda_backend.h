@@ -1,0 +1,112 @@
+// The CUDA backend: one CudaBackend per device, created on first use and kept for the process.
+// It owns a stream, a cuBLAS handle bound to that stream and the device's stream-ordered
+// allocator; every kernel is enqueued on the stream and only host copies and synchronize() wait.
+// Kernels write their outputs (=) unless the Backend interface says they accumulate (+=).
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "core/backend/backend.h"
+#include "core/backend/cuda/cuda_check.h"
+
+namespace st {
+
+namespace cuda {
+// Makes `index` the current device for the guard's lifetime (restores the previous one).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int index) : index_(index) {
+    ST_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != index_) ST_CUDA_CHECK(cudaSetDevice(index_));
+  }
+  ~DeviceGuard() {
+    if (previous_ != index_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int index_;
+  int previous_ = -1;
+};
+}  // namespace cuda
+
+// Stream-ordered device memory: cudaMallocAsync / cudaFreeAsync on the backend's stream, from the
+// device's default pool with an unbounded release threshold so freed blocks are reused rather
+// than returned to the driver. Statistics count the bytes requested.
+class CudaAllocator final : public Allocator {
+ public:
+  CudaAllocator(int index, cudaStream_t stream);
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr, size_t bytes) override;  // never throws (called from destructors)
+  Device device() const override { return Device::cuda(index_); }
+
+ private:
+  int index_;
+  cudaStream_t stream_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int index);
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::cuda(index_); }
+  int index() const { return index_; }
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t cublas() const { return cublas_; }
+  CudaAllocator& allocator() { return *allocator_; }
+
+  void fill(const Tensor& dst, double value) override;
+  void copy(const Tensor& dst, const Tensor& src) override;
+  void copy_from_host(void* dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
+  void synchronize() override;
+
+  void unary(UnaryOp op, const Tensor& x, const Tensor& y) override;
+  void unary_grad(UnaryGradOp op, const Tensor& x_or_y, const Tensor& dy,
+                  const Tensor& dx) override;
+  void affine(const Tensor& x, double alpha, double beta, const Tensor& y) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void masked_fill(const Tensor& x, const Tensor& mask, double value, const Tensor& out) override;
+  void accumulate(const Tensor& dst, const Tensor& src) override;
+
+  void sum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
+                const Tensor& out) override;
+  void gemm(const GemmArgs& args) override;
+
+  void layer_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                          const Tensor& y, const Tensor& mean, const Tensor& rstd) override;
+  void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
+                           const Tensor& rstd, const Tensor& dy, const Tensor& dx,
+                           const Tensor& dw, const Tensor& db) override;
+  void softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor& y) override;
+  void softmax_backward(SoftmaxKind kind, const Tensor& y, const Tensor& dy,
+                        const Tensor& dx) override;
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                             double smoothing, const Tensor& loss, const Tensor& lse) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Tensor& lse,
+                              const Tensor& dloss, int32_t ignore_index, double smoothing,
+                              const Tensor& dlogits) override;
+
+  void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+  void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
+  int64_t find_out_of_range(const Tensor& ids, int64_t rows) override;
+
+  void dropout(const Tensor& x, float p, const RngKey& key, const GlobalIndexMap& map,
+               const Tensor& y) override;
+  void fill_random_normal(const Tensor& dst, const RngKey& key, double stddev) override;
+  void fill_random_uniform(const Tensor& dst, const RngKey& key, double lo, double hi) override;
+
+ private:
+  int index_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  void* cublas_workspace_ = nullptr;
+  std::unique_ptr<CudaAllocator> allocator_;
+};
+
+}  // namespace st

@@ -1,0 +1,33 @@
+// Error checks for CUDA runtime and cuBLAS calls: ST_CUDA_CHECK / ST_CUBLAS_CHECK throw st::Error
+// naming the failed expression, file:line, the library's error string and the current device.
+// Private to backend/cuda (the only place that includes CUDA headers).
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "core/tensor/error.h"
+
+namespace st::cuda {
+
+[[noreturn]] void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line);
+[[noreturn]] void throw_cublas_error(cublasStatus_t status, const char* expr, const char* file,
+                                     int line);
+
+}  // namespace st::cuda
+
+#define ST_CUDA_CHECK(expr)                                                           \
+  do {                                                                                \
+    cudaError_t st_cuda_err_ = (expr);                                                \
+    if (st_cuda_err_ != cudaSuccess)                                                  \
+      ::st::cuda::throw_cuda_error(st_cuda_err_, #expr, __FILE__, __LINE__);          \
+  } while (0)
+
+#define ST_CUBLAS_CHECK(expr)                                                         \
+  do {                                                                                \
+    cublasStatus_t st_cublas_status_ = (expr);                                        \
+    if (st_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                   \
+      ::st::cuda::throw_cublas_error(st_cublas_status_, #expr, __FILE__, __LINE__);   \
+  } while (0)
+
+// After a kernel launch: reports invalid configurations and earlier asynchronous faults.
+#define ST_CUDA_CHECK_LAUNCH() ST_CUDA_CHECK(cudaGetLastError())
