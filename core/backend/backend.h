@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/math/adamw.h"
 #include "core/math/philox.h"
 #include "core/tensor/allocator.h"
 #include "core/tensor/tensor.h"
@@ -121,6 +122,11 @@ class Backend {
                                   const Tensor& dtable) = 0;
   // Index of the first id outside [0, rows), or -1 when all are valid.
   virtual int64_t find_out_of_range(const Tensor& ids, int64_t rows) = 0;
+
+  // ---- optimizer -----------------------------------------------------------------------
+  // One AdamW step on f32 tensors of equal numel: p, m, v updated in place, g read.
+  virtual void adamw_update(const Tensor& p, const Tensor& m, const Tensor& v, const Tensor& g,
+                            const AdamWStep& step) = 0;
 
   // ---- dropout ---------------------------------------------------------------------------
   // y = keep ? x / (1 - p) : 0, keep = philox_uniform(key, global index) >= p.

@@ -80,6 +80,14 @@ Tensor embedding(const Tensor& table, const Tensor& ids);
 Tensor dropout(const Tensor& x, float p, const RngKey& key, bool training = true,
                const GlobalIndexMap& map = GlobalIndexMap{});
 
+// ---- linear attention ----------------------------------------------------------------------
+// Causal SimpleTRON attention: q, k, v (B, H, N, d_h), scales (N) ->
+//   y_t = scales_t * q_t (S0 + sum_{j <= t} k_j v_j^T)   (B, H, N, d_h)
+// computed in chunks of `chunk` tokens without any N x N matrix. initial_state S0
+// (B, H, d_h, d_h) is the sum of earlier tokens' states (sequence parallelism); undefined = 0.
+Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
+                         int64_t chunk, const Tensor& initial_state = Tensor());
+
 // ---- helpers for ops ------------------------------------------------------------------------
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 

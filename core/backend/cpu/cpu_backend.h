@@ -46,6 +46,8 @@ class CpuBackend final : public Backend {
   void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
   int64_t find_out_of_range(const Tensor& ids, int64_t rows) override;
 
+  void adamw_update(const Tensor& p, const Tensor& m, const Tensor& v, const Tensor& g,
+                    const AdamWStep& step) override;
   void dropout(const Tensor& x, float p, const RngKey& key, const GlobalIndexMap& map,
                const Tensor& y) override;
   void fill_random_normal(const Tensor& dst, const RngKey& key, double stddev) override;

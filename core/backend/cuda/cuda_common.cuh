@@ -22,6 +22,11 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, kMaxBlocks));
 }
 
+// for (int64_t i = global thread index; i < n; i += total threads)
+#define ST_CUDA_GRID_STRIDE(i, n)                                            \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
+
 // Threads per block of a one-block-per-row kernel over rows of length C (a multiple of 32).
 inline int row_threads(int64_t C) {
   if (C <= 64) return 32;

@@ -11,25 +11,21 @@ namespace {
 using cuda::grid_for;
 using cuda::kThreads;
 
-#define ST_GRID_STRIDE_LOOP(i, n)                                                    \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n);          \
-       i += int64_t(gridDim.x) * blockDim.x)
-
 template <class T, class F>
 __global__ void map_unary_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, F f) {
-  ST_GRID_STRIDE_LOOP(i, n) y[i] = f(x[i]);
+  ST_CUDA_GRID_STRIDE(i, n) y[i] = f(x[i]);
 }
 
 template <class T, class F>
 __global__ void map_binary_kernel(const T* __restrict__ a, const T* __restrict__ b,
                                   T* __restrict__ y, int64_t n, F f) {
-  ST_GRID_STRIDE_LOOP(i, n) y[i] = f(a[i], b[i]);
+  ST_CUDA_GRID_STRIDE(i, n) y[i] = f(a[i], b[i]);
 }
 
 template <class T, class F>
 __global__ void map_binary_strided_kernel(const T* a, StridedLayout la, const T* b,
                                           StridedLayout lb, T* __restrict__ y, int64_t n, F f) {
-  ST_GRID_STRIDE_LOOP(i, n) {
+  ST_CUDA_GRID_STRIDE(i, n) {
     y[i] = f(a[cuda::strided_offset(la, i)], b[cuda::strided_offset(lb, i)]);
   }
 }
@@ -48,12 +44,12 @@ struct DivF { template <class T> __device__ T operator()(T a, T b) const { retur
 template <class T, class M>
 __global__ void masked_fill_kernel(const T* __restrict__ x, const M* mask, StridedLayout lm,
                                    T value, T* __restrict__ out, int64_t n) {
-  ST_GRID_STRIDE_LOOP(i, n) out[i] = mask[cuda::strided_offset(lm, i)] != M(0) ? value : x[i];
+  ST_CUDA_GRID_STRIDE(i, n) out[i] = mask[cuda::strided_offset(lm, i)] != M(0) ? value : x[i];
 }
 
 template <class T>
 __global__ void accumulate_kernel(T* __restrict__ dst, const T* __restrict__ src, int64_t n) {
-  ST_GRID_STRIDE_LOOP(i, n) dst[i] += src[i];
+  ST_CUDA_GRID_STRIDE(i, n) dst[i] += src[i];
 }
 
 template <class F>
@@ -182,7 +178,8 @@ void CudaBackend::masked_fill(const Tensor& x, const Tensor& mask, double value,
     };
     if (mask.dtype() == DType::I32) run(int32_t{});
     else if (mask.dtype() == x.dtype()) run(T{});
-    else ST_THROW("masked_fill: mask dtype ", mask.dtype(), " must be i32 or x's dtype ", x.dtype());
+    else ST_THROW("masked_fill: mask dtype ", mask.dtype(), " must be i32 or x's dtype ",
+                  x.dtype());
   });
 }
 

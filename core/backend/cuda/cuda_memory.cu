@@ -16,31 +16,25 @@ bool is_dense(const StridedLayout& l) {  // after coalescing
 
 template <class T>
 __global__ void fill_dense_kernel(T* dst, int64_t n, T value) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    dst[i] = value;
+  ST_CUDA_GRID_STRIDE(i, n) dst[i] = value;
 }
 
 template <class T>
 __global__ void fill_strided_kernel(T* dst, StridedLayout l, int64_t n, T value) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    dst[cuda::strided_offset(l, i)] = value;
+  ST_CUDA_GRID_STRIDE(i, n) dst[cuda::strided_offset(l, i)] = value;
 }
 
 template <class D, class S>
 __global__ void convert_dense_kernel(D* dst, const S* src, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    dst[i] = cuda::convert<D>(src[i]);
+  ST_CUDA_GRID_STRIDE(i, n) dst[i] = cuda::convert<D>(src[i]);
 }
 
 template <class D, class S>
 __global__ void copy_strided_kernel(D* dst, StridedLayout ld, const S* src, StridedLayout ls,
                                     int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
+  ST_CUDA_GRID_STRIDE(i, n) {
     dst[cuda::strided_offset(ld, i)] = cuda::convert<D>(src[cuda::strided_offset(ls, i)]);
+  }
 }
 
 }  // namespace

@@ -12,16 +12,15 @@ using cuda::kThreads;
 
 template <class T>
 __global__ void normal_kernel(T* __restrict__ dst, int64_t n, RngKey key, double stddev) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
+  ST_CUDA_GRID_STRIDE(i, n) {
     dst[i] = cuda::store_from_double<T>(stddev * philox_normal(key, static_cast<uint64_t>(i)));
+  }
 }
 
 template <class T>
 __global__ void uniform_kernel(T* __restrict__ dst, int64_t n, RngKey key, double lo,
                                double hi) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  ST_CUDA_GRID_STRIDE(i, n) {
     double u = static_cast<double>(philox_bits(key, static_cast<uint64_t>(i))) *
                (1.0 / 4294967296.0);
     // lo + (hi - lo) * u without FMA contraction: the same rounding as the CPU.
@@ -36,11 +35,10 @@ __global__ void dropout_kernel(const T* __restrict__ x, T* __restrict__ y, int64
                                T keep_scale) {
   int nd = l.ndim;
   int64_t len = nd ? l.shape[nd - 1] : 1;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  ST_CUDA_GRID_STRIDE(i, n) {
     int64_t g = i;
     if (map.ndim > 0) {
-      int64_t rem = i / len, j = i - (i / len) * len;
+      int64_t rem = i / len, j = i - rem * len;
       g = 0;
       for (int d = nd - 2; d >= 0; --d) {
         int64_t k = rem % l.shape[d];

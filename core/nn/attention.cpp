@@ -1,0 +1,114 @@
+// Attention kinds; see attention.h. No N x N matrix is formed by simpletron or linear_elu.
+#include "core/nn/attention.h"
+
+#include <cmath>
+
+namespace st {
+
+namespace {
+double scale_for(ScaleMode mode, double n, double dh) {
+  if (n <= 0) return 0.0;  // an example with no tokens: its state is zero anyway
+  switch (mode) {
+    case ScaleMode::SqrtN: return 1.0 / std::sqrt(n);
+    case ScaleMode::SqrtNDh: return 1.0 / std::sqrt(n * dh);
+    case ScaleMode::N: return 1.0 / n;
+    case ScaleMode::None: return 1.0;
+  }
+  return 1.0;
+}
+}  // namespace
+
+AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg,
+                                    DType dtype, Device device) {
+  int64_t B = ids.size(0), N0 = ids.size(1), N = N0 + (prepend_cls ? 1 : 0);
+  std::vector<int32_t> tok = ids.to_vector<int32_t>();
+  std::vector<double> valid(B * N, 1.0), ex(B, 0.0);
+  std::vector<int32_t> pad(B * N, 0);
+  bool any_pad = false;
+  for (int64_t b = 0; b < B; ++b) {
+    double n = 0;
+    for (int64_t t = 0; t < N; ++t) {
+      int64_t src = t - (prepend_cls ? 1 : 0);
+      bool is_pad = src >= 0 && tok[b * N0 + src] == 0;
+      valid[b * N + t] = is_pad ? 0.0 : 1.0;
+      pad[b * N + t] = is_pad ? 1 : 0;
+      any_pad = any_pad || is_pad;
+      n += is_pad ? 0 : 1;
+    }
+    ex[b] = scale_for(cfg.scale, n, static_cast<double>(cfg.head_dim()));
+  }
+  AttentionMasks m;
+  auto to_dev = [&](const Tensor& t) { return t.to(dtype).to(device); };
+  if (any_pad) {
+    m.valid = to_dev(Tensor::from_vector(valid, {B, 1, N, 1}));
+    m.key_padding = Tensor::from_vector(pad, {B, 1, 1, N}).to(device);
+  }
+  m.example_scale = to_dev(Tensor::from_vector(ex, {B, 1, 1, 1}));
+  if (cfg.causal) {
+    std::vector<double> ps(N);
+    for (int64_t t = 0; t < N; ++t)
+      ps[t] = scale_for(cfg.scale, static_cast<double>(t + 1), static_cast<double>(cfg.head_dim()));
+    m.position_scale = to_dev(Tensor::from_vector(ps, {N}));
+    std::vector<int32_t> cm(N * N, 0);
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = i + 1; j < N; ++j) cm[i * N + j] = 1;
+    if (cfg.attention == AttentionKind::Softmax)
+      m.causal_mask = Tensor::from_vector(cm, {N, N}).to(device);
+  }
+  return m;
+}
+
+Attention::Attention(const ModelConfig& cfg, InitStream& init)
+    : cfg_(cfg), state_drop_(cfg.state_dropout, init) {
+  int64_t d = cfg.d_model, dq = cfg.qkv_dim();
+  q = register_module("q", std::make_unique<Linear>(d, dq, true, init));
+  k = register_module("k", std::make_unique<Linear>(d, dq, true, init));
+  v = register_module("v", std::make_unique<Linear>(d, dq, true, init));
+  if (cfg.out_proj) o = register_module("o", std::make_unique<Linear>(dq, d, true, init));
+}
+
+Tensor Attention::forward(const Tensor& x, const AttentionMasks& m, const RunContext& ctx) const {
+  int64_t B = x.size(0), N = x.size(1), H = cfg_.heads, dh = cfg_.head_dim();
+  auto heads = [&](const Tensor& t) { return t.reshape({B, N, H, dh}).permute({0, 2, 1, 3}); };
+  Tensor Q = heads(q->forward(x)), K = heads(k->forward(x)), V = heads(v->forward(x));
+  Tensor Y;  // (B, H, N, d_h)
+  switch (cfg_.attention) {
+    case AttentionKind::SimpleTron: Y = simpletron(Q, K, V, m, ctx); break;
+    case AttentionKind::Softmax: Y = softmax_attention(Q, K, V, m); break;
+    case AttentionKind::LinearElu: Y = linear_elu(Q, K, V, m); break;
+  }
+  Tensor out = Y.permute({0, 2, 1, 3}).reshape({B, N, H * dh});
+  return o ? o->forward(out) : out;
+}
+
+Tensor Attention::simpletron(const Tensor& Q, const Tensor& K0, const Tensor& V0,
+                             const AttentionMasks& m, const RunContext& ctx) const {
+  Tensor K = m.valid.defined() ? mul(K0, m.valid) : K0;  // padding zeroed in K and V
+  Tensor V = m.valid.defined() ? mul(V0, m.valid) : V0;
+  if (cfg_.causal) return simpletron_causal(Q, K, V, m.position_scale, cfg_.chunk);
+  Tensor S = matmul(K.transpose(2, 3), V);               // (B, H, d_h, d_h)
+  S = mul(S, m.example_scale);
+  S = state_drop_.forward(S, ctx, training(), /*sequence_axis=*/false);
+  return matmul(Q, S);
+}
+
+Tensor Attention::softmax_attention(const Tensor& Q, const Tensor& K, const Tensor& V,
+                                    const AttentionMasks& m) const {
+  Tensor scores = scale(matmul(Q, K.transpose(2, 3)), 1.0 / std::sqrt(double(cfg_.head_dim())));
+  if (m.key_padding.defined()) scores = masked_fill(scores, m.key_padding, -INFINITY);
+  if (m.causal_mask.defined()) scores = masked_fill(scores, m.causal_mask, -INFINITY);
+  return matmul(softmax(scores), V);  // (B, H, N, N) only here, for the baseline
+}
+
+Tensor Attention::linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V,
+                             const AttentionMasks& m) const {
+  Tensor fq = elu_plus_one(Q);
+  Tensor fk = elu_plus_one(K);
+  if (m.valid.defined()) fk = mul(fk, m.valid);
+  Tensor S = matmul(fk.transpose(2, 3), V);                     // (B, H, d_h, d_h)
+  Tensor z = sum(fk, {2}, /*keepdim=*/true);                      // (B, H, 1, d_h)
+  Tensor den = add_scalar(matmul(fq, z.transpose(2, 3)), 1e-6);  // (B, H, N, 1)
+  return div(matmul(fq, S), den);
+}
+
+}  // namespace st

@@ -1,0 +1,42 @@
+// Multi-head attention of the three kinds (DESIGN section 3): simpletron (s * Q (K^T V),
+// non-causal or chunked causal), softmax (baseline, padding and causal masks) and linear_elu
+// (Katharopoulos et al.: phi(x) = elu(x) + 1, with its normaliser). Shapes: x (B, N, d) ->
+// (B, N, d); heads are (B, H, N, d_h) views of the projections.
+#pragma once
+#include "core/nn/layers.h"
+#include "core/nn/model_config.h"
+
+namespace st {
+
+// Per-batch masks and scales, computed once per forward pass and shared by every layer.
+struct AttentionMasks {
+  Tensor valid;           // (B, 1, N, 1) 1 for tokens, 0 for padding; undefined: all valid
+  Tensor example_scale;   // (B, 1, 1, 1) s for non-causal simpletron (from n per example)
+  Tensor position_scale;  // (N) s_t for causal simpletron
+  Tensor key_padding;     // (B, 1, 1, N) i32, 1 where the key is padding (softmax)
+  Tensor causal_mask;     // (N, N) i32, 1 above the diagonal (softmax, causal)
+};
+
+// Builds the masks for tokens ids (B, N) (0 = padding), with `prepend_cls` marking an extra
+// valid position 0. dtype/device as the model's parameters.
+AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg,
+                                    DType dtype, Device device);
+
+class Attention : public Module {
+ public:
+  Attention(const ModelConfig& cfg, InitStream& init);
+  Tensor forward(const Tensor& x, const AttentionMasks& masks, const RunContext& ctx) const;
+  Linear *q, *k, *v, *o = nullptr;
+
+ private:
+  Tensor simpletron(const Tensor& Q, const Tensor& K, const Tensor& V, const AttentionMasks& m,
+                    const RunContext& ctx) const;
+  Tensor softmax_attention(const Tensor& Q, const Tensor& K, const Tensor& V,
+                           const AttentionMasks& m) const;
+  Tensor linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V,
+                    const AttentionMasks& m) const;
+  ModelConfig cfg_;
+  Dropout state_drop_;
+};
+
+}  // namespace st

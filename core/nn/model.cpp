@@ -1,0 +1,168 @@
+// Embeddings, Block and the SimpleTRON model with its heads.
+#include "core/nn/model.h"
+
+namespace st {
+
+namespace {
+class Head : public Module {
+ public:
+  Head(const ModelConfig& cfg, InitStream& init) {
+    int64_t d = cfg.d_model, m = cfg.mlp_dim();
+    if (cfg.task == TaskKind::Classification) {
+      fc1 = register_module("fc1", std::make_unique<Linear>(d, m, true, init));
+      fc2 = register_module("fc2", std::make_unique<Linear>(m, cfg.num_classes, true, init));
+    } else {
+      fc1 = register_module("fc1", std::make_unique<Linear>(2 * d, m, true, init));
+      fc2 = register_module("fc2", std::make_unique<Linear>(m, m, true, init));
+      fc3 = register_module("fc3", std::make_unique<Linear>(m, 2, true, init));
+    }
+  }
+  Linear *fc1 = nullptr, *fc2 = nullptr, *fc3 = nullptr;
+};
+
+class LmHead : public Module {
+ public:
+  LmHead(const ModelConfig& cfg, InitStream& init) {
+    weight = register_parameter("weight", Tensor::randn({cfg.vocab_size, cfg.d_model}, init.next(), kInitStd));
+  }
+  Tensor weight;  // (vocab, d)
+};
+
+// A group of numbered children ("blocks.0", "blocks.1", ...).
+class ModuleList : public Module {
+ public:
+  template <class M>
+  M* append(std::unique_ptr<M> child) {
+    return register_module(std::to_string(count_++), std::move(child));
+  }
+
+ private:
+  int count_ = 0;
+};
+}  // namespace
+
+Embeddings::Embeddings(const ModelConfig& cfg, InitStream& init) : cfg_(cfg), drop_(cfg.dropout, init) {
+  tokens = register_parameter("tokens", Tensor::randn({cfg.vocab_size, cfg.d_model}, init.next(), kInitStd));
+  positions = register_parameter("positions", Tensor::randn({cfg.max_len, cfg.d_model}, init.next(), kInitStd));
+  if (cfg.uses_cls()) cls = register_parameter("cls", Tensor::randn({cfg.d_model}, init.next(), kInitStd));
+  if (cfg.embed_ln()) ln = register_module("ln", std::make_unique<LayerNorm>(cfg.d_model, cfg.ln_eps));
+}
+
+Tensor Embeddings::forward(const Tensor& ids, const RunContext& ctx) const {
+  int64_t B = ids.size(0), N = ids.size(1), d = cfg_.d_model;
+  int64_t first = ctx.seq_offset;
+  ST_CHECK(first + N <= cfg_.max_len, "model: sequence positions [", first, ", ", first + N,
+           ") exceed model.max_len (", cfg_.max_len, ")");
+  Tensor h = add(embedding(tokens, ids), positions.narrow(0, first, N));  // (B, N, d)
+  if (cls.defined()) h = concat({expand(cls.reshape({1, 1, d}), {B, 1, d}), h}, 1);
+  if (ln) h = ln->forward(h);
+  return drop_.forward(h, ctx, training());
+}
+
+Block::Block(const ModelConfig& cfg, InitStream& init)
+    : norm_(cfg.norm), drop_attn_(cfg.dropout, init), drop_ffn_(cfg.dropout, init) {
+  ln1 = register_module("ln1", std::make_unique<LayerNorm>(cfg.d_model, cfg.ln_eps));
+  attn = register_module("attn", std::make_unique<Attention>(cfg, init));
+  ln2 = register_module("ln2", std::make_unique<LayerNorm>(cfg.d_model, cfg.ln_eps));
+  ffn = register_module("ffn", std::make_unique<FeedForward>(cfg.d_model, cfg.d_ff, cfg.dropout,
+                                                             cfg.activation, init));
+}
+
+Tensor Block::forward(const Tensor& x, const AttentionMasks& m, const RunContext& ctx) const {
+  bool tr = training();
+  if (norm_ == NormPlacement::PreLN) {
+    Tensor h = add(x, drop_attn_.forward(attn->forward(ln1->forward(x), m, ctx), ctx, tr));
+    return add(h, drop_ffn_.forward(ffn->forward(ln2->forward(h), ctx), ctx, tr));
+  }
+  Tensor h = ln1->forward(add(x, drop_attn_.forward(attn->forward(x, m, ctx), ctx, tr)));
+  return ln2->forward(add(h, drop_ffn_.forward(ffn->forward(h, ctx), ctx, tr)));
+}
+
+SimpleTronModel::SimpleTronModel(const ModelConfig& cfg) : cfg_(cfg) {
+  cfg.validate();
+  InitStream init(cfg.init_seed);
+  embed = register_module("embed", std::make_unique<Embeddings>(cfg, init));
+  auto* list = register_module("blocks", std::make_unique<ModuleList>());
+  for (int64_t i = 0; i < cfg.layers; ++i) blocks.push_back(list->append(std::make_unique<Block>(cfg, init)));
+  if (cfg.final_ln()) final_ln = register_module("final_ln", std::make_unique<LayerNorm>(cfg.d_model, cfg.ln_eps));
+  if (cfg.task == TaskKind::LanguageModel) {
+    if (!cfg.tie_embeddings)
+      lm_head = register_module("lm_head", std::make_unique<LmHead>(cfg, init))->weight;
+  } else {
+    auto* head = register_module("head", std::make_unique<Head>(cfg, init));
+    head_fc1 = head->fc1;
+    head_fc2 = head->fc2;
+    head_fc3 = head->fc3;
+  }
+}
+
+Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, AttentionMasks* masks_out) const {
+  ST_CHECK(ids.defined() && ids.dtype() == DType::I32 && ids.dim() == 2,
+           "model: token ids must be i32 (batch, length), got ",
+           ids.defined() ? dtype_name(ids.dtype()) : "undefined", " ",
+           ids.defined() ? ids.shape() : Shape{});
+  ST_CHECK(ids.size(1) <= cfg_.max_len, "model: sequence length ", ids.size(1),
+           " exceeds model.max_len (", cfg_.max_len, ")");
+  AttentionMasks masks = make_attention_masks(ids, cfg_.uses_cls(), cfg_, embed->tokens.dtype(),
+                                              embed->tokens.device());
+  Tensor h = embed->forward(ids, ctx);
+  for (const Block* b : blocks) h = b->forward(h, masks, ctx);
+  if (final_ln) h = final_ln->forward(h);
+  if (masks_out) *masks_out = masks;
+  return h;
+}
+
+Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m) const {
+  int64_t B = h.size(0), N = h.size(1), d = h.size(2);
+  if (cfg_.pooling == Pooling::Cls) return h.narrow(1, 0, 1).reshape({B, d});
+  if (!m.valid.defined()) return mean(h, {1});
+  Tensor valid = m.valid.reshape({B, N, 1});
+  Tensor count = sum(valid, {1});  // (B, 1)
+  return div(sum(mul(h, valid), {1}), count);
+}
+
+Tensor SimpleTronModel::forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const {
+  switch (cfg_.task) {
+    case TaskKind::LanguageModel: {
+      Tensor h = encode(ids, ctx);
+      Tensor w = lm_head.defined() ? lm_head : embed->tokens;
+      return matmul(h, w.transpose(0, 1));  // (B, N, vocab)
+    }
+    case TaskKind::Classification: {
+      AttentionMasks m;
+      Tensor h = encode(ids, ctx, &m);
+      Tensor z = activate(head_fc1->forward(pool(h, m)), FfnActivation::GeluErf);
+      return head_fc2->forward(z);
+    }
+    case TaskKind::Retrieval: {
+      ST_CHECK(ids2.defined() && ids2.shape() == ids.shape(),
+               "model: retrieval needs two documents of equal shape, got ", ids.shape(), " and ",
+               ids2.defined() ? ids2.shape() : Shape{});
+      int64_t B = ids.size(0);
+      AttentionMasks m;
+      Tensor h = encode(concat({ids, ids2}, 0), ctx, &m);  // one shared encoder, both documents
+      Tensor pooled = pool(h, m);                             // (2B, d)
+      Tensor pair = concat({pooled.narrow(0, 0, B), pooled.narrow(0, B, B)}, 1);
+      Tensor z = relu(head_fc1->forward(pair));
+      z = relu(head_fc2->forward(z));
+      return head_fc3->forward(z);
+    }
+  }
+  return Tensor();
+}
+
+Tensor SimpleTronModel::loss(const Tensor& logits, const Tensor& labels) const {
+  CrossEntropyOptions opt;
+  opt.label_smoothing = cfg_.label_smoothing;
+  if (cfg_.task != TaskKind::LanguageModel) return cross_entropy(logits, labels, opt);
+  int64_t B = logits.size(0), N = logits.size(1), V = logits.size(2);
+  ST_CHECK(labels.shape() == (Shape{B, N}), "model: language-model targets must be the ids (", B,
+           ", ", N, "), got ", labels.shape());
+  if (N < 2) return scale(sum_all(logits), 0.0);
+  opt.ignore_index = 0;  // padding
+  Tensor pred = logits.narrow(1, 0, N - 1).reshape({B * (N - 1), V});
+  Tensor target = labels.narrow(1, 1, N - 1).contiguous().reshape({B * (N - 1)});
+  return cross_entropy(pred, target, opt);
+}
+
+}  // namespace st

@@ -1,0 +1,65 @@
+// The SimpleTRON model (DESIGN section 3): embeddings (tokens + learned positions, optional
+// CLS, optional embedding LayerNorm), L blocks (pre-LN or post-LN) of attention + FFN, and a
+// head: classification, retrieval (one shared encoder over both documents) or language model.
+// Parameter names are fixed: embed.tokens, blocks.{i}.attn.q.weight, head.fc1.bias, ...
+#pragma once
+#include <vector>
+
+#include "core/nn/attention.h"
+#include "core/nn/model_config.h"
+
+namespace st {
+
+class Embeddings : public Module {
+ public:
+  Embeddings(const ModelConfig& cfg, InitStream& init);
+  // ids (B, N) -> (B, N [+1 with CLS], d); positions start at ctx.seq_offset.
+  Tensor forward(const Tensor& ids, const RunContext& ctx) const;
+  Tensor tokens, positions, cls;
+  LayerNorm* ln = nullptr;
+
+ private:
+  ModelConfig cfg_;
+  Dropout drop_;
+};
+
+class Block : public Module {
+ public:
+  Block(const ModelConfig& cfg, InitStream& init);
+  Tensor forward(const Tensor& x, const AttentionMasks& masks, const RunContext& ctx) const;  // (B, N, d)
+  LayerNorm *ln1, *ln2;
+  Attention* attn;
+  FeedForward* ffn;
+
+ private:
+  NormPlacement norm_;
+  Dropout drop_attn_, drop_ffn_;
+};
+
+class SimpleTronModel : public Module {
+ public:
+  explicit SimpleTronModel(const ModelConfig& cfg);  // validates cfg first
+  const ModelConfig& config() const { return cfg_; }
+
+  // ids (B, N) i32 (0 = padding); ids2 (B, N) for retrieval, else undefined.
+  // Returns (B, classes) for classification/retrieval, (B, N, vocab) for language models.
+  Tensor forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const;
+  // Encoder output after the last block (and final LayerNorm): (B, N [+1], d).
+  Tensor encode(const Tensor& ids, const RunContext& ctx, AttentionMasks* masks_out = nullptr) const;
+  // Mean cross-entropy (with the configured label smoothing). labels: (B) i32 for
+  // classification/retrieval; for language models the targets are ids shifted by one (pass
+  // ids), padding targets ignored.
+  Tensor loss(const Tensor& logits, const Tensor& labels) const;
+
+  Embeddings* embed;
+  std::vector<Block*> blocks;
+  LayerNorm* final_ln = nullptr;
+  Linear *head_fc1 = nullptr, *head_fc2 = nullptr, *head_fc3 = nullptr;
+  Tensor lm_head;  // (vocab, d), undefined when tied
+
+ private:
+  Tensor pool(const Tensor& h, const AttentionMasks& masks) const;  // (B, N, d) -> (B, d)
+  ModelConfig cfg_;
+};
+
+}  // namespace st

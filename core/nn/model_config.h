@@ -1,0 +1,69 @@
+// The model's configuration (DESIGN section 3) with validation. Every problem is reported by
+// the config key it concerns (model.heads, model.attention, ...) before anything is allocated.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/nn/layers.h"
+
+namespace st {
+
+enum class AttentionKind : uint8_t { SimpleTron, Softmax, LinearElu };
+enum class ScaleMode : uint8_t { SqrtN, SqrtNDh, N, None };  // s = n^-1/2, (n d_h)^-1/2, 1/n, 1
+enum class NormPlacement : uint8_t { PreLN, PostLN };
+enum class TaskKind : uint8_t { Classification, Retrieval, LanguageModel };
+enum class Pooling : uint8_t { Cls, Mean };
+
+struct ModelConfig {
+  TaskKind task = TaskKind::Classification;
+  int64_t vocab_size = 0;       // token ids in [0, vocab_size); 0 is padding
+  int64_t max_len = 0;          // longest token sequence (without CLS)
+  int64_t num_classes = 2;      // classification; retrieval is always 2
+  int64_t d_model = 128;
+  int64_t heads = 4;
+  int64_t layers = 2;
+  int64_t d_ff = 512;
+  int64_t d_qkv = 0;            // 0: d_model
+  int64_t d_mlp = 0;            // head hidden size; 0: d_model
+  AttentionKind attention = AttentionKind::SimpleTron;
+  ScaleMode scale = ScaleMode::SqrtN;
+  bool causal = false;
+  int64_t chunk = 64;           // causal chunk size
+  bool out_proj = false;        // output projection Wo after attention
+  NormPlacement norm = NormPlacement::PreLN;
+  double ln_eps = 1e-6;
+  FfnActivation activation = FfnActivation::GeluErf;
+  float dropout = 0.1f;         // embeddings, residual branches, FFN inner
+  float state_dropout = 0.0f;   // dropout on the d_h x d_h state S (simpletron)
+  Pooling pooling = Pooling::Cls;
+  bool tie_embeddings = false;  // language model: logits = h E^T
+  double label_smoothing = 0.0;
+  uint64_t init_seed = 1;
+
+  int64_t qkv_dim() const { return d_qkv ? d_qkv : d_model; }
+  int64_t mlp_dim() const { return d_mlp ? d_mlp : d_model; }
+  int64_t head_dim() const { return qkv_dim() / heads; }
+  bool uses_cls() const { return task != TaskKind::LanguageModel && pooling == Pooling::Cls; }
+  bool embed_ln() const { return norm == NormPlacement::PostLN; }
+  bool final_ln() const { return norm == NormPlacement::PreLN; }
+  int64_t classes() const { return task == TaskKind::Retrieval ? 2 : num_classes; }
+
+  void validate() const;  // throws st::Error naming the key
+};
+
+// Names as they appear in configs ("simpletron", "sqrt_n", "pre", ...), both ways. Parsing an
+// unknown name throws, listing the valid ones.
+AttentionKind parse_attention(const std::string& s);
+ScaleMode parse_scale(const std::string& s);
+NormPlacement parse_norm(const std::string& s);
+TaskKind parse_task(const std::string& s);
+Pooling parse_pooling(const std::string& s);
+FfnActivation parse_activation(const std::string& s);
+const char* name_of(AttentionKind k);
+const char* name_of(ScaleMode k);
+const char* name_of(NormPlacement k);
+const char* name_of(TaskKind k);
+const char* name_of(Pooling k);
+const char* name_of(FfnActivation k);
+
+}  // namespace st

@@ -1,0 +1,104 @@
+// Causal SimpleTRON attention in chunks (never an N x N matrix). Per (batch, head), with the
+// running state S = S0 + sum_{j < chunk start} k_j v_j^T:
+//   O_c = Q_c S + tril(Q_c K_c^T) V_c,   y_t = s_t o_t
+// Backward runs one pass forward (prefix states, for dQ) and one in reverse (suffix sums
+// G = sum_{later chunks} Q^T dO, for dK, dV and dS0), so memory stays O(N + d_h^2).
+#include "core/ops/op_util.h"
+
+namespace st {
+
+namespace {
+
+// (L, L) lower-triangular ones (j <= i), as a tensor of dtype/device of `like`.
+Tensor tril_ones(int64_t L, const Tensor& like) {
+  std::vector<double> m(L * L, 0.0);
+  for (int64_t i = 0; i < L; ++i)
+    for (int64_t j = 0; j <= i; ++j) m[i * L + j] = 1.0;
+  return Tensor::from_vector(m, {L, L}).to(like.dtype()).to(like.device());
+}
+
+struct Chunks {
+  int64_t n, size;
+  int64_t count() const { return (n + size - 1) / size; }
+  int64_t start(int64_t c) const { return c * size; }
+  int64_t length(int64_t c) const { return std::min(size, n - c * size); }
+};
+
+}  // namespace
+
+Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
+                         int64_t chunk, const Tensor& initial_state) {
+  detail::check_floating("simpletron_causal", q);
+  detail::check_same("simpletron_causal", q, k);
+  detail::check_same("simpletron_causal", q, v);
+  detail::check_same("simpletron_causal", q, scales);
+  ST_CHECK(q.dim() == 4 && k.shape() == q.shape() && v.shape() == q.shape(),
+           "simpletron_causal: q, k, v must be equal (B, H, N, d_h), got ", q.shape(), ", ",
+           k.shape(), ", ", v.shape());
+  ST_CHECK(chunk >= 1, "simpletron_causal: chunk size must be at least 1, got ", chunk);
+  int64_t B = q.size(0), H = q.size(1), N = q.size(2), dh = q.size(3);
+  ST_CHECK(scales.shape() == Shape{N}, "simpletron_causal: scales must be (", N, "), got ",
+           scales.shape());
+  if (initial_state.defined()) {
+    detail::check_same("simpletron_causal", q, initial_state);
+    ST_CHECK(initial_state.shape() == (Shape{B, H, dh, dh}),
+             "simpletron_causal: initial state must be (", B, ", ", H, ", ", dh, ", ", dh,
+             "), got ", initial_state.shape());
+  }
+  Chunks ch{N, chunk};
+  Tensor Q, K, V, S0, s;
+  Tensor y;
+  {
+    NoGradGuard ng;
+    Q = q.detach().contiguous().reshape({B * H, N, dh});
+    K = k.detach().contiguous().reshape({B * H, N, dh});
+    V = v.detach().contiguous().reshape({B * H, N, dh});
+    S0 = initial_state.defined() ? initial_state.detach().contiguous().reshape({B * H, dh, dh})
+                                 : Tensor::zeros({B * H, dh, dh}, q.dtype(), q.device());
+    s = scales.detach().contiguous().reshape({N, 1});
+    Tensor S = S0;
+    std::vector<Tensor> ys;
+    for (int64_t c = 0; c < ch.count(); ++c) {
+      int64_t c0 = ch.start(c), L = ch.length(c);
+      Tensor Qc = Q.narrow(1, c0, L), Kc = K.narrow(1, c0, L), Vc = V.narrow(1, c0, L);
+      Tensor A = mul(matmul(Qc, Kc.transpose(1, 2)), tril_ones(L, q));
+      Tensor O = add(matmul(Qc, S), matmul(A, Vc));
+      ys.push_back(mul(O, s.narrow(0, c0, L)));
+      if (c + 1 < ch.count()) S = add(S, matmul(Kc.transpose(1, 2), Vc));
+    }
+    y = (ys.size() == 1 ? ys[0] : concat(ys, 1)).reshape({B, H, N, dh});
+  }
+  bool has_s0 = initial_state.defined();
+  return record(y, "simpletron_causal", {q, k, v, initial_state},
+                [Q, K, V, S0, s, ch, B, H, N, dh, has_s0](const Tensor& gy) {
+    Tensor dO = mul(gy.contiguous().reshape({B * H, N, dh}), s);
+    std::vector<Tensor> dq(ch.count()), dk(ch.count()), dv(ch.count());
+    Tensor S = S0;
+    for (int64_t c = 0; c < ch.count(); ++c) {  // prefix pass: dQ
+      int64_t c0 = ch.start(c), L = ch.length(c);
+      Tensor Kc = K.narrow(1, c0, L), Vc = V.narrow(1, c0, L), dOc = dO.narrow(1, c0, L);
+      Tensor dA = mul(matmul(dOc, Vc.transpose(1, 2)), tril_ones(L, Q));
+      dq[c] = add(matmul(dOc, S.transpose(1, 2)), matmul(dA, Kc));
+      if (c + 1 < ch.count()) S = add(S, matmul(Kc.transpose(1, 2), Vc));
+    }
+    Tensor G = Tensor::zeros({B * H, dh, dh}, Q.dtype(), Q.device());
+    for (int64_t c = ch.count() - 1; c >= 0; --c) {  // suffix pass: dK, dV, dS0
+      int64_t c0 = ch.start(c), L = ch.length(c);
+      Tensor Qc = Q.narrow(1, c0, L), Kc = K.narrow(1, c0, L), Vc = V.narrow(1, c0, L);
+      Tensor dOc = dO.narrow(1, c0, L);
+      Tensor tri = tril_ones(L, Q);
+      Tensor A = mul(matmul(Qc, Kc.transpose(1, 2)), tri);
+      Tensor dA = mul(matmul(dOc, Vc.transpose(1, 2)), tri);
+      dk[c] = add(matmul(Vc, G.transpose(1, 2)), matmul(dA.transpose(1, 2), Qc));
+      dv[c] = add(matmul(Kc, G), matmul(A.transpose(1, 2), dOc));
+      G = add(G, matmul(Qc.transpose(1, 2), dOc));
+    }
+    auto join = [&](std::vector<Tensor>& parts) {
+      return (parts.size() == 1 ? parts[0] : concat(parts, 1)).reshape({B, H, N, dh});
+    };
+    return std::vector<Tensor>{join(dq), join(dk), join(dv),
+                               has_s0 ? G.reshape({B, H, dh, dh}) : Tensor()};
+  });
+}
+
+}  // namespace st

@@ -1,0 +1,84 @@
+// AdamW and gradient clipping; the per-element update is core/math/adamw.h.
+#include "core/optim/adamw.h"
+
+#include <cmath>
+
+#include "core/backend/backend.h"
+#include "core/ops/ops.h"
+
+namespace st {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+bool is_layernorm(const std::string& name) {
+  for (const char* part : {".ln1.", ".ln2.", "final_ln.", "embed.ln."})
+    if (name.find(part) != std::string::npos) return true;
+  return false;
+}
+}  // namespace
+
+bool decays(const std::string& name, const AdamWConfig& cfg) {
+  if (is_layernorm(name)) return cfg.decay_layernorm;
+  if (ends_with(name, ".bias")) return cfg.decay_biases;
+  if (name.rfind("embed.", 0) == 0) return cfg.decay_embeddings;
+  return true;
+}
+
+AdamW::AdamW(std::vector<std::pair<std::string, Tensor>> params, const AdamWConfig& cfg) : cfg_(cfg) {
+  ST_CHECK(cfg.beta1 >= 0 && cfg.beta1 < 1 && cfg.beta2 >= 0 && cfg.beta2 < 1,
+           "optimizer: betas must be in [0, 1), got ", cfg.beta1, ", ", cfg.beta2);
+  ST_CHECK(cfg.eps > 0, "optimizer.eps: must be positive, got ", cfg.eps);
+  ST_CHECK(cfg.weight_decay >= 0, "optimizer.weight_decay: must not be negative, got ", cfg.weight_decay);
+  for (auto& [name, p] : params) {
+    ST_CHECK(p.dtype() == DType::F32 && p.is_contiguous(), "optimizer: parameter '", name,
+             "' must be contiguous f32, got ", p.dtype(), " ", p.shape());
+    slots_.push_back({name, p, Tensor::zeros(p.shape(), DType::F32, p.device()),
+                      Tensor::zeros(p.shape(), DType::F32, p.device()), decays(name, cfg)});
+  }
+}
+
+void AdamW::step(double lr) {
+  ++step_;
+  AdamWStep s;
+  s.lr = static_cast<float>(lr);
+  s.beta1 = static_cast<float>(cfg_.beta1);
+  s.beta2 = static_cast<float>(cfg_.beta2);
+  s.eps = static_cast<float>(cfg_.eps);
+  s.bias_correction1 = static_cast<float>(1.0 - std::pow(cfg_.beta1, static_cast<double>(step_)));
+  s.bias_correction2 = static_cast<float>(1.0 - std::pow(cfg_.beta2, static_cast<double>(step_)));
+  for (Slot& slot : slots_) {
+    Tensor g = slot.param.grad();
+    if (!g.defined()) continue;
+    s.weight_decay = slot.decay ? static_cast<float>(cfg_.weight_decay) : 0.0f;
+    backend_for(slot.param.device()).adamw_update(slot.param, slot.m, slot.v, g.contiguous(), s);
+  }
+}
+
+void AdamW::zero_grad() {
+  for (Slot& slot : slots_) slot.param.zero_grad();
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  NoGradGuard ng;
+  double total = 0;
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    total += sum_all(mul(g, g)).item();
+  }
+  double norm = std::sqrt(total);
+  if (max_norm > 0 && norm > max_norm) {
+    double factor = max_norm / (norm + 1e-6);
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      Tensor scaled = scale(g, factor);
+      copy_into(g, scaled);
+    }
+  }
+  return norm;
+}
+
+}  // namespace st

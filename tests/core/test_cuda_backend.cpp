@@ -1,0 +1,605 @@
+// The CUDA backend against the CPU backend: every kernel runs on the same random inputs of
+// awkward sizes on both, and the results must agree (floating point: max |a - b| / max(1, max |b|)
+// <= 1e-5 for f32; copies, fills, gathers, dropout masks and embedding scatters bitwise).
+// Every test but the first is skipped when no CUDA device is visible.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/backend/backend.h"
+#include "core/ops/ops.h"
+
+namespace st {
+namespace {
+
+#define ST_REQUIRE_CUDA()                                                                   \
+  do {                                                                                      \
+    if (cuda_device_count() == 0)                                                           \
+      GTEST_SKIP() << "no CUDA device: "                                                    \
+                   << (cuda_built() ? "none is visible to this process"                     \
+                                    : "this build has no CUDA support");                     \
+  } while (0)
+
+const Device kCuda = Device::cuda(0);
+const DType kFloatTypes[] = {DType::F32, DType::F64};
+const DType kAllTypes[] = {DType::F32, DType::F64, DType::BF16, DType::I32};
+
+Backend& gpu() { return cuda_backend(0); }
+Backend& cpu() { return cpu_backend(); }
+
+Tensor to_gpu(const Tensor& t) { return t.to(kCuda); }
+Tensor to_host(const Tensor& t) { return t.to(Device::cpu()); }
+
+double tolerance(DType t) { return t == DType::F64 ? 1e-12 : 1e-5; }
+
+Tensor randn(const Shape& s, uint64_t seed, DType t = DType::F32, double stddev = 1.0) {
+  return Tensor::randn(s, seed, stddev, t);
+}
+Tensor uniform(const Shape& s, uint64_t seed, double lo, double hi, DType t = DType::F32) {
+  return Tensor::uniform(s, seed, lo, hi, t);
+}
+
+// max |got - want| / max(1, max |want|); equal infinities and NaN pairs count as equal.
+double rel_error(const Tensor& got, const Tensor& want) {
+  std::vector<double> a = got.to_vector<double>(), b = want.to_vector<double>();
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 1;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) continue;
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    num = std::max(num, std::fabs(a[i] - b[i]));
+    den = std::max(den, std::fabs(b[i]));
+  }
+  return num / den;
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  Tensor ha = to_host(a).contiguous(), hb = to_host(b).contiguous();
+  return std::memcmp(ha.raw_data(), hb.raw_data(), ha.numel() * dtype_size(ha.dtype())) == 0;
+}
+
+std::string name(DType t) { return dtype_name(t); }
+
+// ---- device discovery and memory -----------------------------------------------------------
+
+TEST(CudaBackend, DeviceCountNeverFails) {
+  int n = cuda_device_count();
+  EXPECT_GE(n, 0);
+  if (!cuda_built()) EXPECT_EQ(n, 0);
+  if (n == 0) {
+    EXPECT_THROW(cuda_backend(0), Error);
+    EXPECT_THROW(cuda_allocator(0), Error);
+  } else {
+    EXPECT_THROW(cuda_backend(n), Error);
+    EXPECT_EQ(cuda_backend(0).device(), kCuda);
+  }
+}
+
+TEST(CudaBackend, AllocatorCountsBytesAndReusesMemory) {
+  ST_REQUIRE_CUDA();
+  Allocator& alloc = cuda_allocator(0);
+  EXPECT_EQ(&alloc, &allocator_for(kCuda));
+  EXPECT_EQ(alloc.device(), kCuda);
+  MemoryStats before = memory_stats(kCuda);
+  {
+    Tensor t = Tensor::empty({1000, 33}, DType::F32, kCuda);
+    MemoryStats during = memory_stats(kCuda);
+    EXPECT_EQ(during.bytes_in_use - before.bytes_in_use, 1000 * 33 * 4);
+    EXPECT_EQ(during.allocations, before.allocations + 1);
+    EXPECT_GE(during.peak_bytes, during.bytes_in_use);
+  }
+  EXPECT_EQ(memory_stats(kCuda).bytes_in_use, before.bytes_in_use);
+  reset_peak_memory(kCuda);
+  EXPECT_EQ(memory_stats(kCuda).peak_bytes, memory_stats(kCuda).bytes_in_use);
+  // Freed blocks go back to the pool: many short-lived tensors must not fail or leak.
+  for (int i = 0; i < 200; ++i) {
+    Tensor t = Tensor::full({4099, 7}, 1.0, DType::F32, kCuda);
+  }
+  gpu().synchronize();
+  EXPECT_EQ(memory_stats(kCuda).bytes_in_use, before.bytes_in_use);
+}
+
+TEST(CudaBackend, HostCopiesRoundTrip) {
+  ST_REQUIRE_CUDA();
+  std::vector<float> host(1001);
+  for (size_t i = 0; i < host.size(); ++i) host[i] = 0.5f * static_cast<float>(i) - 7.0f;
+  Tensor t = Tensor::empty({1001}, DType::F32, kCuda);
+  gpu().copy_from_host(t.raw_data(), host.data(), host.size() * sizeof(float));
+  std::vector<float> back(host.size(), 0.0f);
+  gpu().copy_to_host(back.data(), t.raw_data(), back.size() * sizeof(float));
+  EXPECT_EQ(back, host);
+}
+
+// ---- fill and copy -------------------------------------------------------------------------
+
+TEST(CudaBackend, FillMatchesCpuForEveryDtypeAndStrides) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kAllTypes) {
+    Tensor c = Tensor::empty({7, 33}, t), g = Tensor::empty({7, 33}, t, kCuda);
+    cpu().fill(c, 2.7);
+    gpu().fill(g, 2.7);
+    EXPECT_TRUE(bitwise_equal(g, c)) << name(t);
+    // A strided view: columns 2..21 of the transpose of a (33, 7) buffer.
+    Tensor cb = Tensor::zeros({33, 7}, t), gb = Tensor::zeros({33, 7}, t, kCuda);
+    cpu().fill(cb.transpose(0, 1).narrow(1, 2, 20), -1.25);
+    gpu().fill(gb.transpose(0, 1).narrow(1, 2, 20), -1.25);
+    EXPECT_TRUE(bitwise_equal(gb, cb)) << name(t) << " strided";
+  }
+}
+
+TEST(CudaBackend, CopyConvertsEveryDtypePairLikeCpu) {
+  ST_REQUIRE_CUDA();
+  Tensor base = randn({7, 33}, 11, DType::F64, 20.0);
+  for (DType ts : kAllTypes) {
+    Tensor cs = base.to(ts), gs = to_gpu(cs);
+    for (DType td : kAllTypes) {
+      std::string what = name(ts) + " -> " + name(td);
+      Tensor cd = Tensor::empty({7, 33}, td), gd = Tensor::empty({7, 33}, td, kCuda);
+      cpu().copy(cd, cs);
+      gpu().copy(gd, gs);
+      EXPECT_TRUE(bitwise_equal(gd, cd)) << what;
+      // Strided both ways: a transposed source into rows 3..35 of a (40, 7) buffer.
+      Tensor cb = Tensor::zeros({40, 7}, td), gb = Tensor::zeros({40, 7}, td, kCuda);
+      cpu().copy(cb.narrow(0, 3, 33), cs.transpose(0, 1));
+      gpu().copy(gb.narrow(0, 3, 33), gs.transpose(0, 1));
+      EXPECT_TRUE(bitwise_equal(gb, cb)) << what << " strided";
+    }
+  }
+}
+
+// ---- elementwise ---------------------------------------------------------------------------
+
+const UnaryOp kUnaryOps[] = {UnaryOp::GeluTanh, UnaryOp::GeluErf, UnaryOp::Relu,
+                             UnaryOp::Tanh,     UnaryOp::Exp,     UnaryOp::Log,
+                             UnaryOp::EluPlusOne};
+const UnaryGradOp kUnaryGradOps[] = {UnaryGradOp::GeluTanh,  UnaryGradOp::GeluErf,
+                                     UnaryGradOp::Relu,      UnaryGradOp::TanhFromY,
+                                     UnaryGradOp::ExpFromY,  UnaryGradOp::Log,
+                                     UnaryGradOp::EluPlusOne};
+const int64_t kLengths[] = {1, 7, 33, 100, 4099, 100003};
+
+TEST(CudaBackend, UnaryMatchesCpuForEveryOp) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    for (UnaryOp op : kUnaryOps) {
+      for (int64_t n : kLengths) {
+        Tensor x = op == UnaryOp::Log ? uniform({n}, 3, 0.05, 5.0, t) : randn({n}, 3, t, 3.0);
+        Tensor yc = Tensor::empty({n}, t), yg = Tensor::empty({n}, t, kCuda);
+        cpu().unary(op, x, yc);
+        gpu().unary(op, to_gpu(x), yg);
+        EXPECT_LE(rel_error(yg, yc), tolerance(t))
+            << name(t) << " op " << static_cast<int>(op) << " n " << n;
+      }
+    }
+  }
+  // More elements than one grid covers: the grid-stride loop.
+  Tensor x = randn({2100003}, 5);
+  Tensor yc = Tensor::empty({2100003}), yg = Tensor::empty({2100003}, DType::F32, kCuda);
+  cpu().unary(UnaryOp::Relu, x, yc);
+  gpu().unary(UnaryOp::Relu, to_gpu(x), yg);
+  EXPECT_TRUE(bitwise_equal(yg, yc));
+}
+
+TEST(CudaBackend, UnaryGradMatchesCpuForEveryOp) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    for (UnaryGradOp op : kUnaryGradOps) {
+      for (int64_t n : kLengths) {
+        Tensor in;
+        if (op == UnaryGradOp::Log) in = uniform({n}, 4, 0.05, 5.0, t);
+        else if (op == UnaryGradOp::TanhFromY) in = uniform({n}, 4, -1.0, 1.0, t);
+        else if (op == UnaryGradOp::ExpFromY) in = uniform({n}, 4, 0.0, 20.0, t);
+        else in = randn({n}, 4, t, 3.0);
+        Tensor dy = randn({n}, 5, t);
+        Tensor dc = Tensor::empty({n}, t), dg = Tensor::empty({n}, t, kCuda);
+        cpu().unary_grad(op, in, dy, dc);
+        gpu().unary_grad(op, to_gpu(in), to_gpu(dy), dg);
+        EXPECT_LE(rel_error(dg, dc), tolerance(t))
+            << name(t) << " grad op " << static_cast<int>(op) << " n " << n;
+      }
+    }
+  }
+}
+
+TEST(CudaBackend, AffineAndAccumulateMatchCpu) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    for (int64_t n : kLengths) {
+      Tensor x = randn({n}, 6, t), d = randn({n}, 7, t);
+      Tensor yc = Tensor::empty({n}, t), yg = Tensor::empty({n}, t, kCuda);
+      cpu().affine(x, -1.5, 0.25, yc);
+      gpu().affine(to_gpu(x), -1.5, 0.25, yg);
+      EXPECT_LE(rel_error(yg, yc), tolerance(t)) << name(t) << " affine n " << n;
+      Tensor dg = to_gpu(d);
+      cpu().accumulate(d, x);
+      gpu().accumulate(dg, to_gpu(x));
+      EXPECT_LE(rel_error(dg, d), tolerance(t)) << name(t) << " accumulate n " << n;
+    }
+  }
+}
+
+TEST(CudaBackend, BinaryBroadcastsLikeCpu) {
+  ST_REQUIRE_CUDA();
+  struct Case {
+    Shape a, b;
+  };
+  const Case cases[] = {{{7, 1, 33}, {5, 1}}, {{100}, {1}}, {{1}, {1}}, {{33, 7}, {33, 7}},
+                        {{4, 5, 100}, {100}}, {{1, 33}, {7, 1}}};
+  for (DType t : kFloatTypes) {
+    for (const Case& c : cases) {
+      Tensor a = randn(c.a, 8, t), b = uniform(c.b, 9, 0.5, 2.0, t);
+      Tensor ga = to_gpu(a), gb = to_gpu(b);
+      EXPECT_LE(rel_error(add(ga, gb), add(a, b)), tolerance(t)) << name(t);
+      EXPECT_LE(rel_error(sub(ga, gb), sub(a, b)), tolerance(t)) << name(t);
+      EXPECT_LE(rel_error(mul(ga, gb), mul(a, b)), tolerance(t)) << name(t);
+      EXPECT_LE(rel_error(div(ga, gb), div(a, b)), tolerance(t)) << name(t);
+    }
+    // Strided, not broadcast: a transposed view against a contiguous operand, direct call.
+    Tensor a = randn({33, 7}, 10, t), b = randn({7, 33}, 11, t);
+    Tensor oc = Tensor::empty({7, 33}, t), og = Tensor::empty({7, 33}, t, kCuda);
+    cpu().binary(BinaryOp::Sub, a.transpose(0, 1), b, oc);
+    gpu().binary(BinaryOp::Sub, to_gpu(a).transpose(0, 1), to_gpu(b), og);
+    EXPECT_LE(rel_error(og, oc), tolerance(t)) << name(t) << " transposed";
+  }
+}
+
+TEST(CudaBackend, MaskedFillMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    Tensor x = randn({7, 33}, 12, t);
+    std::vector<int32_t> bits(33);
+    for (int j = 0; j < 33; ++j) bits[j] = (j * 7) % 3 == 0;
+    Tensor mask_i32 = Tensor::from_vector(bits, {1, 33});
+    Tensor mask_same = uniform({7, 1}, 13, 0.0, 2.0, t).to(DType::I32).to(t);  // 0s and 1s
+    for (const Tensor& mask : {mask_i32, mask_same}) {
+      Tensor yc = masked_fill(x, mask, -1e9);
+      Tensor yg = masked_fill(to_gpu(x), to_gpu(mask), -1e9);
+      EXPECT_TRUE(bitwise_equal(yg, yc)) << name(t) << " mask " << name(mask.dtype());
+    }
+  }
+}
+
+// ---- reductions ----------------------------------------------------------------------------
+
+TEST(CudaBackend, SumAxisMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  struct Case {
+    int64_t outer, r, inner;
+  };
+  const Case cases[] = {{1, 1, 1},     {1, 7, 1},      {3, 33, 1},    {1, 100003, 1},
+                        {2, 20000, 1}, {70000, 2, 1},  {1, 7, 33},    {4, 100, 7},
+                        {2, 1000, 33}, {1, 3000, 100}, {5, 1, 3},     {1, 70000, 2},
+                        {3, 300, 1}};
+  for (DType t : kFloatTypes) {
+    for (const Case& c : cases) {
+      Tensor x = randn({c.outer, c.r, c.inner}, 14, t);
+      Tensor oc = Tensor::empty({c.outer, c.inner}, t);
+      Tensor og = Tensor::empty({c.outer, c.inner}, t, kCuda);
+      cpu().sum_axis(x, c.outer, c.r, c.inner, oc);
+      gpu().sum_axis(to_gpu(x), c.outer, c.r, c.inner, og);
+      // Both sum in double: f32 results differ at most by the final rounding.
+      EXPECT_LE(rel_error(og, oc), t == DType::F64 ? 1e-12 : 1e-6)
+          << name(t) << " (" << c.outer << ", " << c.r << ", " << c.inner << ")";
+    }
+  }
+}
+
+// ---- GEMM ----------------------------------------------------------------------------------
+
+// Runs the same GemmArgs layout on both backends: A (batch_a, rows, lda) etc., C prefilled.
+void check_gemm(DType t, int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t batch,
+                bool shared_b, int64_t pad) {
+  int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+  int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+  int64_t lda = a_cols + pad, ldb = b_cols + pad;
+  Tensor a = randn({batch, a_rows, lda}, 15, t);
+  Tensor b = randn({shared_b ? 1 : batch, b_rows, ldb}, 16, t);
+  Tensor c = randn({batch, m, n}, 17, t);
+  Tensor ga = to_gpu(a), gb = to_gpu(b), gc = to_gpu(c);
+  GemmArgs g;
+  g.trans_a = ta;
+  g.trans_b = tb;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.alpha = 1.5;
+  g.beta = 0.5;
+  g.lda = lda;
+  g.stride_a = a_rows * lda;
+  g.ldb = ldb;
+  g.stride_b = shared_b ? 0 : b_rows * ldb;
+  g.ldc = n;
+  g.stride_c = m * n;
+  g.batch = batch;
+  g.dtype = t;
+  GemmArgs gg = g;
+  g.a = a.raw_data();
+  g.b = b.raw_data();
+  g.c = c.raw_data();
+  gg.a = ga.raw_data();
+  gg.b = gb.raw_data();
+  gg.c = gc.raw_data();
+  cpu().gemm(g);
+  gpu().gemm(gg);
+  EXPECT_LE(rel_error(gc, c), tolerance(t) * (t == DType::F64 ? 1.0 : 2.0))
+      << name(t) << " m " << m << " n " << n << " k " << k << " ta " << ta << " tb " << tb
+      << " batch " << batch << " shared_b " << shared_b << " pad " << pad;
+}
+
+TEST(CudaBackend, GemmMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  struct Size {
+    int64_t m, n, k;
+  };
+  const Size sizes[] = {{1, 1, 1}, {33, 7, 100}, {100, 33, 7}, {64, 64, 64}, {7, 100, 1}};
+  for (DType t : kFloatTypes)
+    for (const Size& s : sizes)
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) {
+          check_gemm(t, s.m, s.n, s.k, ta, tb, 1, false, 0);
+          check_gemm(t, s.m, s.n, s.k, ta, tb, 3, false, 0);
+          check_gemm(t, s.m, s.n, s.k, ta, tb, 3, true, 0);
+          check_gemm(t, s.m, s.n, s.k, ta, tb, 2, false, 3);
+        }
+}
+
+TEST(CudaBackend, GemmBf16AccumulatesInFp32) {
+  ST_REQUIRE_CUDA();
+  int64_t m = 33, n = 7, k = 100;
+  Tensor a = randn({m, k}, 18).to(DType::BF16), b = randn({k, n}, 19).to(DType::BF16);
+  Tensor want = matmul(a.to(DType::F32), b.to(DType::F32));
+  Tensor ga = to_gpu(a), gb = to_gpu(b), gc = Tensor::empty({m, n}, DType::BF16, kCuda);
+  GemmArgs g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = ga.raw_data();
+  g.lda = k;
+  g.b = gb.raw_data();
+  g.ldb = n;
+  g.c = gc.raw_data();
+  g.ldc = n;
+  g.dtype = DType::BF16;
+  gpu().gemm(g);
+  EXPECT_LE(rel_error(gc, want), 1e-2);  // the bf16 rounding of C
+}
+
+TEST(CudaBackend, MatmulOpMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  Tensor a = randn({3, 7, 33}, 20), b = randn({33, 5}, 21), b3 = randn({3, 33, 5}, 22);
+  EXPECT_LE(rel_error(matmul(to_gpu(a), to_gpu(b)), matmul(a, b)), 2e-5);
+  EXPECT_LE(rel_error(matmul(to_gpu(a), to_gpu(b3)), matmul(a, b3)), 2e-5);
+  Tensor at = randn({3, 33, 7}, 23);  // a transposed view
+  EXPECT_LE(rel_error(matmul(to_gpu(at).transpose(1, 2), to_gpu(b3)),
+                      matmul(at.transpose(1, 2), b3)),
+            2e-5);
+}
+
+// ---- row kernels ---------------------------------------------------------------------------
+
+struct Rows {
+  int64_t R, C;
+};
+const Rows kRowShapes[] = {{1, 1}, {7, 33}, {33, 100}, {5, 1000}, {3, 4099}, {300, 7}};
+
+TEST(CudaBackend, LayerNormMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    for (Rows s : kRowShapes) {
+      std::string what = name(t) + " (" + std::to_string(s.R) + ", " + std::to_string(s.C) + ")";
+      Tensor x = add_scalar(randn({s.R, s.C}, 24, t, 2.0), 0.5);
+      Tensor w = randn({s.C}, 25, t), b = randn({s.C}, 26, t), dy = randn({s.R, s.C}, 27, t);
+      Tensor y = Tensor::empty({s.R, s.C}, t), mu = Tensor::empty({s.R}, t),
+             rs = Tensor::empty({s.R}, t);
+      cpu().layer_norm_forward(x, w, b, 1e-5, y, mu, rs);
+      Tensor gy = Tensor::empty({s.R, s.C}, t, kCuda), gmu = Tensor::empty({s.R}, t, kCuda),
+             grs = Tensor::empty({s.R}, t, kCuda);
+      Tensor gx = to_gpu(x), gw = to_gpu(w);
+      gpu().layer_norm_forward(gx, gw, to_gpu(b), 1e-5, gy, gmu, grs);
+      EXPECT_LE(rel_error(gy, y), tolerance(t)) << what << " y";
+      EXPECT_LE(rel_error(gmu, mu), tolerance(t)) << what << " mean";
+      EXPECT_LE(rel_error(grs, rs), tolerance(t)) << what << " rstd";
+      // Backward from the CPU's saved statistics, so only the backward kernel is compared.
+      Tensor dx = Tensor::empty({s.R, s.C}, t), dw = Tensor::empty({s.C}, t),
+             db = Tensor::empty({s.C}, t);
+      cpu().layer_norm_backward(x, w, mu, rs, dy, dx, dw, db);
+      Tensor gdx = Tensor::empty({s.R, s.C}, t, kCuda), gdw = Tensor::empty({s.C}, t, kCuda),
+             gdb = Tensor::empty({s.C}, t, kCuda);
+      gpu().layer_norm_backward(gx, gw, to_gpu(mu), to_gpu(rs), to_gpu(dy), gdx, gdw, gdb);
+      EXPECT_LE(rel_error(gdx, dx), tolerance(t)) << what << " dx";
+      EXPECT_LE(rel_error(gdw, dw), tolerance(t)) << what << " dw";
+      EXPECT_LE(rel_error(gdb, db), tolerance(t)) << what << " db";
+    }
+  }
+}
+
+TEST(CudaBackend, SoftmaxMatchesCpuIncludingMaskedRows) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    for (Rows s : kRowShapes) {
+      Tensor x = randn({s.R, s.C}, 28, t, 3.0);
+      if (s.R >= 2) {  // row 0 fully masked, row 1 partly masked
+        Tensor row0 = x.narrow(0, 0, 1), row1 = x.narrow(0, 1, 1).narrow(1, 0, (s.C + 1) / 2);
+        cpu().fill(row0, -INFINITY);
+        cpu().fill(row1, -INFINITY);
+      }
+      Tensor dy = randn({s.R, s.C}, 29, t);
+      for (SoftmaxKind kind : {SoftmaxKind::Softmax, SoftmaxKind::LogSoftmax}) {
+        std::string what = name(t) + (kind == SoftmaxKind::Softmax ? " softmax" : " log_softmax") +
+                           " (" + std::to_string(s.R) + ", " + std::to_string(s.C) + ")";
+        Tensor y = Tensor::empty({s.R, s.C}, t), gy = Tensor::empty({s.R, s.C}, t, kCuda);
+        cpu().softmax_forward(kind, x, y);
+        gpu().softmax_forward(kind, to_gpu(x), gy);
+        EXPECT_LE(rel_error(gy, y), tolerance(t)) << what;
+        Tensor dx = Tensor::empty({s.R, s.C}, t), gdx = Tensor::empty({s.R, s.C}, t, kCuda);
+        cpu().softmax_backward(kind, y, dy, dx);
+        gpu().softmax_backward(kind, to_gpu(y), to_gpu(dy), gdx);
+        EXPECT_LE(rel_error(gdx, dx), tolerance(t)) << what << " backward";
+      }
+    }
+  }
+}
+
+TEST(CudaBackend, CrossEntropyMatchesCpuWithIgnoreAndSmoothing) {
+  ST_REQUIRE_CUDA();
+  const int32_t ignore = -100;
+  for (DType t : kFloatTypes) {
+    for (Rows s : kRowShapes) {
+      Tensor x = randn({s.R, s.C}, 30, t, 2.0);
+      Tensor labels = uniform({s.R}, 31, 0.0, static_cast<double>(s.C), DType::F64).to(DType::I32);
+      for (int64_t r = 1; r < s.R; r += 3) labels.data<int32_t>()[r] = ignore;
+      Tensor dloss = randn({s.R}, 32, t);
+      Tensor gx = to_gpu(x), gl = to_gpu(labels);
+      for (double smoothing : {0.0, 0.1}) {
+        std::string what = name(t) + " (" + std::to_string(s.R) + ", " + std::to_string(s.C) +
+                           ") smoothing " + std::to_string(smoothing);
+        Tensor loss = Tensor::empty({s.R}, t), lse = Tensor::empty({s.R}, t);
+        Tensor gloss = Tensor::empty({s.R}, t, kCuda), glse = Tensor::empty({s.R}, t, kCuda);
+        cpu().cross_entropy_forward(x, labels, ignore, smoothing, loss, lse);
+        gpu().cross_entropy_forward(gx, gl, ignore, smoothing, gloss, glse);
+        EXPECT_LE(rel_error(gloss, loss), tolerance(t)) << what << " loss";
+        EXPECT_LE(rel_error(glse, lse), tolerance(t)) << what << " lse";
+        Tensor dx = Tensor::empty({s.R, s.C}, t), gdx = Tensor::empty({s.R, s.C}, t, kCuda);
+        cpu().cross_entropy_backward(x, labels, lse, dloss, ignore, smoothing, dx);
+        gpu().cross_entropy_backward(gx, gl, to_gpu(lse), to_gpu(dloss), ignore, smoothing, gdx);
+        EXPECT_LE(rel_error(gdx, dx), tolerance(t)) << what << " dlogits";
+      }
+    }
+  }
+}
+
+// ---- embedding -----------------------------------------------------------------------------
+
+TEST(CudaBackend, EmbeddingMatchesCpuBitwise) {
+  ST_REQUIRE_CUDA();
+  struct Case {
+    int64_t V, D, T;
+  };
+  const Case cases[] = {{1, 1, 1}, {7, 33, 100}, {100, 100, 1000}, {5000, 7, 33}, {3, 300, 4099}};
+  for (DType t : kFloatTypes) {
+    for (const Case& c : cases) {
+      std::string what = name(t) + " V " + std::to_string(c.V) + " D " + std::to_string(c.D) +
+                         " T " + std::to_string(c.T);
+      Tensor table = randn({c.V, c.D}, 33, t);
+      Tensor ids = uniform({c.T}, 34, 0.0, static_cast<double>(c.V), DType::F64).to(DType::I32);
+      Tensor gtable = to_gpu(table), gids = to_gpu(ids);
+      Tensor out = Tensor::empty({c.T, c.D}, t), gout = Tensor::empty({c.T, c.D}, t, kCuda);
+      cpu().embedding_forward(table, ids, out);
+      gpu().embedding_forward(gtable, gids, gout);
+      EXPECT_TRUE(bitwise_equal(gout, out)) << what << " forward";
+      // Backward adds (+=) into a non-zero table in token order, as the CPU does.
+      Tensor dout = randn({c.T, c.D}, 35, t);
+      Tensor dtable = randn({c.V, c.D}, 36, t), gdtable = to_gpu(dtable);
+      cpu().embedding_backward(ids, dout, dtable);
+      gpu().embedding_backward(gids, to_gpu(dout), gdtable);
+      EXPECT_TRUE(bitwise_equal(gdtable, dtable)) << what << " backward";
+    }
+  }
+}
+
+TEST(CudaBackend, FindOutOfRangeReportsTheFirstBadId) {
+  ST_REQUIRE_CUDA();
+  std::vector<int32_t> ids(1000);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i % 50);
+  EXPECT_EQ(gpu().find_out_of_range(to_gpu(Tensor::from_vector(ids, {1000})), 50), -1);
+  ids[917] = -1;
+  ids[333] = 50;
+  ids[600] = 1 << 30;
+  Tensor bad = to_gpu(Tensor::from_vector(ids, {1000}));
+  EXPECT_EQ(gpu().find_out_of_range(bad, 50), 333);
+  EXPECT_EQ(cpu().find_out_of_range(Tensor::from_vector(ids, {1000}), 50), 333);
+  EXPECT_THROW(embedding(Tensor::zeros({50, 4}, DType::F32, kCuda), bad), Error);
+}
+
+// ---- randomness ----------------------------------------------------------------------------
+
+TEST(CudaBackend, DropoutMaskEqualsCpu) {
+  ST_REQUIRE_CUDA();
+  RngKey key{1234, 7, 9};
+  GlobalIndexMap identity = identity_index_map();
+  GlobalIndexMap slice;  // a (4, 5, 100) block at (1, 10, 0) of a (8, 50, 100) tensor
+  slice.ndim = 3;
+  slice.offset[0] = 1;
+  slice.offset[1] = 10;
+  slice.global_strides[0] = 5000;
+  slice.global_strides[1] = 100;
+  slice.global_strides[2] = 1;
+  for (DType t : kFloatTypes) {
+    for (const Shape& shape : {Shape{7, 33}, Shape{4, 5, 100}, Shape{100003}}) {
+      for (bool sliced : {false, true}) {
+        if (sliced && shape.size() != 3) continue;
+        const GlobalIndexMap& map = sliced ? slice : identity;
+        Tensor x = add_scalar(uniform(shape, 37, 0.5, 2.0, t), 0.0);  // no zeros in x
+        Tensor y = Tensor::empty(shape, t), gy = Tensor::empty(shape, t, kCuda);
+        cpu().dropout(x, 0.3f, key, map, y);
+        gpu().dropout(to_gpu(x), 0.3f, key, map, gy);
+        std::vector<double> vc = y.to_vector<double>(), vg = gy.to_vector<double>();
+        int64_t differing_zeros = 0;
+        for (size_t i = 0; i < vc.size(); ++i) differing_zeros += (vc[i] == 0) != (vg[i] == 0);
+        EXPECT_EQ(differing_zeros, 0) << name(t) << " sliced " << sliced;
+        EXPECT_TRUE(bitwise_equal(gy, y)) << name(t) << " sliced " << sliced;
+      }
+    }
+  }
+}
+
+TEST(CudaBackend, RandomFillsMatchCpu) {
+  ST_REQUIRE_CUDA();
+  for (DType t : {DType::F32, DType::F64, DType::BF16}) {
+    double tol = t == DType::BF16 ? 1e-2 : tolerance(t);
+    for (int64_t n : kLengths) {
+      Tensor nc = Tensor::randn({n}, 38, 0.02, t), ng = Tensor::randn({n}, 38, 0.02, t, kCuda);
+      EXPECT_LE(rel_error(ng, nc), tol) << name(t) << " normal n " << n;
+      Tensor uc = Tensor::uniform({n}, 39, -0.5, 3.0, t);
+      Tensor ug = Tensor::empty({n}, t, kCuda);
+      gpu().fill_random_uniform(ug, RngKey{39, 0x756e6966u, 0}, -0.5, 3.0);
+      EXPECT_LE(rel_error(ug, uc), tol) << name(t) << " uniform n " << n;
+    }
+  }
+}
+
+// ---- optimizer and a whole forward/backward through the ops ------------------------------
+
+TEST(CudaBackend, AdamWMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  AdamWStep step{1e-3f, 0.9f, 0.999f, 1e-8f, 0.1f, 1.0f - 0.9f * 0.9f, 1.0f - 0.999f * 0.999f};
+  for (int64_t n : kLengths) {
+    Tensor p = randn({n}, 40), m = randn({n}, 41, DType::F32, 0.1);
+    Tensor v = uniform({n}, 42, 0.0, 0.01), g = randn({n}, 43);
+    Tensor gp = to_gpu(p), gm = to_gpu(m), gv = to_gpu(v);
+    cpu().adamw_update(p, m, v, g, step);
+    gpu().adamw_update(gp, gm, gv, to_gpu(g), step);
+    EXPECT_LE(rel_error(gp, p), 1e-5) << "p n " << n;
+    EXPECT_LE(rel_error(gm, m), 1e-5) << "m n " << n;
+    EXPECT_LE(rel_error(gv, v), 1e-5) << "v n " << n;
+  }
+}
+
+TEST(CudaBackend, TinyModelGradientsMatchCpu) {
+  ST_REQUIRE_CUDA();
+  Tensor x = randn({6, 33}, 44), w = randn({33, 100}, 45, DType::F32, 0.1);
+  Tensor gain = add_scalar(randn({100}, 46, DType::F32, 0.1), 1.0), bias = randn({100}, 47);
+  Tensor labels = Tensor::from_vector(std::vector<int32_t>{3, -100, 99, 0, 42, 7}, {6});
+  auto run = [&](Device d) {
+    Tensor xd = x.to(d), wd = w.to(d), gd = gain.to(d), bd = bias.to(d);
+    xd.set_requires_grad(true);
+    wd.set_requires_grad(true);
+    gd.set_requires_grad(true);
+    Tensor h = layer_norm(gelu(matmul(xd, wd)), gd, bd, 1e-5);
+    CrossEntropyOptions opt;
+    opt.label_smoothing = 0.1;
+    Tensor loss = cross_entropy(h, labels.to(d), opt);
+    loss.backward();
+    return std::vector<Tensor>{loss, xd.grad(), wd.grad(), gd.grad()};
+  };
+  std::vector<Tensor> c = run(Device::cpu()), g = run(kCuda);
+  const char* names[] = {"loss", "dx", "dw", "dgain"};
+  for (size_t i = 0; i < c.size(); ++i) EXPECT_LE(rel_error(g[i], c[i]), 1e-5) << names[i];
+}
+
+}  // namespace
+}  // namespace st
