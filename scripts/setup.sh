@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ccache
-  libopenblas-dev            # BLAS sgemm/dgemm for the CPU backend
+  libopenblas-openmp-dev     # BLAS sgemm/dgemm for the CPU backend (OpenMP build)
   libopenmpi-dev openmpi-bin # MPI communicator and mpirun
   libhdf5-dev                # data shards and checkpoints
   libyaml-cpp-dev            # configs

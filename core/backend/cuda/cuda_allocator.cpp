@@ -55,8 +55,9 @@ void CudaAllocator::deallocate(void* ptr, size_t bytes) {
                   cudaSetDevice(index_) == cudaSuccess;
   cudaError_t err = cudaFreeAsync(ptr, stream_);
   if (switched) cudaSetDevice(previous);
-  // At process exit the runtime may already be gone (cudaErrorCudartUnloading): nothing to do.
-  if (err != cudaSuccess && err != cudaErrorCudartUnloading) {
+  // At process exit the runtime or the context may already be gone: nothing left to free.
+  if (err != cudaSuccess && err != cudaErrorCudartUnloading &&
+      err != cudaErrorContextIsDestroyed) {
     cudaGetLastError();
     std::fprintf(stderr, "st: cudaFreeAsync of %zu bytes on cuda:%d failed: %s\n", bytes, index_,
                  cudaGetErrorString(err));

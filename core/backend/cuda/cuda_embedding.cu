@@ -1,7 +1,6 @@
-// CUDA embedding kernels (f32, f64). Forward gathers rows: out (T, D) = table[ids] (=).
-// Backward adds into dtable (V, D) (+=) without atomics: token positions are stably sorted by
-// id (CUB radix sort), then each run of equal ids adds its dout rows in token order, which is
-// the CPU's order, so the result is deterministic. find_out_of_range reports the first bad id.
+// CUDA embedding kernels (f32, f64). Forward gathers rows: out (T, D) = table[ids] (=). Backward
+// adds into dtable (V, D) (+=) without atomics: positions stably sorted by id (CUB radix sort),
+// then each run of equal ids adds its dout rows in token order, as the CPU does (deterministic).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>

@@ -1,0 +1,270 @@
+// The model's module API, configuration errors, memory growth in N, and learning on a small
+// synthetic task.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/nn/model.h"
+#include "core/optim/adamw.h"
+#include "core/optim/schedule.h"
+
+namespace st {
+namespace {
+
+ModelConfig small_config() {
+  ModelConfig c;
+  c.vocab_size = 20;
+  c.max_len = 32;
+  c.num_classes = 3;
+  c.d_model = 16;
+  c.heads = 2;
+  c.layers = 2;
+  c.d_ff = 32;
+  c.dropout = 0.1f;
+  return c;
+}
+
+TEST(ModelApi, ParameterNamesFollowTheDesign) {
+  ModelConfig c = small_config();
+  c.out_proj = true;
+  SimpleTronModel m(c);
+  std::vector<std::string> names;
+  for (auto& [n, _] : m.named_parameters()) names.push_back(n);
+  std::vector<std::string> expected_prefix = {
+      "embed.tokens", "embed.positions", "embed.cls", "blocks.0.ln1.weight", "blocks.0.ln1.bias",
+      "blocks.0.attn.q.weight", "blocks.0.attn.q.bias", "blocks.0.attn.k.weight",
+      "blocks.0.attn.k.bias", "blocks.0.attn.v.weight", "blocks.0.attn.v.bias",
+      "blocks.0.attn.o.weight", "blocks.0.attn.o.bias", "blocks.0.ln2.weight",
+      "blocks.0.ln2.bias", "blocks.0.ffn.fc1.weight", "blocks.0.ffn.fc1.bias",
+      "blocks.0.ffn.fc2.weight", "blocks.0.ffn.fc2.bias"};
+  ASSERT_GT(names.size(), expected_prefix.size());
+  for (size_t i = 0; i < expected_prefix.size(); ++i) EXPECT_EQ(names[i], expected_prefix[i]);
+  std::vector<std::string> tail(names.end() - 6, names.end());
+  EXPECT_EQ(tail, (std::vector<std::string>{"final_ln.weight", "final_ln.bias", "head.fc1.weight",
+                                            "head.fc1.bias", "head.fc2.weight", "head.fc2.bias"}));
+  // Count: embeddings + 2 blocks + final LN + head.
+  int64_t d = 16, ff = 32, block = 2 * d + 4 * (d * d + d) + 2 * d + (d * ff + ff) + (ff * d + d);
+  EXPECT_EQ(m.parameter_count(), 20 * d + 32 * d + d + 2 * block + 2 * d + (d * d + d) + (d * 3 + 3));
+}
+
+TEST(ModelApi, SameSeedSameWeightsAndStateRoundTrip) {
+  SimpleTronModel a(small_config()), b(small_config());
+  ModelConfig other = small_config();
+  other.init_seed = 2;
+  SimpleTronModel c(other);
+  auto sa = a.state(), sb = b.state(), sc = c.state();
+  EXPECT_EQ(sa["blocks.1.attn.q.weight"].to_vector<float>(), sb["blocks.1.attn.q.weight"].to_vector<float>());
+  EXPECT_NE(sa["blocks.1.attn.q.weight"].to_vector<float>(), sc["blocks.1.attn.q.weight"].to_vector<float>());
+  c.load_state(sa);
+  EXPECT_EQ(c.state()["head.fc2.bias"].to_vector<float>(), sa["head.fc2.bias"].to_vector<float>());
+  // A state that does not fit names what is wrong.
+  auto broken = sa;
+  broken.erase("embed.cls");
+  broken["extra.weight"] = Tensor::zeros({1});
+  broken["head.fc2.bias"] = Tensor::zeros({4});
+  try {
+    c.load_state(broken);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("missing 'embed.cls'"), std::string::npos) << m;
+    EXPECT_NE(m.find("unexpected 'extra.weight'"), std::string::npos) << m;
+    EXPECT_NE(m.find("'head.fc2.bias' has shape (4,)"), std::string::npos) << m;
+  }
+}
+
+TEST(ModelApi, EvalModeTurnsDropoutOff) {
+  SimpleTronModel m(small_config());
+  Tensor ids = Tensor::uniform({2, 10}, 3, 1, 20, DType::I32);
+  RunContext ctx{.seed = 5, .step = 1};
+  NoGradGuard ng;
+  m.train();
+  Tensor t1 = m.forward(ids, Tensor(), ctx);
+  ctx.step = 2;
+  Tensor t2 = m.forward(ids, Tensor(), ctx);
+  EXPECT_NE(t1.to_vector<float>(), t2.to_vector<float>()) << "dropout masks change per step";
+  m.eval();
+  Tensor e1 = m.forward(ids, Tensor(), ctx);
+  ctx.step = 3;
+  Tensor e2 = m.forward(ids, Tensor(), ctx);
+  EXPECT_EQ(e1.to_vector<float>(), e2.to_vector<float>());
+}
+
+TEST(ModelApi, PaddingDoesNotChangeTheResult) {
+  ModelConfig c = small_config();
+  c.dropout = 0;
+  for (AttentionKind kind : {AttentionKind::SimpleTron, AttentionKind::Softmax, AttentionKind::LinearElu}) {
+    c.attention = kind;
+    for (Pooling pool : {Pooling::Cls, Pooling::Mean}) {
+      c.pooling = pool;
+      SimpleTronModel m(c);
+      NoGradGuard ng;
+      Tensor short_ids = Tensor::from_vector<int32_t>({3, 4, 5, 6, 7}, {1, 5});
+      Tensor padded = Tensor::from_vector<int32_t>({3, 4, 5, 6, 7, 0, 0, 0}, {1, 8});
+      auto a = m.forward(short_ids, Tensor(), RunContext{}).to_vector<float>();
+      auto b = m.forward(padded, Tensor(), RunContext{}).to_vector<float>();
+      for (size_t i = 0; i < a.size(); ++i)
+        EXPECT_NEAR(a[i], b[i], 1e-5) << name_of(kind) << " " << name_of(pool);
+    }
+  }
+}
+
+void expect_config_error(ModelConfig c, const std::string& key) {
+  try {
+    SimpleTronModel m(c);
+    ADD_FAILURE() << "expected an error naming " << key;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelConfigErrors, RejectedBeforeAllocation) {
+  ModelConfig c = small_config();
+  int64_t before = memory_stats().bytes_in_use;
+  c.heads = 3;
+  expect_config_error(c, "model.d_qkv: 16 is not divisible by model.heads (3)");
+  c = small_config();
+  c.d_qkv = 24;
+  expect_config_error(c, "model.d_qkv: 24 differs from model.d_model");
+  c = small_config();
+  c.causal = true;
+  expect_config_error(c, "model.causal: causal attention with a classification head");
+  c = small_config();
+  c.task = TaskKind::LanguageModel;
+  expect_config_error(c, "model.causal: a language model");
+  c = small_config();
+  c.attention = AttentionKind::LinearElu;
+  c.task = TaskKind::LanguageModel;
+  c.causal = true;
+  expect_config_error(c, "linear_elu supports non-causal attention only");
+  c = small_config();
+  c.dropout = 1.0f;
+  expect_config_error(c, "model.dropout");
+  EXPECT_EQ(memory_stats().bytes_in_use, before);
+  try {
+    parse_attention("softmaxx");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown value 'softmaxx' (valid: simpletron, softmax, linear_elu)"),
+              std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelConfigErrors, SequenceLongerThanMaxLen) {
+  SimpleTronModel m(small_config());
+  try {
+    m.forward(Tensor::ones({1, 33}, DType::I32), Tensor(), RunContext{});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sequence length 33 exceeds model.max_len (32)"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_THROW(m.forward(Tensor::full({1, 4}, 20, DType::I32), Tensor(), RunContext{}), Error);
+}
+
+// Peak bytes over forward + backward above what was in use before.
+int64_t peak_training_bytes(const SimpleTronModel& m, int64_t B, int64_t N) {
+  Tensor ids = Tensor::uniform({B, N}, 7, 1, 50, DType::I32);
+  Tensor labels = Tensor::zeros({B}, DType::I32);
+  int64_t base = memory_stats().bytes_in_use;
+  reset_peak_memory();
+  {
+    Tensor loss = m.loss(m.forward(ids, Tensor(), RunContext{}), labels);
+    loss.backward();
+  }
+  int64_t peak = memory_stats().peak_bytes - base;
+  const_cast<SimpleTronModel&>(m).zero_grad();
+  return peak;
+}
+
+TEST(ModelMemory, SimpletronPeakIsLinearInN) {
+  ModelConfig c = small_config();
+  c.vocab_size = 50;
+  c.max_len = 2048;
+  c.d_model = 32;
+  c.heads = 4;
+  c.d_ff = 64;
+  c.dropout = 0;
+  SimpleTronModel st(c);
+  int64_t p1 = peak_training_bytes(st, 2, 1024), p2 = peak_training_bytes(st, 2, 2048);
+  double ratio = static_cast<double>(p2) / static_cast<double>(p1);
+  c.attention = AttentionKind::Softmax;
+  SimpleTronModel sm(c);
+  int64_t s1 = peak_training_bytes(sm, 2, 1024), s2 = peak_training_bytes(sm, 2, 2048);
+  std::printf("[ memory ] peak over forward+backward, N=1024 -> 2048: simpletron %.1f -> %.1f MB "
+              "(x%.2f), softmax %.1f -> %.1f MB (x%.2f)\n",
+              p1 / 1e6, p2 / 1e6, ratio, s1 / 1e6, s2 / 1e6, double(s2) / double(s1));
+  EXPECT_LE(ratio, 2.1);
+  EXPECT_GT(double(s2) / double(s1), 3.0) << "softmax is quadratic: the contrast should show";
+}
+
+// Sequences of tokens 1..8 with one marked token (9..16 = value + 8) somewhere; the label is
+// the marked value. The model must find one token among N and read its value at the CLS.
+struct MarkedBatch {
+  Tensor ids, labels;
+};
+
+MarkedBatch marked_batch(int64_t B, int64_t N, uint64_t seed) {
+  auto vals = Tensor::uniform({B, N}, seed, 1, 9, DType::I32).to_vector<int32_t>();
+  auto pos = Tensor::uniform({B}, seed + 1, 0, N, DType::I32).to_vector<int32_t>();
+  auto lab = Tensor::uniform({B}, seed + 2, 0, 8, DType::I32).to_vector<int32_t>();
+  for (int64_t b = 0; b < B; ++b) vals[b * N + pos[b]] = lab[b] + 9;
+  return {Tensor::from_vector(vals, {B, N}), Tensor::from_vector(lab, {B})};
+}
+
+double train_marked(AttentionKind kind, int steps, double* first_loss, double* last_loss) {
+  ModelConfig c;
+  c.vocab_size = 17;
+  c.max_len = 64;
+  c.num_classes = 8;
+  c.d_model = 32;
+  c.heads = 4;
+  c.layers = 2;
+  c.d_ff = 64;
+  c.dropout = 0.0f;
+  c.attention = kind;
+  SimpleTronModel m(c);
+  AdamW opt(m.named_parameters(), AdamWConfig{.weight_decay = 0.01});
+  LrSchedule sched{.kind = ScheduleKind::Cosine, .lr = 3e-3, .warmup = 20, .total_steps = steps};
+  double running = 0;
+  for (int step = 1; step <= steps; ++step) {
+    MarkedBatch b = marked_batch(32, 64, 100 + 3 * step);
+    opt.zero_grad();
+    Tensor loss = m.loss(m.forward(b.ids, Tensor(), RunContext{.seed = 1, .step = uint32_t(step)}), b.labels);
+    loss.backward();
+    clip_grad_norm(m.parameters(), 1.0);
+    opt.step(sched.at(step));
+    double l = loss.item();
+    if (step <= 10) running += l / 10;
+    if (step == 10) *first_loss = running;
+    if (step == steps) *last_loss = l;
+  }
+  m.eval();
+  NoGradGuard ng;
+  MarkedBatch val = marked_batch(512, 64, 999);
+  auto logits = m.forward(val.ids, Tensor(), RunContext{}).to_vector<float>();
+  auto y = val.labels.to_vector<int32_t>();
+  int right = 0;
+  for (int64_t r = 0; r < 512; ++r) {
+    int best = 0;
+    for (int k = 1; k < 8; ++k)
+      if (logits[r * 8 + k] > logits[r * 8 + best]) best = k;
+    right += best == y[r];
+  }
+  return right / 512.0;
+}
+
+TEST(ModelLearning, FindsTheMarkedTokenFarAway) {
+  for (AttentionKind kind : {AttentionKind::SimpleTron, AttentionKind::Softmax}) {
+    double first = 0, last = 0;
+    double acc = train_marked(kind, 300, &first, &last);
+    std::printf("[ learning ] %s: loss %.3f (first 10 steps) -> %.3f, accuracy %.1f%% (chance 12.5%%)\n",
+                name_of(kind), first, last, 100 * acc);
+    EXPECT_LT(last, 0.5 * first) << name_of(kind);
+    EXPECT_GE(acc, 0.9) << name_of(kind);
+  }
+}
+
+}  // namespace
+}  // namespace st
