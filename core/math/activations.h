@@ -8,20 +8,20 @@
 
 namespace st {
 
-struct GeluTanh {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+struct GeluTanh {  // 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3)
   template <class T> ST_HD T operator()(T x) const {
-    const T c = T(0.7978845608028654), a = T(0.044715);
-    T u = c * (x + a * x * x * x);
-    return T(0.5) * x * (T(1) + tanh_of(u));
+    const T c2 = T(1.5957691216057308), a = T(0.044715);  // 2 sqrt(2/pi)
+    T two_u = c2 * (x + a * x * x * x);
+    return x / (T(1) + exp_of(-two_u));
   }
 };
-struct GeluTanhGrad {
+struct GeluTanhGrad {  // d/dx x s(2u) = s + x s (1 - s) 2u'
   template <class T> ST_HD T operator()(T x, T dy) const {
-    const T c = T(0.7978845608028654), a = T(0.044715);
-    T u = c * (x + a * x * x * x);
-    T t = tanh_of(u);
-    T du = c * (T(1) + T(3) * a * x * x);
-    return dy * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du);
+    const T c2 = T(1.5957691216057308), a = T(0.044715);
+    T two_u = c2 * (x + a * x * x * x);
+    T s = T(1) / (T(1) + exp_of(-two_u));
+    T d_two_u = c2 * (T(1) + T(3) * a * x * x);
+    return dy * (s + x * s * (T(1) - s) * d_two_u);
   }
 };
 

@@ -2,6 +2,8 @@
 #include "core/tensor/allocator.h"
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <new>
 
 #include "core/backend/backend.h"
@@ -26,22 +28,59 @@ void Allocator::record_alloc(size_t bytes) {
 void Allocator::record_free(size_t bytes) { in_use_.fetch_sub(static_cast<int64_t>(bytes)); }
 
 namespace {
+// Blocks of at least kCacheMin bytes are kept on free for reuse by a later request of the same
+// rounded size, up to kCacheMax bytes in all: a training step allocates the same sizes every
+// step, and fresh large blocks would cost a page fault per 4 KiB page. Smaller blocks go
+// straight to malloc. Statistics count bytes held by tensors, not cached blocks.
+constexpr size_t kCacheMin = size_t(64) << 10;
+constexpr size_t kCacheMax = size_t(2) << 30;
+
 class CpuAllocator final : public Allocator {
  public:
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
-    size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    void* p = std::aligned_alloc(kCpuAlignment, rounded);
+    size_t rounded = round_up(bytes);
+    void* p = nullptr;
+    if (rounded >= kCacheMin) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = cache_.find(rounded);
+      if (it != cache_.end()) {
+        p = it->second;
+        cache_.erase(it);
+        cached_bytes_ -= rounded;
+      }
+    }
+    if (!p) p = std::aligned_alloc(kCpuAlignment, rounded);
     if (!p) ST_THROW("cpu allocator: out of memory allocating ", bytes, " bytes");
     record_alloc(bytes);
     return p;
   }
   void deallocate(void* p, size_t bytes) override {
     if (!p) return;
-    std::free(p);
     record_free(bytes);
+    size_t rounded = round_up(bytes);
+    if (rounded >= kCacheMin) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_bytes_ + rounded <= kCacheMax) {
+        cache_.emplace(rounded, p);
+        cached_bytes_ += rounded;
+        return;
+      }
+    }
+    std::free(p);
   }
   Device device() const override { return Device::cpu(); }
+  ~CpuAllocator() override {
+    for (auto& [_, p] : cache_) std::free(p);
+  }
+
+ private:
+  static size_t round_up(size_t bytes) {
+    return (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+  }
+  std::mutex mu_;
+  std::multimap<size_t, void*> cache_;
+  size_t cached_bytes_ = 0;
 };
 }  // namespace
 

@@ -1,5 +1,6 @@
 // Allocators: where a tensor's bytes come from. Each device has one allocator with statistics
-// (bytes in use, peak) that tests and benchmarks read. CPU memory is 64-byte aligned for SIMD;
+// (bytes in use, peak) that tests and benchmarks read. CPU memory is 64-byte aligned for SIMD,
+// and blocks of 64 KiB or more are cached for reuse (see allocator.cpp);
 // CUDA memory is stream-ordered (cudaMallocAsync pools), implemented in backend/cuda.
 #pragma once
 #include <atomic>

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_common.h"
@@ -44,47 +45,49 @@ void CpuBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Ten
                                      const Tensor& rstd, const Tensor& dy, const Tensor& dx,
                                      const Tensor& dw, const Tensor& db) {
   int64_t C = x.size(-1), R = x.numel() / std::max<int64_t>(C, 1);
+  // One pass over x and dy: rows in fixed blocks of kRowBlock; each block writes its partial
+  // dw, db; the partials are then added in block order (independent of the thread count).
+  constexpr int64_t kRowBlock = 32;
+  int64_t blocks = (R + kRowBlock - 1) / kRowBlock;
   cpu::dispatch_float(x.dtype(), "layer_norm_backward", [&](auto tag) {
     using T = decltype(tag);
     const T *px = x.data<T>(), *pw = w.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
     const T* pdy = dy.data<T>();
     T *pdx = dx.data<T>(), *pdw = dw.data<T>(), *pdb = db.data<T>();
+    std::vector<T> part_w(blocks * C, T(0)), part_b(blocks * C, T(0));
 #pragma omp parallel for if (R * C > cpu::kParallelGrain)
-    for (int64_t r = 0; r < R; ++r) {
-      const T *xr = px + r * C, *dyr = pdy + r * C;
-      T mu = pm[r], rs = pr[r];
-      T sum_g = 0, sum_gx = 0;
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-      for (int64_t j = 0; j < C; ++j) {
-        T g = dyr[j] * pw[j];
-        T xh = (xr[j] - mu) * rs;
-        sum_g += g;
-        sum_gx += g * xh;
-      }
-      T mg = sum_g / static_cast<T>(C), mgx = sum_gx / static_cast<T>(C);
-      T* dxr = pdx + r * C;
-      for (int64_t j = 0; j < C; ++j) {
-        T xh = (xr[j] - mu) * rs;
-        dxr[j] = LayerNormTerms::input_grad(dyr[j] * pw[j], xh, rs, mg, mgx);
-      }
-    }
-    constexpr int64_t kTile = 64;
-    int64_t tiles = (C + kTile - 1) / kTile;
-#pragma omp parallel for if (R * C > cpu::kParallelGrain)
-    for (int64_t t = 0; t < tiles; ++t) {
-      int64_t j0 = t * kTile, wdt = std::min(kTile, C - j0);
-      T aw[kTile] = {}, ab[kTile] = {};
-      for (int64_t r = 0; r < R; ++r) {
-        const T *xr = px + r * C + j0, *dyr = pdy + r * C + j0;
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      T* aw = part_w.data() + blk * C;
+      T* ab = part_b.data() + blk * C;
+      for (int64_t r = blk * kRowBlock; r < std::min(R, (blk + 1) * kRowBlock); ++r) {
+        const T *xr = px + r * C, *dyr = pdy + r * C;
         T mu = pm[r], rs = pr[r];
-        for (int64_t j = 0; j < wdt; ++j) {
-          aw[j] += dyr[j] * (xr[j] - mu) * rs;
+        T sum_g = 0, sum_gx = 0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
+        for (int64_t j = 0; j < C; ++j) {
+          T g = dyr[j] * pw[j];
+          T xh = (xr[j] - mu) * rs;
+          sum_g += g;
+          sum_gx += g * xh;
+          aw[j] += dyr[j] * xh;
           ab[j] += dyr[j];
         }
+        T mg = sum_g / static_cast<T>(C), mgx = sum_gx / static_cast<T>(C);
+        T* dxr = pdx + r * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) {
+          T xh = (xr[j] - mu) * rs;
+          dxr[j] = LayerNormTerms::input_grad(dyr[j] * pw[j], xh, rs, mg, mgx);
+        }
       }
-      for (int64_t j = 0; j < wdt; ++j) {
-        pdw[j0 + j] = aw[j];
-        pdb[j0 + j] = ab[j];
+    }
+    std::fill(pdw, pdw + C, T(0));
+    std::fill(pdb, pdb + C, T(0));
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+#pragma omp simd
+      for (int64_t j = 0; j < C; ++j) {
+        pdw[j] += part_w[blk * C + j];
+        pdb[j] += part_b[blk * C + j];
       }
     }
   });
@@ -102,7 +105,7 @@ void CpuBackend::softmax_forward(SoftmaxKind kind, const Tensor& x, const Tensor
       T* yr = py + r * C;
       T mx = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : mx)
-      for (int64_t j = 0; j < C; ++j) mx = std::max(mx, xr[j]);
+      for (int64_t j = 0; j < C; ++j) mx = xr[j] > mx ? xr[j] : mx;  // (not std::max: it does not vectorise)
       if (mx == -std::numeric_limits<T>::infinity()) {  // fully masked row: softmax 0
         T fillv = kind == SoftmaxKind::Softmax ? T(0) : -std::numeric_limits<T>::infinity();
         std::fill(yr, yr + C, fillv);
@@ -164,7 +167,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& label
       T mx = -std::numeric_limits<T>::infinity(), sx = 0;
 #pragma omp simd reduction(max : mx) reduction(+ : sx)
       for (int64_t j = 0; j < C; ++j) {
-        mx = std::max(mx, xr[j]);
+        mx = xr[j] > mx ? xr[j] : mx;  // (not std::max: it does not vectorise)
         sx += xr[j];
       }
       T s = 0;
