@@ -9,6 +9,9 @@ packages=(
   libopenmpi-dev openmpi-bin # MPI communicator and mpirun
   libhdf5-dev                # data shards and checkpoints
   libyaml-cpp-dev            # configs
+  nlohmann-json3-dev         # JSON: shard vocabularies, metrics, safetensors headers
+  libpng-dev                 # reading the LRA Pathfinder PNG images
+  libcli11-dev               # command-line parsing of the programs
   libgtest-dev googletest    # tests
   libbenchmark-dev           # micro-benchmarks
   python3                    # fixture scripts (never a runtime dependency)

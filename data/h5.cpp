@@ -1,0 +1,383 @@
+// HDF5 C API wrappers; see h5.h. Every function takes the process-wide HDF5 lock.
+#include "data/h5.h"
+
+#include <hdf5.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "core/tensor/error.h"
+
+namespace st::h5 {
+
+std::recursive_mutex& h5_lock() {
+  static std::recursive_mutex m;
+  return m;
+}
+
+namespace {
+using Lock = std::lock_guard<std::recursive_mutex>;
+
+void silence_hdf5() {
+  static bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+ElementType classify(hid_t type) {
+  H5T_class_t cls = H5Tget_class(type);
+  size_t size = H5Tget_size(type);
+  if (cls == H5T_INTEGER) {
+    if (size == 4) return ElementType::Int32;
+    if (size == 8) return ElementType::Int64;
+  } else if (cls == H5T_FLOAT) {
+    if (size == 4) return ElementType::Float32;
+    if (size == 8) return ElementType::Float64;
+  }
+  return ElementType::Other;
+}
+
+const char* type_name(ElementType t) {
+  switch (t) {
+    case ElementType::Int32: return "int32";
+    case ElementType::Int64: return "int64";
+    case ElementType::Float32: return "float32";
+    case ElementType::Float64: return "float64";
+    default: return "another type";
+  }
+}
+}  // namespace
+
+Handle::~Handle() {
+  if (id_ < 0) return;
+  Lock lock(h5_lock());
+  switch (kind_) {
+    case Kind::File: H5Fclose(id_); break;
+    case Kind::Group: H5Gclose(id_); break;
+    case Kind::Dataset: H5Dclose(id_); break;
+    case Kind::Dataspace: H5Sclose(id_); break;
+    case Kind::Datatype: H5Tclose(id_); break;
+    case Kind::Attribute: H5Aclose(id_); break;
+    case Kind::PropertyList: H5Pclose(id_); break;
+  }
+}
+
+Handle& Handle::operator=(Handle&& o) noexcept {
+  if (this != &o) {
+    this->~Handle();
+    id_ = o.id_;
+    kind_ = o.kind_;
+    o.id_ = -1;
+  }
+  return *this;
+}
+
+File File::open_read(const std::string& path) {
+  Lock lock(h5_lock());
+  silence_hdf5();
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    std::fclose(f);
+  } else {
+    ST_THROW(path, ": cannot open (missing or unreadable)");
+  }
+  ST_CHECK(H5Fis_hdf5(path.c_str()) > 0, path,
+           ": not a readable HDF5 file (truncated or corrupt?)");
+  hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ST_CHECK(id >= 0, path, ": cannot open as HDF5 (truncated or corrupt?)");
+  File f;
+  f.file_ = Handle(id, Handle::Kind::File);
+  f.path_ = path;
+  return f;
+}
+
+File File::create(const std::string& path) {
+  Lock lock(h5_lock());
+  silence_hdf5();
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ST_CHECK(id >= 0, path, ": cannot create (is the directory writable?)");
+  File f;
+  f.file_ = Handle(id, Handle::Kind::File);
+  f.path_ = path;
+  return f;
+}
+
+bool File::has(const std::string& name) const {
+  Lock lock(h5_lock());
+  // Check each path component, as H5Lexists requires.
+  std::string prefix;
+  std::stringstream ss(name);
+  std::string part;
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    prefix += (prefix.empty() ? "" : "/") + part;
+    if (H5Lexists(file_.id(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+  }
+  return true;
+}
+
+DatasetInfo File::info(const std::string& dataset) const {
+  Lock lock(h5_lock());
+  ST_CHECK(has(dataset), path_, ": missing dataset /", dataset);
+  Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
+  ST_CHECK(ds.valid(), path_, ": /", dataset, " is not a dataset");
+  Handle space(H5Dget_space(ds.id()), Handle::Kind::Dataspace);
+  Handle type(H5Dget_type(ds.id()), Handle::Kind::Datatype);
+  DatasetInfo out;
+  out.type = classify(type.id());
+  int rank = H5Sget_simple_extent_ndims(space.id());
+  ST_CHECK(rank >= 0, path_, ": cannot read the shape of /", dataset);
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  out.dims.assign(dims.begin(), dims.end());
+  return out;
+}
+
+namespace {
+template <class T>
+std::vector<T> read_all(const File& f, hid_t file, const std::string& dataset, hid_t memtype,
+                        ElementType expect) {
+  DatasetInfo inf = f.info(dataset);
+  ST_CHECK(inf.type == expect || (expect == ElementType::Int32 && inf.type == ElementType::Int32),
+           f.path(), ": /", dataset, " has ", type_name(inf.type), " elements, expected ",
+           type_name(expect));
+  int64_t n = 1;
+  for (int64_t d : inf.dims) n *= d;
+  std::vector<T> out(static_cast<size_t>(n));
+  Handle ds(H5Dopen2(file, dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
+  if (n > 0)
+    ST_CHECK(H5Dread(ds.id(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) >= 0, f.path(),
+             ": cannot read /", dataset, " (truncated or corrupt?)");
+  return out;
+}
+}  // namespace
+
+std::vector<int32_t> File::read_i32(const std::string& dataset) const {
+  Lock lock(h5_lock());
+  return read_all<int32_t>(*this, file_.id(), dataset, H5T_NATIVE_INT32, ElementType::Int32);
+}
+std::vector<float> File::read_f32(const std::string& dataset) const {
+  Lock lock(h5_lock());
+  return read_all<float>(*this, file_.id(), dataset, H5T_NATIVE_FLOAT, ElementType::Float32);
+}
+std::vector<double> File::read_f64(const std::string& dataset) const {
+  Lock lock(h5_lock());
+  return read_all<double>(*this, file_.id(), dataset, H5T_NATIVE_DOUBLE, ElementType::Float64);
+}
+
+void File::read_i32_rows(const std::string& dataset, int64_t row0, int64_t rows, int32_t* out) const {
+  Lock lock(h5_lock());
+  DatasetInfo inf = info(dataset);
+  int64_t width = inf.dims.size() == 2 ? inf.dims[1] : 1;
+  read_i32_block(dataset, row0, rows, 0, width, out);
+}
+
+void File::read_i32_block(const std::string& dataset, int64_t row0, int64_t rows, int64_t col0,
+                          int64_t cols, int32_t* out) const {
+  Lock lock(h5_lock());
+  if (rows == 0 || cols == 0) return;
+  Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
+  ST_CHECK(ds.valid(), path_, ": missing dataset /", dataset);
+  Handle space(H5Dget_space(ds.id()), Handle::Kind::Dataspace);
+  int rank = H5Sget_simple_extent_ndims(space.id());
+  ST_CHECK(rank == 1 || rank == 2, path_, ": /", dataset, " has rank ", rank, ", expected 1 or 2");
+  hsize_t start[2] = {static_cast<hsize_t>(row0), static_cast<hsize_t>(col0)};
+  hsize_t count[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+  ST_CHECK(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start, nullptr, count, nullptr) >= 0,
+           path_, ": rows [", row0, ", ", row0 + rows, ") are outside /", dataset);
+  Handle mem(H5Screate_simple(rank, count, nullptr), Handle::Kind::Dataspace);
+  ST_CHECK(H5Dread(ds.id(), H5T_NATIVE_INT32, mem.id(), space.id(), H5P_DEFAULT, out) >= 0, path_,
+           ": cannot read rows [", row0, ", ", row0 + rows, ") of /", dataset,
+           " (truncated or corrupt?)");
+}
+
+void File::ensure_groups(const std::string& dataset) {
+  std::string prefix;
+  std::stringstream ss(dataset);
+  std::string part;
+  std::vector<std::string> parts;
+  while (std::getline(ss, part, '/'))
+    if (!part.empty()) parts.push_back(part);
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    prefix += (prefix.empty() ? "" : "/") + parts[i];
+    if (H5Lexists(file_.id(), prefix.c_str(), H5P_DEFAULT) <= 0) {
+      Handle g(H5Gcreate2(file_.id(), prefix.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+               Handle::Kind::Group);
+      ST_CHECK(g.valid(), path_, ": cannot create group /", prefix);
+    }
+  }
+}
+
+namespace {
+void write_dataset(hid_t file, const std::string& path, const std::string& dataset,
+                   const std::vector<int64_t>& dims, hid_t filetype, hid_t memtype,
+                   const void* data, int64_t chunk_rows) {
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  Handle space(H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr), Handle::Kind::Dataspace);
+  Handle plist(H5Pcreate(H5P_DATASET_CREATE), Handle::Kind::PropertyList);
+  if (chunk_rows > 0 && !d.empty() && d[0] > 0) {
+    std::vector<hsize_t> chunk = d;
+    chunk[0] = std::min<hsize_t>(d[0], static_cast<hsize_t>(chunk_rows));
+    H5Pset_chunk(plist.id(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_shuffle(plist.id());
+    H5Pset_deflate(plist.id(), 1);
+  }
+  Handle ds(H5Dcreate2(file, dataset.c_str(), filetype, space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT),
+            Handle::Kind::Dataset);
+  ST_CHECK(ds.valid(), path, ": cannot create dataset /", dataset);
+  ST_CHECK(H5Dwrite(ds.id(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, path,
+           ": cannot write /", dataset, " (disk full?)");
+}
+}  // namespace
+
+void File::write_i32(const std::string& dataset, const std::vector<int64_t>& dims, const int32_t* data,
+                     int64_t chunk_rows) {
+  Lock lock(h5_lock());
+  ensure_groups(dataset);
+  write_dataset(file_.id(), path_, dataset, dims, H5T_STD_I32LE, H5T_NATIVE_INT32, data, chunk_rows);
+}
+void File::write_f32(const std::string& dataset, const std::vector<int64_t>& dims, const float* data,
+                     int64_t chunk_rows) {
+  Lock lock(h5_lock());
+  ensure_groups(dataset);
+  write_dataset(file_.id(), path_, dataset, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, chunk_rows);
+}
+void File::write_f64(const std::string& dataset, const std::vector<int64_t>& dims, const double* data) {
+  Lock lock(h5_lock());
+  ensure_groups(dataset);
+  write_dataset(file_.id(), path_, dataset, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data, 0);
+}
+
+void File::create_extendible_i32(const std::string& dataset, int64_t row_width, int64_t chunk_rows) {
+  Lock lock(h5_lock());
+  ensure_groups(dataset);
+  int rank = row_width > 0 ? 2 : 1;
+  hsize_t dims[2] = {0, static_cast<hsize_t>(row_width)};
+  hsize_t maxdims[2] = {H5S_UNLIMITED, static_cast<hsize_t>(row_width)};
+  hsize_t chunk[2] = {static_cast<hsize_t>(std::max<int64_t>(chunk_rows, 1)), static_cast<hsize_t>(row_width)};
+  Handle space(H5Screate_simple(rank, dims, maxdims), Handle::Kind::Dataspace);
+  Handle plist(H5Pcreate(H5P_DATASET_CREATE), Handle::Kind::PropertyList);
+  H5Pset_chunk(plist.id(), rank, chunk);
+  H5Pset_shuffle(plist.id());
+  H5Pset_deflate(plist.id(), 1);
+  Handle ds(H5Dcreate2(file_.id(), dataset.c_str(), H5T_STD_I32LE, space.id(), H5P_DEFAULT, plist.id(),
+                       H5P_DEFAULT),
+            Handle::Kind::Dataset);
+  ST_CHECK(ds.valid(), path_, ": cannot create dataset /", dataset);
+}
+
+void File::append_i32(const std::string& dataset, const int32_t* data, int64_t rows) {
+  Lock lock(h5_lock());
+  if (rows == 0) return;
+  Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
+  ST_CHECK(ds.valid(), path_, ": missing dataset /", dataset);
+  Handle space(H5Dget_space(ds.id()), Handle::Kind::Dataspace);
+  int rank = H5Sget_simple_extent_ndims(space.id());
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(space.id(), dims, nullptr);
+  hsize_t old_rows = dims[0];
+  dims[0] += static_cast<hsize_t>(rows);
+  ST_CHECK(H5Dset_extent(ds.id(), dims) >= 0, path_, ": cannot extend /", dataset);
+  Handle fspace(H5Dget_space(ds.id()), Handle::Kind::Dataspace);
+  hsize_t start[2] = {old_rows, 0};
+  hsize_t count[2] = {static_cast<hsize_t>(rows), rank == 2 ? dims[1] : 1};
+  H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+  Handle mem(H5Screate_simple(rank, count, nullptr), Handle::Kind::Dataspace);
+  ST_CHECK(H5Dwrite(ds.id(), H5T_NATIVE_INT32, mem.id(), fspace.id(), H5P_DEFAULT, data) >= 0, path_,
+           ": cannot append to /", dataset, " (disk full?)");
+}
+
+bool File::has_attribute(const std::string& name) const {
+  Lock lock(h5_lock());
+  return H5Aexists(file_.id(), name.c_str()) > 0;
+}
+
+void File::set_attribute(const std::string& name, const std::string& value) {
+  Lock lock(h5_lock());
+  if (H5Aexists(file_.id(), name.c_str()) > 0) H5Adelete(file_.id(), name.c_str());
+  Handle type(H5Tcopy(H5T_C_S1), Handle::Kind::Datatype);
+  H5Tset_size(type.id(), H5T_VARIABLE);
+  H5Tset_cset(type.id(), H5T_CSET_UTF8);
+  Handle space(H5Screate(H5S_SCALAR), Handle::Kind::Dataspace);
+  Handle a(H5Acreate2(file_.id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT),
+           Handle::Kind::Attribute);
+  ST_CHECK(a.valid(), path_, ": cannot create attribute ", name);
+  const char* s = value.c_str();
+  ST_CHECK(H5Awrite(a.id(), type.id(), &s) >= 0, path_, ": cannot write attribute ", name);
+}
+
+void File::set_attribute(const std::string& name, int64_t value) {
+  Lock lock(h5_lock());
+  if (H5Aexists(file_.id(), name.c_str()) > 0) H5Adelete(file_.id(), name.c_str());
+  Handle space(H5Screate(H5S_SCALAR), Handle::Kind::Dataspace);
+  Handle a(H5Acreate2(file_.id(), name.c_str(), H5T_STD_I64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+           Handle::Kind::Attribute);
+  ST_CHECK(a.valid() && H5Awrite(a.id(), H5T_NATIVE_INT64, &value) >= 0, path_,
+           ": cannot write attribute ", name);
+}
+
+void File::set_attribute(const std::string& name, double value) {
+  Lock lock(h5_lock());
+  if (H5Aexists(file_.id(), name.c_str()) > 0) H5Adelete(file_.id(), name.c_str());
+  Handle space(H5Screate(H5S_SCALAR), Handle::Kind::Dataspace);
+  Handle a(H5Acreate2(file_.id(), name.c_str(), H5T_IEEE_F64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
+           Handle::Kind::Attribute);
+  ST_CHECK(a.valid() && H5Awrite(a.id(), H5T_NATIVE_DOUBLE, &value) >= 0, path_,
+           ": cannot write attribute ", name);
+}
+
+std::string File::string_attribute(const std::string& name) const {
+  Lock lock(h5_lock());
+  ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
+  Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
+  Handle ftype(H5Aget_type(a.id()), Handle::Kind::Datatype);
+  ST_CHECK(H5Tget_class(ftype.id()) == H5T_STRING, path_, ": attribute '", name, "' is not a string");
+  if (H5Tis_variable_str(ftype.id()) > 0) {
+    Handle mem(H5Tcopy(H5T_C_S1), Handle::Kind::Datatype);
+    H5Tset_size(mem.id(), H5T_VARIABLE);
+    H5Tset_cset(mem.id(), H5Tget_cset(ftype.id()));
+    char* buf = nullptr;
+    ST_CHECK(H5Aread(a.id(), mem.id(), &buf) >= 0, path_, ": cannot read attribute ", name);
+    std::string out = buf ? buf : "";
+    H5free_memory(buf);
+    return out;
+  }
+  size_t n = H5Tget_size(ftype.id());
+  std::vector<char> buf(n + 1, 0);
+  ST_CHECK(H5Aread(a.id(), ftype.id(), buf.data()) >= 0, path_, ": cannot read attribute ", name);
+  return std::string(buf.data());
+}
+
+int64_t File::int_attribute(const std::string& name) const {
+  Lock lock(h5_lock());
+  ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
+  Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
+  Handle ftype(H5Aget_type(a.id()), Handle::Kind::Datatype);
+  ST_CHECK(H5Tget_class(ftype.id()) == H5T_INTEGER, path_, ": attribute '", name,
+           "' is not an integer");
+  int64_t v = 0;
+  ST_CHECK(H5Aread(a.id(), H5T_NATIVE_INT64, &v) >= 0, path_, ": cannot read attribute ", name);
+  return v;
+}
+
+double File::double_attribute(const std::string& name) const {
+  Lock lock(h5_lock());
+  ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
+  Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
+  double v = 0;
+  ST_CHECK(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v) >= 0, path_, ": cannot read attribute ", name);
+  return v;
+}
+
+void File::flush() {
+  Lock lock(h5_lock());
+  H5Fflush(file_.id(), H5F_SCOPE_GLOBAL);
+}
+
+void File::close() {
+  Lock lock(h5_lock());
+  file_ = Handle();
+}
+
+}  // namespace st::h5
