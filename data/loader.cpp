@@ -1,0 +1,248 @@
+// Streaming loader; see loader.h.
+#include "data/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+
+#include "core/tensor/error.h"
+#include "data/h5.h"
+
+namespace st {
+
+namespace {
+// Deterministic Fisher-Yates (std::shuffle's algorithm is not specified by the standard).
+template <class T>
+void shuffle_in_place(std::vector<T>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
+}
+
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t x = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull + (a << 6) + (a >> 2));
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  return x ^ (x >> 29);
+}
+}  // namespace
+
+struct Loader::Block {
+  int64_t shard = -1, first = 0, rows = 0;  // rows [first, first + rows) of the shard
+  std::vector<int32_t> inputs, inputs2, labels;
+  uint64_t last_use = 0;
+};
+
+// What the reader thread keeps between batches: open files and recently read blocks.
+struct Loader::ReaderState {
+  std::vector<std::unique_ptr<h5::File>> files;
+  std::vector<Block> cache;
+  uint64_t tick = 0;
+};
+
+Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
+  ST_CHECK(cfg.batch_size >= 1, "data.batch_size: must be positive, got ", cfg.batch_size);
+  ST_CHECK(cfg.block_size >= 1, "data.block_size: must be positive, got ", cfg.block_size);
+  ST_CHECK(cfg.shuffle_buffer >= 1, "data.shuffle_buffer: must be positive, got ", cfg.shuffle_buffer);
+  ST_CHECK(cfg.prefetch >= 1, "data.prefetch: must be positive, got ", cfg.prefetch);
+  ST_CHECK(cfg.dp_size >= 1 && cfg.dp_rank >= 0 && cfg.dp_rank < cfg.dp_size,
+           "loader: data-parallel rank ", cfg.dp_rank, " of ", cfg.dp_size);
+  ST_CHECK(cfg.sp_size >= 1 && cfg.sp_rank >= 0 && cfg.sp_rank < cfg.sp_size,
+           "loader: sequence-parallel rank ", cfg.sp_rank, " of ", cfg.sp_size);
+  shards_ = open_split(cfg.glob);
+  for (const auto& s : shards_) {
+    shard_start_.push_back(total_);
+    total_ += s.examples;
+  }
+  int64_t L = meta().seq_len;
+  ST_CHECK(cfg.sp_size <= L, "loader: ", cfg.sp_size, " sequence-parallel ranks for sequences of ",
+           L, " tokens (", cfg.glob, ")");
+  col0_ = cfg.sp_rank * L / cfg.sp_size;
+  cols_ = (cfg.sp_rank + 1) * L / cfg.sp_size - col0_;
+  int64_t least = total_ / cfg.dp_size;  // smallest per-rank share
+  if (cfg.training) {
+    batches_per_epoch_ = least / cfg.batch_size;
+    ST_CHECK(batches_per_epoch_ >= 1, "data: '", cfg.glob, "' has ", total_, " examples, fewer than ",
+             cfg.dp_size, " data-parallel ranks x batch ", cfg.batch_size);
+  } else {
+    int64_t most = (total_ + cfg.dp_size - 1) / cfg.dp_size;
+    batches_per_epoch_ = (most + cfg.batch_size - 1) / cfg.batch_size;
+  }
+  start_reader(next_);
+}
+
+Loader::~Loader() { stop_reader(); }
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  // This rank's contiguous part of the (permuted) example stream.
+  int64_t begin = total_ * cfg_.dp_rank / cfg_.dp_size;
+  int64_t end = total_ * (cfg_.dp_rank + 1) / cfg_.dp_size;
+  std::vector<int64_t> order;
+  order.reserve(static_cast<size_t>(end - begin));
+  if (!cfg_.training) {
+    for (int64_t i = begin; i < end; ++i) order.push_back(i);
+    return order;
+  }
+  struct Span {
+    int64_t first, count;
+  };
+  std::vector<Span> blocks;
+  for (size_t s = 0; s < shards_.size(); ++s)
+    for (int64_t r = 0; r < shards_[s].examples; r += cfg_.block_size)
+      blocks.push_back({shard_start_[s] + r, std::min(cfg_.block_size, shards_[s].examples - r)});
+  std::mt19937_64 rng(mix(cfg_.seed, static_cast<uint64_t>(epoch)));
+  shuffle_in_place(blocks, rng);
+  int64_t at = 0;
+  for (const Span& b : blocks) {
+    int64_t lo = std::max(begin, at), hi = std::min(end, at + b.count);
+    for (int64_t i = lo; i < hi; ++i) order.push_back(b.first + (i - at));
+    at += b.count;
+  }
+  // Bounded shuffle buffer, seeded per (epoch, rank).
+  std::mt19937_64 brng(mix(mix(cfg_.seed, static_cast<uint64_t>(epoch)), 0x5eed0000ull + cfg_.dp_rank));
+  size_t cap = static_cast<size_t>(cfg_.shuffle_buffer);
+  std::vector<int64_t> out, buffer;
+  out.reserve(order.size());
+  for (int64_t id : order) {
+    if (buffer.size() < cap) {
+      buffer.push_back(id);
+      continue;
+    }
+    size_t j = brng() % cap;
+    out.push_back(buffer[j]);
+    buffer[j] = id;
+  }
+  shuffle_in_place(buffer, brng);
+  out.insert(out.end(), buffer.begin(), buffer.end());
+  return out;
+}
+
+void Loader::start_reader(LoaderCursor from) {
+  stop_ = false;
+  finished_ = false;
+  error_ = nullptr;
+  queue_.clear();
+  reader_ = std::thread([this, from] { reader_main(from); });
+}
+
+void Loader::stop_reader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (reader_.joinable()) reader_.join();
+}
+
+void Loader::seek(const LoaderCursor& c) {
+  ST_CHECK(c.epoch >= 0 && c.position >= 0 && c.position <= batches_per_epoch_,
+           "loader: cursor (epoch ", c.epoch, ", batch ", c.position, ") is outside an epoch of ",
+           batches_per_epoch_, " batches");
+  stop_reader();
+  next_ = c;
+  start_reader(c);
+}
+
+Batch Loader::make_batch(const std::vector<int64_t>& ids, const LoaderCursor& at, ReaderState& state) {
+  std::vector<Block>& cache = state.cache;
+  const ShardMeta& m = meta();
+  int64_t B = cfg_.batch_size, C = cols_;
+  std::vector<int32_t> in(B * C, 0), in2(m.pair ? B * C : 0, 0), lab(B, -100);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    int64_t id = ids[k];
+    size_t s = std::upper_bound(shard_start_.begin(), shard_start_.end(), id) - shard_start_.begin() - 1;
+    int64_t row = id - shard_start_[s];
+    int64_t first = row / cfg_.block_size * cfg_.block_size;
+    Block* blk = nullptr;
+    for (Block& b : cache)
+      if (b.shard == static_cast<int64_t>(s) && b.first == first) blk = &b;
+    if (!blk) {
+      // Evict the least recently used block.
+      blk = &*std::min_element(cache.begin(), cache.end(),
+                               [](const Block& a, const Block& b) { return a.last_use < b.last_use; });
+      const ShardInfo& sh = shards_[s];
+      blk->shard = static_cast<int64_t>(s);
+      blk->first = first;
+      blk->rows = std::min(cfg_.block_size, sh.examples - first);
+      if (!state.files[s]) state.files[s] = std::make_unique<h5::File>(h5::File::open_read(sh.path));
+      h5::File& f = *state.files[s];
+      blk->inputs.resize(blk->rows * C);
+      f.read_i32_block("inputs", first, blk->rows, col0_, C, blk->inputs.data());
+      if (m.pair) {
+        blk->inputs2.resize(blk->rows * C);
+        f.read_i32_block("inputs2", first, blk->rows, col0_, C, blk->inputs2.data());
+      }
+      if (!m.is_lm()) {
+        blk->labels.resize(blk->rows);
+        f.read_i32_rows("labels", first, blk->rows, blk->labels.data());
+      }
+    }
+    blk->last_use = ++state.tick;
+    int64_t r = row - first;
+    std::copy_n(blk->inputs.begin() + r * C, C, in.begin() + k * C);
+    if (m.pair) std::copy_n(blk->inputs2.begin() + r * C, C, in2.begin() + k * C);
+    if (!m.is_lm()) lab[k] = blk->labels[r];
+  }
+  Batch b;
+  b.inputs = Tensor::from_vector(in, {B, C});
+  if (m.pair) b.inputs2 = Tensor::from_vector(in2, {B, C});
+  if (!m.is_lm()) b.labels = Tensor::from_vector(lab, {B});
+  b.valid = static_cast<int64_t>(ids.size());
+  b.cursor = at;
+  return b;
+}
+
+void Loader::reader_main(LoaderCursor from) {
+  try {
+    ReaderState state;
+    state.files.resize(shards_.size());
+    state.cache.resize(static_cast<size_t>(cfg_.shuffle_buffer / cfg_.block_size + 4));
+    LoaderCursor at = from;
+    std::vector<int64_t> order = epoch_order(at.epoch);
+    while (true) {
+      if (at.position >= batches_per_epoch_) {
+        if (!cfg_.training) {
+          std::lock_guard<std::mutex> lock(mu_);
+          finished_ = true;
+          cv_.notify_all();
+          return;
+        }
+        at = {at.epoch + 1, 0};
+        order = epoch_order(at.epoch);
+      }
+      int64_t lo = std::min<int64_t>(at.position * cfg_.batch_size, order.size());
+      int64_t hi = std::min<int64_t>(lo + cfg_.batch_size, order.size());
+      std::vector<int64_t> ids(order.begin() + lo, order.begin() + hi);
+      Batch b = make_batch(ids, at, state);
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || static_cast<int>(queue_.size()) < cfg_.prefetch; });
+      if (stop_) return;
+      queue_.push_back(std::move(b));
+      cv_.notify_all();
+      ++at.position;
+    }
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+bool Loader::next(Batch& out) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !queue_.empty() || finished_ || error_; });
+  if (queue_.empty()) {
+    if (error_) std::rethrow_exception(error_);
+    return false;  // eval epoch done
+  }
+  out = std::move(queue_.front());
+  queue_.pop_front();
+  cv_.notify_all();
+  out.wait_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  next_ = out.cursor;
+  ++next_.position;
+  if (cfg_.training && next_.position >= batches_per_epoch_) next_ = {next_.epoch + 1, 0};
+  return true;
+}
+
+}  // namespace st

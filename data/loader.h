@@ -1,0 +1,102 @@
+// Streaming loader over a split of shards (DESIGN section 6).
+// - The epoch's example order is a pure function of (seed, epoch, dp rank): a seeded
+//   permutation of fixed-size blocks of examples, cut into dp contiguous, balanced parts, then
+//   mixed inside a bounded shuffle buffer. So a cursor (epoch, position) is enough to resume and
+//   yield exactly the batches an uninterrupted run would have.
+// - One background thread does all reads (HDF5 is not thread-safe; it also takes the global HDF5
+//   lock) and keeps `prefetch` batches queued.
+// - Sequence parallelism: rank r of an SP group reads only its columns
+//   [r*L/sp, (r+1)*L/sp) of the same examples as the other ranks of its group.
+// - Eval mode: natural order, every example exactly once; the last batch is padded with rows of
+//   padding tokens and label -100 (ignored by the loss), and `valid` says how many are real.
+//   Every rank yields the same number of batches (fully padded ones where it has run out).
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/tensor/tensor.h"
+#include "data/shard.h"
+
+namespace st {
+
+struct LoaderConfig {
+  std::string glob;               // shard files of the split
+  int64_t batch_size = 32;        // examples per batch on this rank
+  bool training = true;           // shuffled, endless epochs, whole batches only
+  uint64_t seed = 0;
+  int64_t shuffle_buffer = 4096;  // examples (training)
+  int64_t block_size = 256;       // examples per block of the epoch permutation
+  int prefetch = 4;               // batches kept ready
+  int dp_rank = 0, dp_size = 1;
+  int sp_rank = 0, sp_size = 1;
+};
+
+struct LoaderCursor {
+  int64_t epoch = 0;
+  int64_t position = 0;  // batches already taken in this epoch
+  bool operator==(const LoaderCursor& o) const { return epoch == o.epoch && position == o.position; }
+};
+
+struct Batch {
+  Tensor inputs;   // (B, local length) i32, 0 = padding
+  Tensor inputs2;  // pair tasks, else undefined
+  Tensor labels;   // (B) i32; -100 on padded rows; undefined for language-model shards
+  int64_t valid = 0;          // real examples (first `valid` rows)
+  LoaderCursor cursor;        // position of this batch
+  double wait_seconds = 0;    // time next() waited for the reader
+};
+
+class Loader {
+ public:
+  explicit Loader(const LoaderConfig& cfg);  // opens and validates the split
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Training: always true. Eval: false after the last batch of the (single) epoch.
+  bool next(Batch& out);
+  LoaderCursor cursor() const { return next_; }  // the batch next() returns next
+  void seek(const LoaderCursor& c);              // continue from c (e.g. from a checkpoint)
+
+  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  int64_t total_examples() const { return total_; }
+  const ShardMeta& meta() const { return shards_[0].meta; }
+  const std::vector<ShardInfo>& shards() const { return shards_; }
+  int64_t column_begin() const { return col0_; }
+  int64_t column_count() const { return cols_; }
+
+  // The example ids (global, in shard order) this rank reads in an epoch, in order.
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+ private:
+  struct Block;
+  void start_reader(LoaderCursor from);
+  void stop_reader();
+  void reader_main(LoaderCursor from);
+  struct ReaderState;
+  Batch make_batch(const std::vector<int64_t>& ids, const LoaderCursor& at, ReaderState& state);
+
+  LoaderConfig cfg_;
+  std::vector<ShardInfo> shards_;
+  std::vector<int64_t> shard_start_;  // global id of each shard's first example
+  int64_t total_ = 0;
+  int64_t batches_per_epoch_ = 0;
+  int64_t col0_ = 0, cols_ = 0;
+  LoaderCursor next_;
+
+  std::thread reader_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  bool stop_ = false;
+  bool finished_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace st
