@@ -64,11 +64,21 @@ Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs
     node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
   }
   // The output must not share autograd state with an input (views get fresh impls).
+  node->output_shape = output.shape();
+  node->output_dtype = output.dtype();
+  node->output_device = output.device();
   auto fresh = std::make_shared<TensorImpl>(output.impl());
   fresh->autograd = std::make_shared<AutogradMeta>();
   fresh->autograd->requires_grad = true;
   fresh->autograd->grad_fn = std::move(node);
   return Tensor(std::move(fresh));
+}
+
+Tensor record_collective(Tensor output, const char* name, const std::vector<Tensor>& inputs,
+                         BackwardFn fn) {
+  Tensor out = record(std::move(output), name, inputs, std::move(fn));
+  if (out.impl().autograd && out.impl().autograd->grad_fn) out.impl().autograd->grad_fn->collective = true;
+  return out;
 }
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
@@ -127,6 +137,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     ready.pop();
     Tensor g = buffers[n];
     buffers.erase(n);
+    if (!g.defined() && n->collective)
+      g = Tensor::zeros(n->output_shape, n->output_dtype, n->output_device);
     std::vector<Tensor> grads;
     if (g.defined()) {
       ST_CHECK(n->backward, "backward: the graph through '", n->name,

@@ -33,11 +33,20 @@ struct Node {
   std::vector<Shape> input_shapes;
   BackwardFn backward;       // empty for accumulators
   std::shared_ptr<AutogradMeta> leaf;  // accumulators only
+  // Collective ops must run their backward on every rank, in the same order, even when no
+  // gradient reached them here: the engine then passes zeros of the output's shape.
+  bool collective = false;
+  Shape output_shape;
+  DType output_dtype = DType::F32;
+  Device output_device;
 };
 
 // Records `fn` as the backward of `output` computed from `inputs` when grad mode is on and some
 // input requires grad. Returns output (now carrying the node). fn must save detached tensors.
 Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs, BackwardFn fn);
+// The same for a collective op (see Node::collective).
+Tensor record_collective(Tensor output, const char* name, const std::vector<Tensor>& inputs,
+                         BackwardFn fn);
 
 bool grad_mode_enabled();
 

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "core/comm/communicator.h"
+
 namespace st {
 
 namespace {
@@ -19,24 +21,28 @@ double scale_for(ScaleMode mode, double n, double dh) {
 }  // namespace
 
 AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg,
-                                    DType dtype, Device device) {
+                                    DType dtype, Device device, const RunContext& ctx) {
   int64_t B = ids.size(0), N0 = ids.size(1), N = N0 + (prepend_cls ? 1 : 0);
   std::vector<int32_t> tok = ids.to_vector<int32_t>();
-  std::vector<double> valid(B * N, 1.0), ex(B, 0.0);
+  std::vector<double> valid(B * N, 1.0), ex(B, 0.0), count(B, 0.0);
   std::vector<int32_t> pad(B * N, 0);
   bool any_pad = false;
   for (int64_t b = 0; b < B; ++b) {
-    double n = 0;
     for (int64_t t = 0; t < N; ++t) {
       int64_t src = t - (prepend_cls ? 1 : 0);
       bool is_pad = src >= 0 && tok[b * N0 + src] == 0;
       valid[b * N + t] = is_pad ? 0.0 : 1.0;
       pad[b * N + t] = is_pad ? 1 : 0;
       any_pad = any_pad || is_pad;
-      n += is_pad ? 0 : 1;
+      count[b] += is_pad ? 0 : 1;
     }
-    ex[b] = scale_for(cfg.scale, n, static_cast<double>(cfg.head_dim()));
   }
+  if (ctx.sequence_parallel()) {  // n counts the tokens of the whole sequence
+    Tensor c = Tensor::from_vector(count, {B});
+    ctx.sp->all_reduce_sum(c);
+    count = c.to_vector<double>();
+  }
+  for (int64_t b = 0; b < B; ++b) ex[b] = scale_for(cfg.scale, count[b], static_cast<double>(cfg.head_dim()));
   AttentionMasks m;
   auto to_dev = [&](const Tensor& t) { return t.to(dtype).to(device); };
   if (any_pad) {
@@ -47,7 +53,8 @@ AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const M
   if (cfg.causal) {
     std::vector<double> ps(N);
     for (int64_t t = 0; t < N; ++t)
-      ps[t] = scale_for(cfg.scale, static_cast<double>(t + 1), static_cast<double>(cfg.head_dim()));
+      ps[t] = scale_for(cfg.scale, static_cast<double>(ctx.seq_offset + t + 1),
+                        static_cast<double>(cfg.head_dim()));
     m.position_scale = to_dev(Tensor::from_vector(ps, {N}));
     std::vector<int32_t> cm(N * N, 0);
     for (int64_t i = 0; i < N; ++i)
@@ -68,6 +75,8 @@ Attention::Attention(const ModelConfig& cfg, InitStream& init)
 }
 
 Tensor Attention::forward(const Tensor& x, const AttentionMasks& m, const RunContext& ctx) const {
+  ST_CHECK(!(ctx.sequence_parallel() && cfg_.attention == AttentionKind::Softmax),
+           "model.attention: softmax attention does not support sequence parallelism (sp > 1)");
   int64_t B = x.size(0), N = x.size(1), H = cfg_.heads, dh = cfg_.head_dim();
   auto heads = [&](const Tensor& t) { return t.reshape({B, N, H, dh}).permute({0, 2, 1, 3}); };
   Tensor Q = heads(q->forward(x)), K = heads(k->forward(x)), V = heads(v->forward(x));
@@ -75,7 +84,7 @@ Tensor Attention::forward(const Tensor& x, const AttentionMasks& m, const RunCon
   switch (cfg_.attention) {
     case AttentionKind::SimpleTron: Y = simpletron(Q, K, V, m, ctx); break;
     case AttentionKind::Softmax: Y = softmax_attention(Q, K, V, m); break;
-    case AttentionKind::LinearElu: Y = linear_elu(Q, K, V, m); break;
+    case AttentionKind::LinearElu: Y = linear_elu(Q, K, V, m, ctx); break;
   }
   Tensor out = Y.permute({0, 2, 1, 3}).reshape({B, N, H * dh});
   return o ? o->forward(out) : out;
@@ -85,8 +94,14 @@ Tensor Attention::simpletron(const Tensor& Q, const Tensor& K0, const Tensor& V0
                              const AttentionMasks& m, const RunContext& ctx) const {
   Tensor K = m.valid.defined() ? mul(K0, m.valid) : K0;  // padding zeroed in K and V
   Tensor V = m.valid.defined() ? mul(V0, m.valid) : V0;
-  if (cfg_.causal) return simpletron_causal(Q, K, V, m.position_scale, cfg_.chunk);
+  if (cfg_.causal) {
+    // Earlier ranks' tokens enter as the initial state: the sum of their K^T V.
+    Tensor S0;
+    if (ctx.sequence_parallel()) S0 = exclusive_prefix_sum(matmul(K.transpose(2, 3), V), *ctx.sp);
+    return simpletron_causal(Q, K, V, m.position_scale, cfg_.chunk, S0);
+  }
   Tensor S = matmul(K.transpose(2, 3), V);               // (B, H, d_h, d_h)
+  if (ctx.sequence_parallel()) S = all_reduce_sum(S, *ctx.sp);  // the only communication
   S = mul(S, m.example_scale);
   S = state_drop_.forward(S, ctx, training(), /*sequence_axis=*/false);
   return matmul(Q, S);
@@ -101,12 +116,16 @@ Tensor Attention::softmax_attention(const Tensor& Q, const Tensor& K, const Tens
 }
 
 Tensor Attention::linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V,
-                             const AttentionMasks& m) const {
+                             const AttentionMasks& m, const RunContext& ctx) const {
   Tensor fq = elu_plus_one(Q);
   Tensor fk = elu_plus_one(K);
   if (m.valid.defined()) fk = mul(fk, m.valid);
   Tensor S = matmul(fk.transpose(2, 3), V);                     // (B, H, d_h, d_h)
   Tensor z = sum(fk, {2}, /*keepdim=*/true);                      // (B, H, 1, d_h)
+  if (ctx.sequence_parallel()) {
+    S = all_reduce_sum(S, *ctx.sp);
+    z = all_reduce_sum(z, *ctx.sp);
+  }
   Tensor den = add_scalar(matmul(fq, z.transpose(2, 3)), 1e-6);  // (B, H, N, 1)
   return div(matmul(fq, S), den);
 }

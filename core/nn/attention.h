@@ -18,9 +18,10 @@ struct AttentionMasks {
 };
 
 // Builds the masks for tokens ids (B, N) (0 = padding), with `prepend_cls` marking an extra
-// valid position 0. dtype/device as the model's parameters.
+// valid position 0. Under sequence parallelism the token count n of each example is summed
+// over the group and causal positions start at ctx.seq_offset. dtype/device as the model's.
 AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg,
-                                    DType dtype, Device device);
+                                    DType dtype, Device device, const RunContext& ctx);
 
 class Attention : public Module {
  public:
@@ -33,8 +34,8 @@ class Attention : public Module {
                     const RunContext& ctx) const;
   Tensor softmax_attention(const Tensor& Q, const Tensor& K, const Tensor& V,
                            const AttentionMasks& m) const;
-  Tensor linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V,
-                    const AttentionMasks& m) const;
+  Tensor linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V, const AttentionMasks& m,
+                    const RunContext& ctx) const;
   ModelConfig cfg_;
   Dropout state_drop_;
 };

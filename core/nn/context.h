@@ -1,17 +1,36 @@
 // RunContext: what a forward pass needs besides its inputs — the dropout random stream
-// (seed, step) and, for sequence parallelism, where this rank's tokens sit in the sequence.
+// (seed, step), where this process's block sits in the global (batch, sequence) tensor, and the
+// sequence-parallel group. Defaults describe a single process holding the whole batch.
 #pragma once
 #include <cstdint>
 
 namespace st {
 
+class Communicator;
+
 struct RunContext {
   uint64_t seed = 0;   // run seed; dropout streams are (seed, step, site id)
   uint32_t step = 0;   // optimizer step (or micro-step), so masks change every step
-  // This process holds sequence positions [seq_offset, seq_offset + local length) of a
-  // sequence of seq_global positions (-1: the whole sequence is local).
+
+  // Dropout masks are functions of the global element index, so that data- and
+  // sequence-parallel runs drop exactly what one process with the whole batch would.
+  // This process holds batch rows [batch_offset, +local) of batch_global rows and model
+  // sequence positions [seq_offset, +local) of seq_global positions (the CLS token, when
+  // present, is position 0). -1: the local extent is the global one.
+  int64_t batch_offset = 0;
+  int64_t batch_global = -1;
   int64_t seq_offset = 0;
   int64_t seq_global = -1;
+
+  // First token column held here (position embeddings start at this index).
+  int64_t token_offset = 0;
+
+  // Sequence-parallel group: null (or size 1) when the whole sequence is local. Rank 0 of the
+  // group holds the start of the sequence (and the CLS token).
+  Communicator* sp = nullptr;
+
+  bool sequence_parallel() const;
+  bool first_in_sequence() const;  // SP rank 0, or no SP
 };
 
 }  // namespace st

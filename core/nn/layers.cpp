@@ -28,13 +28,21 @@ Tensor Dropout::forward(const Tensor& x, const RunContext& ctx, bool training,
   if (!training || p_ == 0.0f) return x;
   RngKey key{ctx.seed, ctx.step, site_};
   GlobalIndexMap map;
-  if (sequence_axis && ctx.seq_global >= 0 && x.dim() >= 2) {
+  bool batch_split = ctx.batch_global >= 0 && x.dim() >= 1;
+  bool seq_split = sequence_axis && ctx.seq_global >= 0 && x.dim() >= 2;
+  if (batch_split || seq_split) {
     map.ndim = x.dim();
     Shape global = x.shape();
-    global[1] = ctx.seq_global;
+    if (batch_split) {
+      global[0] = ctx.batch_global;
+      map.offset[0] = ctx.batch_offset;
+    }
+    if (seq_split) {
+      global[1] = ctx.seq_global;
+      map.offset[1] = ctx.seq_offset;
+    }
     Strides gs = contiguous_strides(global);
     for (int d = 0; d < x.dim(); ++d) map.global_strides[d] = gs[d];
-    map.offset[1] = ctx.seq_offset;
   }
   return dropout(x, p_, key, true, map);
 }

@@ -1,6 +1,8 @@
 // Embeddings, Block and the SimpleTRON model with its heads.
 #include "core/nn/model.h"
 
+#include "core/comm/communicator.h"
+
 namespace st {
 
 namespace {
@@ -50,11 +52,12 @@ Embeddings::Embeddings(const ModelConfig& cfg, InitStream& init) : cfg_(cfg), dr
 
 Tensor Embeddings::forward(const Tensor& ids, const RunContext& ctx) const {
   int64_t B = ids.size(0), N = ids.size(1), d = cfg_.d_model;
-  int64_t first = ctx.seq_offset;
+  int64_t first = ctx.token_offset;
   ST_CHECK(first + N <= cfg_.max_len, "model: sequence positions [", first, ", ", first + N,
            ") exceed model.max_len (", cfg_.max_len, ")");
   Tensor h = add(embedding(tokens, ids), positions.narrow(0, first, N));  // (B, N, d)
-  if (cls.defined()) h = concat({expand(cls.reshape({1, 1, d}), {B, 1, d}), h}, 1);
+  if (cls.defined() && ctx.first_in_sequence())
+    h = concat({expand(cls.reshape({1, 1, d}), {B, 1, d}), h}, 1);
   if (ln) h = ln->forward(h);
   return drop_.forward(h, ctx, training());
 }
@@ -101,10 +104,10 @@ Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, Attenti
            "model: token ids must be i32 (batch, length), got ",
            ids.defined() ? dtype_name(ids.dtype()) : "undefined", " ",
            ids.defined() ? ids.shape() : Shape{});
-  ST_CHECK(ids.size(1) <= cfg_.max_len, "model: sequence length ", ids.size(1),
-           " exceeds model.max_len (", cfg_.max_len, ")");
-  AttentionMasks masks = make_attention_masks(ids, cfg_.uses_cls(), cfg_, embed->tokens.dtype(),
-                                              embed->tokens.device());
+  ST_CHECK(ctx.token_offset + ids.size(1) <= cfg_.max_len, "model: sequence length ",
+           ctx.token_offset + ids.size(1), " exceeds model.max_len (", cfg_.max_len, ")");
+  AttentionMasks masks = make_attention_masks(ids, cfg_.uses_cls() && ctx.first_in_sequence(), cfg_,
+                                              embed->tokens.dtype(), embed->tokens.device(), ctx);
   Tensor h = embed->forward(ids, ctx);
   for (const Block* b : blocks) h = b->forward(h, masks, ctx);
   if (final_ln) h = final_ln->forward(h);
@@ -112,27 +115,50 @@ Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, Attenti
   return h;
 }
 
-Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m) const {
+Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m, const RunContext& ctx) const {
   int64_t B = h.size(0), N = h.size(1), d = h.size(2);
-  if (cfg_.pooling == Pooling::Cls) return h.narrow(1, 0, 1).reshape({B, d});
-  if (!m.valid.defined()) return mean(h, {1});
-  Tensor valid = m.valid.reshape({B, N, 1});
-  Tensor count = sum(valid, {1});  // (B, 1)
-  return div(sum(mul(h, valid), {1}), count);
+  if (cfg_.pooling == Pooling::Cls) {
+    if (!ctx.first_in_sequence()) return Tensor();
+    return h.narrow(1, 0, 1).reshape({B, d});
+  }
+  Tensor total, count;
+  if (!m.valid.defined()) {
+    total = sum(h, {1});
+    count = Tensor::full({B, 1}, static_cast<double>(N), h.dtype(), h.device());
+  } else {
+    Tensor valid = m.valid.reshape({B, N, 1});
+    total = sum(mul(h, valid), {1});  // (B, d)
+    count = sum(valid, {1});          // (B, 1)
+  }
+  if (ctx.sequence_parallel()) {  // mean over the whole sequence
+    total = all_reduce_sum(total, *ctx.sp);
+    count = count.detach().contiguous().clone();
+    ctx.sp->all_reduce_sum(count);
+  }
+  return div(total, count);
 }
 
-Tensor SimpleTronModel::forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const {
+ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const {
+  ModelOutput out;
+  auto anchor_of = [](const Tensor& t) { return scale(sum_all(t), 0.0); };
   switch (cfg_.task) {
     case TaskKind::LanguageModel: {
       Tensor h = encode(ids, ctx);
       Tensor w = lm_head.defined() ? lm_head : embed->tokens;
-      return matmul(h, w.transpose(0, 1));  // (B, N, vocab)
+      out.logits = matmul(h, w.transpose(0, 1));  // (B, N, vocab)
+      out.anchor = anchor_of(out.logits);
+      return out;
     }
     case TaskKind::Classification: {
       AttentionMasks m;
       Tensor h = encode(ids, ctx, &m);
-      Tensor z = activate(head_fc1->forward(pool(h, m)), FfnActivation::GeluErf);
-      return head_fc2->forward(z);
+      Tensor pooled = pool(h, m, ctx);
+      if (ctx.first_in_sequence()) {
+        Tensor z = activate(head_fc1->forward(pooled), FfnActivation::GeluErf);
+        out.logits = head_fc2->forward(z);
+      }
+      out.anchor = anchor_of(pooled.defined() ? pooled : h);
+      return out;
     }
     case TaskKind::Retrieval: {
       ST_CHECK(ids2.defined() && ids2.shape() == ids.shape(),
@@ -140,15 +166,57 @@ Tensor SimpleTronModel::forward(const Tensor& ids, const Tensor& ids2, const Run
                ids2.defined() ? ids2.shape() : Shape{});
       int64_t B = ids.size(0);
       AttentionMasks m;
-      Tensor h = encode(concat({ids, ids2}, 0), ctx, &m);  // one shared encoder, both documents
-      Tensor pooled = pool(h, m);                             // (2B, d)
-      Tensor pair = concat({pooled.narrow(0, 0, B), pooled.narrow(0, B, B)}, 1);
-      Tensor z = relu(head_fc1->forward(pair));
-      z = relu(head_fc2->forward(z));
-      return head_fc3->forward(z);
+      // The two documents run as one batch of 2B rows through the shared encoder: rows
+      // [0, B) the first documents, [B, 2B) the second.
+      RunContext both = ctx;
+      if (both.batch_global >= 0) {
+        both.batch_global *= 2;
+        both.batch_offset *= 2;
+      }
+      Tensor h = encode(concat({ids, ids2}, 0), both, &m);
+      Tensor pooled = pool(h, m, both);  // (2B, d)
+      if (ctx.first_in_sequence()) {
+        Tensor pair = concat({pooled.narrow(0, 0, B), pooled.narrow(0, B, B)}, 1);
+        Tensor z = relu(head_fc1->forward(pair));
+        z = relu(head_fc2->forward(z));
+        out.logits = head_fc3->forward(z);
+      }
+      out.anchor = anchor_of(pooled.defined() ? pooled : h);
+      return out;
     }
   }
-  return Tensor();
+  return out;
+}
+
+Tensor SimpleTronModel::forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const {
+  return run(ids, ids2, ctx).logits;
+}
+
+Tensor SimpleTronModel::next_token_targets(const Tensor& ids) {
+  int64_t B = ids.size(0), N = ids.size(1);
+  std::vector<int32_t> v = ids.to_vector<int32_t>(), t(B * N, 0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t n = 0; n + 1 < N; ++n) t[b * N + n] = v[b * N + n + 1];
+  return Tensor::from_vector(t, {B, N});
+}
+
+Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, int64_t* counted) const {
+  CrossEntropyOptions opt;
+  opt.label_smoothing = cfg_.label_smoothing;
+  opt.reduction = Reduction::Sum;
+  Tensor flat_logits = logits, flat_targets = targets;
+  if (cfg_.task == TaskKind::LanguageModel) {
+    ST_CHECK(targets.dim() == 2 && targets.size(0) == logits.size(0) && targets.size(1) == logits.size(1),
+             "model: language-model targets must be (", logits.size(0), ", ", logits.size(1),
+             "), got ", targets.shape());
+    opt.ignore_index = 0;  // padding
+    flat_logits = logits.reshape({-1, logits.size(-1)});
+    flat_targets = targets.contiguous().reshape({-1});
+  }
+  int64_t n = 0;
+  for (int32_t t : flat_targets.to_vector<int32_t>()) n += t != opt.ignore_index;
+  if (counted) *counted = n;
+  return cross_entropy(flat_logits, flat_targets, opt);
 }
 
 Tensor SimpleTronModel::loss(const Tensor& logits, const Tensor& labels) const {

@@ -36,13 +36,26 @@ class Block : public Module {
   Dropout drop_attn_, drop_ffn_;
 };
 
+// What one forward pass produced on this process.
+struct ModelOutput {
+  // (B, classes) for classification/retrieval, (B, N, vocab) for language models. Undefined on
+  // sequence-parallel ranks other than the first for classification/retrieval (the head runs
+  // where the CLS token / the pooled vector is).
+  Tensor logits;
+  // A scalar 0 attached to this rank's graph: backward() from it on ranks without logits runs
+  // their share of the backward pass (and its collectives).
+  Tensor anchor;
+};
+
 class SimpleTronModel : public Module {
  public:
   explicit SimpleTronModel(const ModelConfig& cfg);  // validates cfg first
   const ModelConfig& config() const { return cfg_; }
 
-  // ids (B, N) i32 (0 = padding); ids2 (B, N) for retrieval, else undefined.
-  // Returns (B, classes) for classification/retrieval, (B, N, vocab) for language models.
+  // ids (B, N) i32 (0 = padding); ids2 (B, N) for retrieval, else undefined. Under sequence
+  // parallelism ids are this rank's columns (ctx.token_offset, ctx.sp).
+  ModelOutput run(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const;
+  // run(...).logits: the single-process convenience.
   Tensor forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const;
   // Encoder output after the last block (and final LayerNorm): (B, N [+1], d).
   Tensor encode(const Tensor& ids, const RunContext& ctx, AttentionMasks* masks_out = nullptr) const;
@@ -50,6 +63,12 @@ class SimpleTronModel : public Module {
   // classification/retrieval; for language models the targets are ids shifted by one (pass
   // ids), padding targets ignored.
   Tensor loss(const Tensor& logits, const Tensor& labels) const;
+  // Summed cross-entropy and the number of counted targets, for losses normalised across
+  // processes. targets: (B) class ids (-100 ignored) or, for language models, (B, N) next-token
+  // ids aligned with logits (0 ignored).
+  Tensor loss_sum(const Tensor& logits, const Tensor& targets, int64_t* counted) const;
+  // Next-token targets of ids (B, N): ids shifted left, the last column 0 (ignored).
+  static Tensor next_token_targets(const Tensor& ids);
 
   Embeddings* embed;
   std::vector<Block*> blocks;
@@ -58,7 +77,8 @@ class SimpleTronModel : public Module {
   Tensor lm_head;  // (vocab, d), undefined when tied
 
  private:
-  Tensor pool(const Tensor& h, const AttentionMasks& masks) const;  // (B, N, d) -> (B, d)
+  // (B, N, d) -> (B, d); undefined where the pooled vector does not live (SP, CLS pooling).
+  Tensor pool(const Tensor& h, const AttentionMasks& masks, const RunContext& ctx) const;
   ModelConfig cfg_;
 };
 

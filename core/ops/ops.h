@@ -88,6 +88,14 @@ Tensor dropout(const Tensor& x, float p, const RngKey& key, bool training = true
 Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
                          int64_t chunk, const Tensor& initial_state = Tensor());
 
+// ---- collectives (sequence parallelism) ------------------------------------------------------
+class Communicator;
+// y = sum over the ranks of comm of x (same shape everywhere); backward sums the gradients.
+Tensor all_reduce_sum(const Tensor& x, Communicator& comm);
+// y = sum of x over the ranks below this one (zeros on rank 0); backward: the gradient of x is
+// the sum of the gradients of the ranks above.
+Tensor exclusive_prefix_sum(const Tensor& x, Communicator& comm);
+
 // ---- helpers for ops ------------------------------------------------------------------------
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
