@@ -164,24 +164,21 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
       ST_CHECK(ids2.defined() && ids2.shape() == ids.shape(),
                "model: retrieval needs two documents of equal shape, got ", ids.shape(), " and ",
                ids2.defined() ? ids2.shape() : Shape{});
-      int64_t B = ids.size(0);
-      AttentionMasks m;
-      // The two documents run as one batch of 2B rows through the shared encoder: rows
-      // [0, B) the first documents, [B, 2B) the second.
-      RunContext both = ctx;
-      if (both.batch_global >= 0) {
-        both.batch_global *= 2;
-        both.batch_offset *= 2;
-      }
-      Tensor h = encode(concat({ids, ids2}, 0), both, &m);
-      Tensor pooled = pool(h, m, both);  // (2B, d)
+      // One shared encoder over both documents. The second document's dropout uses another
+      // stream (seed), so masks stay functions of (row, position) under data parallelism.
+      AttentionMasks m1, m2;
+      RunContext ctx2 = ctx;
+      ctx2.seed = ctx.seed ^ 0x9E3779B97F4A7C15ull;
+      Tensor h1 = encode(ids, ctx, &m1), h2 = encode(ids2, ctx2, &m2);
+      Tensor p1 = pool(h1, m1, ctx), p2 = pool(h2, m2, ctx2);
       if (ctx.first_in_sequence()) {
-        Tensor pair = concat({pooled.narrow(0, 0, B), pooled.narrow(0, B, B)}, 1);
-        Tensor z = relu(head_fc1->forward(pair));
+        Tensor z = relu(head_fc1->forward(concat({p1, p2}, 1)));
         z = relu(head_fc2->forward(z));
         out.logits = head_fc3->forward(z);
+        out.anchor = anchor_of(out.logits);
+      } else {
+        out.anchor = p1.defined() ? add(anchor_of(p1), anchor_of(p2)) : add(anchor_of(h1), anchor_of(h2));
       }
-      out.anchor = anchor_of(pooled.defined() ? pooled : h);
       return out;
     }
   }

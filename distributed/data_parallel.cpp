@@ -1,0 +1,102 @@
+// GradientSync; see data_parallel.h.
+#include "distributed/data_parallel.h"
+
+#include "core/autograd/autograd.h"
+#include "core/ops/ops.h"
+
+namespace st {
+
+GradientSync::GradientSync(const std::vector<std::pair<std::string, Tensor>>& params,
+                           Communicator& world, int dp_size, int64_t bucket_bytes)
+    : world_(world), dp_size_(dp_size) {
+  ST_CHECK(bucket_bytes > 0, "distributed.bucket_mb: must be positive");
+  ST_CHECK(dp_size >= 1, "GradientSync: dp size ", dp_size);
+  for (auto& [name, p] : params) {
+    ST_CHECK(p.dtype() == DType::F32, "GradientSync: parameter '", name, "' is ", p.dtype(), ", not f32");
+    params_.push_back(p);
+  }
+  bucket_of_.resize(params_.size());
+  Bucket cur;
+  for (size_t k = params_.size(); k-- > 0;) {
+    int64_t bytes = params_[k].numel() * 4;
+    if (!cur.params.empty() && (cur.numel * 4 + bytes) > bucket_bytes) {
+      buckets_.push_back(std::move(cur));
+      cur = Bucket();
+    }
+    bucket_of_[k] = buckets_.size();
+    cur.params.push_back(k);
+    cur.numel += params_[k].numel();
+  }
+  if (!cur.params.empty()) buckets_.push_back(std::move(cur));
+  for (Bucket& b : buckets_) b.flat = Tensor::zeros({b.numel}, DType::F32, params_[0].device());
+  for (size_t k = 0; k < params_.size(); ++k) {
+    size_t bucket = bucket_of_[k];
+    params_[k].register_grad_ready_hook([this, bucket](const Tensor&) { on_ready(bucket); });
+  }
+}
+
+GradientSync::~GradientSync() {
+  for (Bucket& b : buckets_)
+    if (b.work) b.work->wait();
+}
+
+void GradientSync::begin_backward(bool sync) {
+  syncing_ = sync;
+  next_launch_ = 0;
+  for (Bucket& b : buckets_) {
+    b.ready = 0;
+    b.work.reset();
+  }
+}
+
+void GradientSync::on_ready(size_t bucket) {
+  if (!syncing_) return;
+  ++buckets_[bucket].ready;
+  launch_ready_in_order(/*in_backward=*/true);
+  for (Bucket& b : buckets_)  // drive MPI progress
+    if (b.work) b.work->test();
+}
+
+void GradientSync::launch_ready_in_order(bool in_backward) {
+  while (next_launch_ < buckets_.size()) {
+    Bucket& b = buckets_[next_launch_];
+    if (in_backward && b.ready < static_cast<int>(b.params.size())) return;
+    launch(b);
+    if (in_backward) ++launched_early_;
+    ++next_launch_;
+  }
+}
+
+void GradientSync::launch(Bucket& b) {
+  NoGradGuard ng;
+  int64_t at = 0;
+  for (size_t k : b.params) {
+    Tensor slot = b.flat.narrow(0, at, params_[k].numel());
+    Tensor g = params_[k].grad();
+    if (g.defined()) copy_into(slot, g.reshape({-1}));
+    else backend_for(slot.device()).fill(slot, 0.0);
+    at += params_[k].numel();
+  }
+  b.work = world_.all_reduce_sum_async(b.flat);
+}
+
+void GradientSync::finish() {
+  ST_CHECK(syncing_, "GradientSync::finish: begin_backward(true) was not called for this step");
+  launch_ready_in_order(/*in_backward=*/false);
+  NoGradGuard ng;
+  double inv = 1.0 / dp_size_;
+  for (Bucket& b : buckets_) {
+    b.work->wait();
+    b.work.reset();
+    int64_t at = 0;
+    for (size_t k : b.params) {
+      Tensor p = params_[k];
+      Tensor avg = scale(b.flat.narrow(0, at, p.numel()), inv).reshape(p.shape());
+      p.set_grad(avg.contiguous());
+      at += p.numel();
+    }
+  }
+  syncing_ = false;
+}
+
+}  // namespace st

@@ -1,0 +1,21 @@
+// The loss of one micro-batch under a process grid, normalised so that the synchronised
+// gradients (summed over SP, averaged over DP by GradientSync) equal those of the mean loss
+// over the whole global batch: each rank's root is its summed cross-entropy x dp / (number of
+// counted targets over all ranks). Ranks without logits (SP ranks other than the first, for
+// classification) use the model's anchor so that their share of backward still runs.
+#pragma once
+#include "core/nn/model.h"
+#include "distributed/process_grid.h"
+
+namespace st {
+
+struct ParallelLoss {
+  Tensor root;              // call backward() on this, on every rank
+  double mean = 0;          // the global mean loss (same on every rank)
+  int64_t counted = 0;      // targets counted over all ranks
+};
+
+ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out, const Tensor& targets,
+                           const ProcessGrid& grid);
+
+}  // namespace st
