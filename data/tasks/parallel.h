@@ -1,0 +1,14 @@
+// A small parallel-for for example generation: indices [0, n) are handed out dynamically to
+// `threads` workers. Results must depend only on the index (per-example seeds), never on the
+// worker, so output is the same for any thread count. The first exception is rethrown.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace st::tasks {
+
+// threads <= 0: one per hardware thread.
+int resolve_threads(int threads);
+void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& body);
+
+}  // namespace st::tasks

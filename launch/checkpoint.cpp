@@ -1,0 +1,123 @@
+// Checkpoint files; see checkpoint.h.
+#include "launch/checkpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "data/h5.h"
+
+namespace st {
+
+namespace fs = std::filesystem;
+
+void save_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW& optimizer,
+                     const CheckpointState& st) {
+  fs::path target(path);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  std::string tmp = path + ".tmp";
+  {
+    h5::File f = h5::File::create(tmp);
+    for (auto& [name, p] : model.named_parameters()) {
+      Tensor host = p.detach().contiguous().to(Device::cpu());
+      f.write_f32("params/" + name, host.shape(), host.data<float>());
+    }
+    for (const AdamW::Slot& s : optimizer.slots()) {
+      Tensor m = s.m.contiguous().to(Device::cpu()), v = s.v.contiguous().to(Device::cpu());
+      f.write_f32("optim/m/" + s.name, m.shape(), m.data<float>());
+      f.write_f32("optim/v/" + s.name, v.shape(), v.data<float>());
+    }
+    f.set_attribute("format", std::string("simpletron-checkpoint"));
+    f.set_attribute("version", int64_t(1));
+    f.set_attribute("step", st.step);
+    f.set_attribute("optimizer_step", optimizer.step_count());
+    f.set_attribute("loader_epoch", st.cursor.epoch);
+    f.set_attribute("loader_position", st.cursor.position);
+    f.set_attribute("loader_dp", st.loader_dp);
+    f.set_attribute("loader_micro_batch", st.loader_micro_batch);
+    f.set_attribute("skipped_steps", st.skipped_steps);
+    f.set_attribute("best_metric", st.best_metric);
+    f.set_attribute("best_step", st.best_step);
+    f.set_attribute("seed", static_cast<int64_t>(st.seed));
+    f.set_attribute("config", st.config_yaml);
+    f.flush();
+    f.close();
+  }
+  ST_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the finished checkpoint into place");
+}
+
+CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamW* optimizer) {
+  h5::File f = h5::File::open_read(path);
+  ST_CHECK(f.has_attribute("format") && f.string_attribute("format") == "simpletron-checkpoint", path,
+           ": not a simpletron checkpoint (attribute format missing or different)");
+  int64_t version = f.int_attribute("version");
+  ST_CHECK(version == 1, path, ": checkpoint version ", version, " is not supported (this build reads 1)");
+  CheckpointState st;
+  st.step = f.int_attribute("step");
+  st.cursor.epoch = f.int_attribute("loader_epoch");
+  st.cursor.position = f.int_attribute("loader_position");
+  st.loader_dp = f.int_attribute("loader_dp");
+  st.loader_micro_batch = f.int_attribute("loader_micro_batch");
+  st.skipped_steps = f.int_attribute("skipped_steps");
+  st.best_metric = f.double_attribute("best_metric");
+  st.best_step = f.int_attribute("best_step");
+  st.seed = static_cast<uint64_t>(f.int_attribute("seed"));
+  st.config_yaml = f.string_attribute("config");
+  if (model) {
+    std::map<std::string, Tensor> state;
+    auto read = [&](const std::string& ds, const Shape& expect, const std::string& what) {
+      ST_CHECK(f.has(ds), path, ": missing ", what, " (", ds, "): was it saved from a different model?");
+      h5::DatasetInfo info = f.info(ds);
+      Shape shape(info.dims.begin(), info.dims.end());
+      ST_CHECK(shape == expect, path, ": ", what, " has shape ", shape, ", this model expects ", expect,
+               " (--resume with an incompatible model config?)");
+      std::vector<float> v = f.read_f32(ds);
+      return Tensor::from_vector(v, shape);
+    };
+    for (auto& [name, p] : model->named_parameters()) state[name] = read("params/" + name, p.shape(), "parameter " + name);
+    std::vector<std::pair<Tensor, Tensor>> moments;
+    if (optimizer)
+      for (const AdamW::Slot& s : optimizer->slots())
+        moments.emplace_back(read("optim/m/" + s.name, s.param.shape(), "AdamW moment m of " + s.name),
+                             read("optim/v/" + s.name, s.param.shape(), "AdamW moment v of " + s.name));
+    // Everything read and checked: now change the model and optimizer.
+    model->load_state(state);
+    if (optimizer) {
+      for (size_t i = 0; i < moments.size(); ++i) {
+        copy_into(optimizer->slots()[i].m, moments[i].first);
+        copy_into(optimizer->slots()[i].v, moments[i].second);
+      }
+      optimizer->set_step_count(f.int_attribute("optimizer_step"));
+    }
+  }
+  return st;
+}
+
+std::string checkpoint_dir(const std::string& run_dir) { return run_dir + "/checkpoints"; }
+
+std::string step_checkpoint_path(const std::string& run_dir, int64_t step) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "/step-%09lld.h5", static_cast<long long>(step));
+  return checkpoint_dir(run_dir) + name;
+}
+
+std::string best_checkpoint_path(const std::string& run_dir) { return checkpoint_dir(run_dir) + "/best.h5"; }
+
+std::vector<std::string> step_checkpoints(const std::string& run_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(checkpoint_dir(run_dir), ec)) {
+    std::string n = e.path().filename().string();
+    if (n.rfind("step-", 0) == 0 && n.size() > 8 && n.substr(n.size() - 3) == ".h5") out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void prune_step_checkpoints(const std::string& run_dir, int64_t keep) {
+  auto all = step_checkpoints(run_dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) std::remove(all[i].c_str());
+}
+
+}  // namespace st

@@ -1,0 +1,48 @@
+// Checkpoints: one HDF5 file per save (DESIGN section 7) holding the parameters, the AdamW
+// moments and step, the training-loader cursor, counters and the resolved config:
+//   /params/<name>, /optim/m/<name>, /optim/v/<name>  f32, shaped like the parameter
+//   attributes: format = "simpletron-checkpoint", version = 1, step, optimizer_step,
+//   loader_epoch, loader_position, loader_dp, loader_micro_batch, skipped_steps, best_metric,
+//   best_step, seed, config (YAML text)
+// Writes go to a temporary name in the same directory and are renamed into place, so a crash
+// while writing never replaces a good checkpoint.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/nn/model.h"
+#include "core/optim/adamw.h"
+#include "data/loader.h"
+
+namespace st {
+
+struct CheckpointState {
+  int64_t step = 0;                 // optimizer steps completed
+  LoaderCursor cursor;              // next training batch
+  int64_t loader_dp = 1;            // data-parallel size the cursor counts in
+  int64_t loader_micro_batch = 1;   // examples per rank per batch the cursor counts in
+  int64_t skipped_steps = 0;
+  double best_metric = -std::numeric_limits<double>::infinity();
+  int64_t best_step = 0;
+  uint64_t seed = 0;
+  std::string config_yaml;
+};
+
+void save_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW& optimizer,
+                     const CheckpointState& state);
+
+// Reads the state; when model / optimizer are given, loads their parameters and moments
+// (everything is checked before anything is changed: a checkpoint of another model is an error
+// naming the mismatched parameters).
+CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamW* optimizer);
+
+// Step checkpoints in a run directory: RUN/checkpoints/step-<000123>.h5, plus best.h5.
+std::string checkpoint_dir(const std::string& run_dir);
+std::string step_checkpoint_path(const std::string& run_dir, int64_t step);
+std::string best_checkpoint_path(const std::string& run_dir);
+std::vector<std::string> step_checkpoints(const std::string& run_dir);  // oldest first
+void prune_step_checkpoints(const std::string& run_dir, int64_t keep);
+
+}  // namespace st

@@ -1,0 +1,447 @@
+// The config schema; see schema.h. One table lists every key once: parsing, the resolved YAML
+// and the documentation all come from it.
+#include "launch/config/schema.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "core/tensor/error.h"
+
+namespace st {
+
+namespace {
+
+enum class Kind { Int, Float, Bool, String, Choice };
+
+struct Key {
+  std::string path;
+  Kind kind;
+  std::string doc;
+  std::vector<std::string> choices;  // Choice
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  std::function<void(TrainConfig&, const std::string&)> set;  // from validated text
+  std::function<std::string(const TrainConfig&)> get;
+};
+
+std::string fmt_double(double v) {
+  std::ostringstream os;
+  os.precision(10);
+  os << v;
+  return os.str();
+}
+
+// Builders for the table.
+Key make_custom(std::string path, Kind kind, std::string doc, double min, double max,
+                std::function<void(TrainConfig&, const std::string&)> set,
+                std::function<std::string(const TrainConfig&)> get) {
+  return Key{std::move(path), kind, std::move(doc), {}, min, max, std::move(set), std::move(get)};
+}
+
+Key make_int(std::string path, std::function<int64_t&(TrainConfig&)> ref, std::string doc, double min,
+             double max = std::numeric_limits<double>::infinity()) {
+  Key k{std::move(path), Kind::Int, std::move(doc), {}, min, max, nullptr, nullptr};
+  k.set = [ref](TrainConfig& c, const std::string& v) { ref(c) = std::stoll(v); };
+  k.get = [ref](const TrainConfig& c) { return std::to_string(ref(const_cast<TrainConfig&>(c))); };
+  return k;
+}
+
+Key make_float(std::string path, std::function<double&(TrainConfig&)> ref, std::string doc, double min,
+               double max = std::numeric_limits<double>::infinity()) {
+  Key k{std::move(path), Kind::Float, std::move(doc), {}, min, max, nullptr, nullptr};
+  k.set = [ref](TrainConfig& c, const std::string& v) { ref(c) = std::stod(v); };
+  k.get = [ref](const TrainConfig& c) { return fmt_double(ref(const_cast<TrainConfig&>(c))); };
+  return k;
+}
+
+Key make_bool(std::string path, std::function<bool&(TrainConfig&)> ref, std::string doc) {
+  Key k{std::move(path), Kind::Bool, std::move(doc), {}, 0, 1, nullptr, nullptr};
+  k.set = [ref](TrainConfig& c, const std::string& v) { ref(c) = v == "true"; };
+  k.get = [ref](const TrainConfig& c) { return ref(const_cast<TrainConfig&>(c)) ? "true" : "false"; };
+  return k;
+}
+
+Key make_string(std::string path, std::function<std::string&(TrainConfig&)> ref, std::string doc) {
+  Key k{std::move(path), Kind::String, std::move(doc), {}, 0, 0, nullptr, nullptr};
+  k.set = [ref](TrainConfig& c, const std::string& v) { ref(c) = v; };
+  k.get = [ref](const TrainConfig& c) { return ref(const_cast<TrainConfig&>(c)); };
+  return k;
+}
+
+Key make_choice(std::string path, std::vector<std::string> choices,
+                std::function<void(TrainConfig&, const std::string&)> set,
+                std::function<std::string(const TrainConfig&)> get, std::string doc) {
+  return Key{std::move(path), Kind::Choice, std::move(doc), std::move(choices), 0, 0, std::move(set), std::move(get)};
+}
+
+const std::vector<Key>& schema() {
+  static const std::vector<Key> keys = [] {
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<Key> k;
+    // ---- run
+    k.push_back(make_string("run_dir", [](TrainConfig& c) -> std::string& { return c.run_dir; },
+                            "Run directory: resolved config, logs, metrics.jsonl, TensorBoard events, checkpoints."));
+    k.push_back(make_custom("seed", Kind::Int, "Seed of initialisation, data order and dropout.", 0, inf,
+                            [](TrainConfig& c, const std::string& v) { c.seed = std::stoull(v); },
+                            [](const TrainConfig& c) { return std::to_string(c.seed); }));
+    k.push_back(make_choice("device", {"auto", "cpu", "cuda"},
+                            [](TrainConfig& c, const std::string& v) { c.device = v; },
+                            [](const TrainConfig& c) { return c.device; },
+                            "Where to train: cuda when a GPU is visible (auto), or force cpu / cuda."));
+    // ---- model
+    k.push_back(make_choice("model.task", {"classification", "retrieval", "lm"},
+                            [](TrainConfig& c, const std::string& v) { c.model.task = parse_task(v); },
+                            [](const TrainConfig& c) { return std::string(name_of(c.model.task)); },
+                            "Head and loss: classification, retrieval (two documents, shared encoder) or lm (causal language model)."));
+    k.push_back(make_int("model.vocab_size", [](TrainConfig& c) -> int64_t& { return c.model.vocab_size; },
+                         "Token ids in [0, vocab_size), 0 = padding. 0: from the training data.", 0));
+    k.push_back(make_int("model.max_len", [](TrainConfig& c) -> int64_t& { return c.model.max_len; },
+                         "Longest sequence (learned positions). 0: the training data's seq_len.", 0));
+    k.push_back(make_int("model.num_classes", [](TrainConfig& c) -> int64_t& { return c.model.num_classes; },
+                         "Classes (classification). 0: from the training data.", 0));
+    k.push_back(make_int("model.d_model", [](TrainConfig& c) -> int64_t& { return c.model.d_model; }, "Width d.", 1));
+    k.push_back(make_int("model.heads", [](TrainConfig& c) -> int64_t& { return c.model.heads; }, "Attention heads H.", 1));
+    k.push_back(make_int("model.layers", [](TrainConfig& c) -> int64_t& { return c.model.layers; }, "Blocks L.", 0));
+    k.push_back(make_int("model.d_ff", [](TrainConfig& c) -> int64_t& { return c.model.d_ff; }, "FFN hidden width.", 1));
+    k.push_back(make_int("model.d_qkv", [](TrainConfig& c) -> int64_t& { return c.model.d_qkv; },
+                         "Width of Q, K, V (all heads). 0: d_model.", 0));
+    k.push_back(make_int("model.d_mlp", [](TrainConfig& c) -> int64_t& { return c.model.d_mlp; },
+                         "Hidden width of the classification / retrieval head. 0: d_model.", 0));
+    k.push_back(make_choice("model.attention", {"simpletron", "softmax", "linear_elu"},
+                            [](TrainConfig& c, const std::string& v) { c.model.attention = parse_attention(v); },
+                            [](const TrainConfig& c) { return std::string(name_of(c.model.attention)); },
+                            "Attention kind: simpletron s*Q(K^T V); softmax (baseline); linear_elu (Katharopoulos et al.)."));
+    k.push_back(make_choice("model.scale", {"sqrt_n", "sqrt_n_dh", "n", "none"},
+                            [](TrainConfig& c, const std::string& v) { c.model.scale = parse_scale(v); },
+                            [](const TrainConfig& c) { return std::string(name_of(c.model.scale)); },
+                            "SimpleTRON scale s from the token count n: n^-1/2, (n d_h)^-1/2, 1/n or 1."));
+    k.push_back(make_bool("model.causal", [](TrainConfig& c) -> bool& { return c.model.causal; },
+                          "Causal attention (language models)."));
+    k.push_back(make_int("model.chunk", [](TrainConfig& c) -> int64_t& { return c.model.chunk; },
+                         "Chunk size of causal SimpleTRON attention.", 1));
+    k.push_back(make_bool("model.out_proj", [](TrainConfig& c) -> bool& { return c.model.out_proj; },
+                          "Output projection Wo after attention (off in the SimpleTRON authors' LRA runs)."));
+    k.push_back(make_choice("model.norm", {"pre", "post"},
+                            [](TrainConfig& c, const std::string& v) { c.model.norm = parse_norm(v); },
+                            [](const TrainConfig& c) { return std::string(name_of(c.model.norm)); },
+                            "LayerNorm placement: pre-LN (default) or post-LN (BERT style, embedding LayerNorm)."));
+    k.push_back(make_float("model.ln_eps", [](TrainConfig& c) -> double& { return c.model.ln_eps; }, "LayerNorm epsilon.", 1e-30));
+    k.push_back(make_choice("model.activation", {"gelu", "gelu_tanh", "relu"},
+                            [](TrainConfig& c, const std::string& v) { c.model.activation = parse_activation(v); },
+                            [](const TrainConfig& c) { return std::string(name_of(c.model.activation)); },
+                            "FFN activation: GELU (erf), GELU (tanh approximation) or ReLU."));
+    k.push_back(make_custom("model.dropout", Kind::Float,
+                            "Dropout on embeddings, residual branches and the FFN inner layer.", 0, 0.999,
+                            [](TrainConfig& c, const std::string& v) { c.model.dropout = std::stof(v); },
+                            [](const TrainConfig& c) { return fmt_double(c.model.dropout); }));
+    k.push_back(make_custom("model.state_dropout", Kind::Float,
+                            "Dropout on the d_h x d_h state S (non-causal simpletron).", 0, 0.999,
+                            [](TrainConfig& c, const std::string& v) { c.model.state_dropout = std::stof(v); },
+                            [](const TrainConfig& c) { return fmt_double(c.model.state_dropout); }));
+    k.push_back(make_choice("model.pooling", {"cls", "mean"},
+                            [](TrainConfig& c, const std::string& v) { c.model.pooling = parse_pooling(v); },
+                            [](const TrainConfig& c) { return std::string(name_of(c.model.pooling)); },
+                            "Classification pooling: the CLS token or the mean over tokens."));
+    k.push_back(make_bool("model.tie_embeddings", [](TrainConfig& c) -> bool& { return c.model.tie_embeddings; },
+                          "Language model: output weights tied to the token embedding."));
+    k.push_back(make_float("model.label_smoothing", [](TrainConfig& c) -> double& { return c.model.label_smoothing; },
+                           "Label smoothing of the cross-entropy.", 0, 0.999));
+    // ---- data
+    k.push_back(make_string("data.train", [](TrainConfig& c) -> std::string& { return c.data.train; },
+                            "Training shards (glob). Required."));
+    k.push_back(make_string("data.val", [](TrainConfig& c) -> std::string& { return c.data.val; },
+                            "Validation shards (glob); empty: no validation."));
+    k.push_back(make_string("data.test", [](TrainConfig& c) -> std::string& { return c.data.test; },
+                            "Test shards (glob); empty: no final test evaluation."));
+    k.push_back(make_int("data.batch_size", [](TrainConfig& c) -> int64_t& { return c.data.batch_size; },
+                         "Global batch: examples per optimizer step over all ranks.", 1));
+    k.push_back(make_int("data.micro_batch", [](TrainConfig& c) -> int64_t& { return c.data.micro_batch; },
+                         "Examples per rank per forward/backward; gradients accumulate over batch_size / (dp * micro_batch) micro-batches. 0: no accumulation.", 0));
+    k.push_back(make_int("data.shuffle_buffer", [](TrainConfig& c) -> int64_t& { return c.data.shuffle_buffer; },
+                         "Examples in the shuffle buffer.", 1));
+    k.push_back(make_int("data.block_size", [](TrainConfig& c) -> int64_t& { return c.data.block_size; },
+                         "Examples per block of the per-epoch block permutation.", 1));
+    k.push_back(make_custom("data.prefetch", Kind::Int, "Batches the reader thread keeps ready.", 1, 1024,
+                            [](TrainConfig& c, const std::string& v) { c.data.prefetch = std::stoi(v); },
+                            [](const TrainConfig& c) { return std::to_string(c.data.prefetch); }));
+    // ---- optimizer
+    k.push_back(make_float("optimizer.lr", [](TrainConfig& c) -> double& { return c.optim.lr; }, "Base learning rate.", 1e-30));
+    k.push_back(make_choice("optimizer.schedule", {"constant", "cosine", "linear", "inverse_sqrt"},
+                            [](TrainConfig& c, const std::string& v) { c.optim.schedule = v; },
+                            [](const TrainConfig& c) { return c.optim.schedule; },
+                            "Linear warmup, then constant / cosine / linear decay, or inverse_sqrt: lr*min(1,t/w)/sqrt(max(t,w))."));
+    k.push_back(make_int("optimizer.warmup", [](TrainConfig& c) -> int64_t& { return c.optim.warmup; }, "Warmup steps.", 0));
+    k.push_back(make_float("optimizer.min_lr_ratio", [](TrainConfig& c) -> double& { return c.optim.min_lr_ratio; },
+                           "Cosine / linear: final lr as a fraction of lr.", 0, 1));
+    k.push_back(make_float("optimizer.weight_decay", [](TrainConfig& c) -> double& { return c.optim.weight_decay; },
+                           "AdamW decoupled weight decay.", 0));
+    k.push_back(make_float("optimizer.beta1", [](TrainConfig& c) -> double& { return c.optim.beta1; }, "AdamW beta1.", 0, 0.999999));
+    k.push_back(make_float("optimizer.beta2", [](TrainConfig& c) -> double& { return c.optim.beta2; }, "AdamW beta2.", 0, 0.999999));
+    k.push_back(make_float("optimizer.eps", [](TrainConfig& c) -> double& { return c.optim.eps; }, "AdamW epsilon.", 1e-30));
+    k.push_back(make_bool("optimizer.decay_biases", [](TrainConfig& c) -> bool& { return c.optim.decay_biases; },
+                          "Apply weight decay to biases."));
+    k.push_back(make_bool("optimizer.decay_layernorm", [](TrainConfig& c) -> bool& { return c.optim.decay_layernorm; },
+                          "Apply weight decay to LayerNorm weights."));
+    k.push_back(make_bool("optimizer.decay_embeddings", [](TrainConfig& c) -> bool& { return c.optim.decay_embeddings; },
+                          "Apply weight decay to token / position embeddings and the CLS vector."));
+    k.push_back(make_float("optimizer.clip_norm", [](TrainConfig& c) -> double& { return c.optim.clip_norm; },
+                           "Global gradient-norm clipping; 0: off.", 0));
+    // ---- train loop
+    k.push_back(make_int("train.steps", [](TrainConfig& c) -> int64_t& { return c.train.steps; }, "Optimizer steps.", 1));
+    k.push_back(make_int("train.eval_every", [](TrainConfig& c) -> int64_t& { return c.train.eval_every; },
+                         "Validate every k steps; 0: only at the end.", 0));
+    k.push_back(make_int("train.log_every", [](TrainConfig& c) -> int64_t& { return c.train.log_every; },
+                         "Log a metrics line every k steps.", 1));
+    k.push_back(make_int("train.checkpoint_every", [](TrainConfig& c) -> int64_t& { return c.train.checkpoint_every; },
+                         "Checkpoint every k steps; 0: only at the end and on preemption.", 0));
+    k.push_back(make_int("train.keep_checkpoints", [](TrainConfig& c) -> int64_t& { return c.train.keep_checkpoints; },
+                         "Keep the last K step checkpoints (the best is kept apart).", 1));
+    k.push_back(make_choice("train.nan_policy", {"skip", "stop"},
+                            [](TrainConfig& c, const std::string& v) { c.train.nan_policy = v; },
+                            [](const TrainConfig& c) { return c.train.nan_policy; },
+                            "A NaN/Inf loss or gradient norm: skip the step (and count it), or stop after saving the last good state."));
+    k.push_back(make_int("train.max_skipped", [](TrainConfig& c) -> int64_t& { return c.train.max_skipped; },
+                         "skip policy: stop after this many skipped steps.", 0));
+    // ---- distributed
+    k.push_back(make_custom("distributed.sp", Kind::Int, "Sequence-parallel degree; dp = processes / sp.", 1,
+                            1 << 20, [](TrainConfig& c, const std::string& v) { c.dist.sp = std::stoi(v); },
+                            [](const TrainConfig& c) { return std::to_string(c.dist.sp); }));
+    k.push_back(make_float("distributed.timeout_seconds", [](TrainConfig& c) -> double& { return c.dist.timeout_seconds; },
+                           "A collective not done within this time aborts the job with its name and rank.", 1e-3));
+    k.push_back(make_float("distributed.bucket_mb", [](TrainConfig& c) -> double& { return c.dist.bucket_mb; },
+                           "Gradient all-reduce bucket size (MiB).", 1e-3));
+    return k;
+  }();
+  return keys;
+}
+
+const Key* find_key(const std::string& path) {
+  for (const Key& k : schema())
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closest_key(const std::string& path) {
+  std::string best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  for (const Key& k : schema()) {
+    size_t d = edit_distance(path, k.path);
+    if (d < best_d) {
+      best_d = d;
+      best = k.path;
+    }
+  }
+  return best;
+}
+
+bool is_section(const std::string& path) {
+  for (const Key& k : schema())
+    if (k.path.rfind(path + ".", 0) == 0) return true;
+  return false;
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Int: return "integer";
+    case Kind::Float: return "number";
+    case Kind::Bool: return "boolean";
+    case Kind::String: return "string";
+    case Kind::Choice: return "choice";
+  }
+  return "?";
+}
+
+// Validates `text` for key k; returns the canonical text or throws naming `where`.
+std::string check_value(const Key& k, const std::string& text, const std::string& where) {
+  auto fail = [&](const std::string& why) -> std::string {
+    ST_THROW(where, ": ", k.path, ": ", why);
+  };
+  switch (k.kind) {
+    case Kind::Int: {
+      size_t used = 0;
+      long long v = 0;
+      try {
+        v = std::stoll(text, &used);
+      } catch (...) {
+        used = 0;
+      }
+      if (used == 0 || used != text.size()) return fail("expected an integer, got '" + text + "'");
+      if (v < k.min || v > k.max)
+        return fail("value " + text + " is out of range [" + fmt_double(k.min) + ", " + fmt_double(k.max) + "]");
+      return std::to_string(v);
+    }
+    case Kind::Float: {
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(text, &used);
+      } catch (...) {
+        used = 0;
+      }
+      if (used == 0 || used != text.size() || !std::isfinite(v))
+        return fail("expected a number, got '" + text + "'");
+      if (v < k.min || v > k.max)
+        return fail("value " + text + " is out of range [" + fmt_double(k.min) + ", " + fmt_double(k.max) + "]");
+      return text;
+    }
+    case Kind::Bool: {
+      if (text == "true" || text == "yes" || text == "on") return "true";
+      if (text == "false" || text == "no" || text == "off") return "false";
+      return fail("expected true or false, got '" + text + "'");
+    }
+    case Kind::String: return text;
+    case Kind::Choice: {
+      if (std::find(k.choices.begin(), k.choices.end(), text) != k.choices.end()) return text;
+      std::string all;
+      for (auto& c : k.choices) all += (all.empty() ? "" : ", ") + c;
+      return fail("unknown value '" + text + "' (valid: " + all + ")");
+    }
+  }
+  return text;
+}
+
+void unknown_key(const std::string& path, const std::string& where) {
+  ST_THROW(where, ": unknown key '", path, "'; did you mean '", closest_key(path), "'?");
+}
+
+void apply_node(TrainConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& file) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string name = it->first.as<std::string>();
+    std::string path = prefix.empty() ? name : prefix + "." + name;
+    const YAML::Node& value = it->second;
+    std::string where = file + ":" + std::to_string(it->first.Mark().line + 1);
+    if (const Key* k = find_key(path)) {
+      if (!value.IsScalar() && !value.IsNull())
+        ST_THROW(where, ": ", path, ": expected a ", kind_name(k->kind), ", got a ",
+                 value.IsMap() ? "mapping" : "list");
+      std::string text = value.IsNull() ? "" : value.Scalar();
+      if (value.IsNull() && k->kind != Kind::String) ST_THROW(where, ": ", path, ": no value given");
+      k->set(cfg, check_value(*k, text, where));
+    } else if (is_section(path)) {
+      if (!value.IsMap()) ST_THROW(where, ": '", path, "' is a section; expected a mapping of its keys");
+      apply_node(cfg, value, path, file);
+    } else {
+      unknown_key(path, where);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  for (const Key& k : schema()) out.push_back(k.path);
+  return out;
+}
+
+TrainConfig train_config_from_yaml(const std::string& yaml_text, const std::string& origin) {
+  TrainConfig cfg;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    ST_THROW(origin, ":", e.mark.line + 1, ": not valid YAML: ", e.msg);
+  }
+  if (root.IsNull()) return cfg;
+  if (!root.IsMap()) ST_THROW(origin, ": the config must be a mapping of keys");
+  apply_node(cfg, root, "", origin);
+  return cfg;
+}
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  ST_CHECK(in.good(), path, ": cannot read the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  TrainConfig cfg = train_config_from_yaml(ss.str(), path);
+  for (const std::string& o : overrides) {
+    std::string where = "--set " + o;
+    auto eq = o.find('=');
+    ST_CHECK(eq != std::string::npos && eq > 0, where, ": expected key=value");
+    std::string key = o.substr(0, eq), value = o.substr(eq + 1);
+    const Key* k = find_key(key);
+    if (!k) unknown_key(key, where);
+    std::string text = value;
+    try {  // YAML scalar rules for the value (quotes, etc.)
+      YAML::Node n = YAML::Load(value);
+      if (n.IsScalar()) text = n.Scalar();
+    } catch (const YAML::Exception&) {
+    }
+    k->set(cfg, check_value(*k, text, where));
+  }
+  return cfg;
+}
+
+std::string to_yaml(const TrainConfig& cfg) {
+  std::ostringstream os;
+  std::string section;
+  for (const Key& k : schema()) {
+    auto dot = k.path.find('.');
+    std::string sec = dot == std::string::npos ? "" : k.path.substr(0, dot);
+    std::string name = dot == std::string::npos ? k.path : k.path.substr(dot + 1);
+    if (sec != section) {
+      if (!sec.empty()) os << sec << ":\n";
+      section = sec;
+    }
+    std::string v = k.get(cfg);
+    if (k.kind == Kind::String) {
+      YAML::Emitter e;
+      e << YAML::DoubleQuoted << v;
+      v = e.c_str();
+    }
+    os << (sec.empty() ? "" : "  ") << name << ": " << v << "\n";
+  }
+  return os.str();
+}
+
+std::string config_docs_markdown() {
+  TrainConfig defaults;
+  std::ostringstream os;
+  os << "# Configuration keys\n\n"
+        "Generated from the schema in `launch/config/schema.cpp` (`st-train --config-docs`); a test\n"
+        "checks that this file is current. Every key is optional except `data.train`; an unknown key\n"
+        "is an error that names the closest valid key, and a wrong type or an out-of-range value is an\n"
+        "error naming the file and line. `--set key=value` overrides are checked the same way.\n";
+  std::string section = "-";
+  for (const Key& k : schema()) {
+    auto dot = k.path.find('.');
+    std::string sec = dot == std::string::npos ? "(top level)" : k.path.substr(0, dot);
+    if (sec != section) {
+      os << "\n## " << sec << "\n\n| key | type | default | meaning |\n|---|---|---|---|\n";
+      section = sec;
+    }
+    std::string type = kind_name(k.kind);
+    if (k.kind == Kind::Choice) {
+      type = "";
+      for (auto& c : k.choices) type += (type.empty() ? "" : " \\| ") + c;
+    } else if ((k.kind == Kind::Int || k.kind == Kind::Float) && (std::isfinite(k.min) || std::isfinite(k.max))) {
+      type += " in [" + (std::isfinite(k.min) ? fmt_double(k.min) : "-inf") + ", " +
+              (std::isfinite(k.max) ? fmt_double(k.max) : "inf") + "]";
+    }
+    std::string def = k.get(defaults);
+    if (def.empty()) def = "\"\"";
+    os << "| `" << k.path << "` | " << type << " | `" << def << "` | " << k.doc << " |\n";
+  }
+  return os.str();
+}
+
+}  // namespace st

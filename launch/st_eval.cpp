@@ -1,0 +1,99 @@
+// st-eval: loss and accuracy of a checkpoint on any split.
+//   st-eval --checkpoint FILE --data GLOB [--dump OUT.h5] [--batch N]
+// The model is rebuilt from the config stored in the checkpoint. --dump writes, per example in
+// split order, the logits (/logits (examples, classes), or (examples, length, vocab) for
+// language models) and the labels (/labels).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "core/nn/model.h"
+#include "data/h5.h"
+#include "data/loader.h"
+#include "distributed/mpi_communicator.h"
+#include "launch/checkpoint.h"
+#include "launch/config/schema.h"
+#include "launch/trainer.h"
+
+int main(int argc, char** argv) {
+  using namespace st;
+  MpiEnvironment env(&argc, &argv);
+  CLI::App app{"st-eval: evaluate a checkpoint on a split"};
+  std::string ckpt, data, dump;
+  int64_t batch = 32;
+  app.add_option("--checkpoint", ckpt, "Checkpoint file (RUN/checkpoints/best.h5 or step-*.h5)")->required();
+  app.add_option("--data", data, "Shards to evaluate (glob)")->required();
+  app.add_option("--dump", dump, "Write logits and labels per example to this HDF5 file");
+  app.add_option("--batch", batch, "Examples per batch")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    CheckpointState saved = load_checkpoint(ckpt, nullptr, nullptr);
+    TrainConfig cfg = train_config_from_yaml(saved.config_yaml, ckpt + " (stored config)");
+    cfg.data.train = data;  // check the split against the model the same way training does
+    cfg.data.val.clear();
+    cfg.data.test.clear();
+    ModelConfig stored = cfg.model;
+    resolve_against_data(cfg);
+    SimpleTronModel model(stored);
+    load_checkpoint(ckpt, &model, nullptr);
+    model.eval();
+    LoaderConfig lc;
+    lc.glob = data;
+    lc.batch_size = batch;
+    lc.training = false;
+    Loader loader(lc);
+    NoGradGuard ng;
+    double loss_sum = 0, counted = 0, right = 0, acc_n = 0;
+    std::vector<float> logits_out;
+    std::vector<int32_t> labels_out;
+    Shape per_example;
+    Batch b;
+    bool lm = stored.task == TaskKind::LanguageModel;
+    while (loader.next(b)) {
+      Tensor logits = model.forward(b.inputs, b.inputs2, RunContext{});
+      Tensor targets = lm ? SimpleTronModel::next_token_targets(b.inputs) : b.labels;
+      int64_t n = 0;
+      loss_sum += model.loss_sum(logits, targets, &n).item();
+      counted += static_cast<double>(n);
+      int64_t C = logits.size(-1);
+      auto l = logits.contiguous().to_vector<float>();
+      auto y = targets.contiguous().to_vector<int32_t>();
+      for (size_t r = 0; r < y.size(); ++r) {
+        if (y[r] == (lm ? 0 : -100)) continue;
+        int64_t best = 0;
+        for (int64_t c = 1; c < C; ++c)
+          if (l[r * C + c] > l[r * C + best]) best = c;
+        right += best == y[r];
+        acc_n += 1;
+      }
+      if (!dump.empty()) {
+        int64_t per = logits.numel() / logits.size(0);
+        per_example = Shape(logits.shape().begin() + 1, logits.shape().end());
+        logits_out.insert(logits_out.end(), l.begin(), l.begin() + b.valid * per);
+        auto lab = lm ? b.inputs.to_vector<int32_t>() : b.labels.to_vector<int32_t>();
+        int64_t lper = lm ? b.inputs.size(1) : 1;
+        labels_out.insert(labels_out.end(), lab.begin(), lab.begin() + b.valid * lper);
+      }
+    }
+    std::printf("st-eval: %s on %s: loss %.4f, accuracy %.2f%% over %.0f %s\n", ckpt.c_str(), data.c_str(),
+                counted ? loss_sum / counted : 0.0, acc_n ? 100 * right / acc_n : 0.0, acc_n,
+                lm ? "tokens" : "examples");
+    if (!dump.empty()) {
+      h5::File f = h5::File::create(dump);
+      int64_t examples = loader.total_examples();
+      std::vector<int64_t> dims{examples};
+      dims.insert(dims.end(), per_example.begin(), per_example.end());
+      f.write_f32("logits", dims, logits_out.data());
+      std::vector<int64_t> ldims{examples};
+      if (lm) ldims.push_back(static_cast<int64_t>(labels_out.size()) / examples);
+      f.write_i32("labels", ldims, labels_out.data());
+      f.set_attribute("checkpoint", ckpt);
+      f.set_attribute("data", data);
+      f.close();
+      std::printf("st-eval: logits and labels of %lld examples written to %s\n", static_cast<long long>(examples), dump.c_str());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "st-eval: error: %s\n", e.what());
+    return 1;
+  }
+}

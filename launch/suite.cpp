@@ -1,0 +1,104 @@
+// Suite configs and the results table; see suite.h.
+#include "launch/suite.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/tensor/error.h"
+
+namespace st {
+
+bool is_suite_config(const std::string& path) {
+  try {
+    YAML::Node n = YAML::LoadFile(path);
+    return n.IsMap() && n["suite"];
+  } catch (const YAML::Exception&) {
+    return false;
+  }
+}
+
+Suite load_suite(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    ST_THROW(path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg);
+  }
+  YAML::Node s = root["suite"];
+  ST_CHECK(s && s.IsMap(), path, ": 'suite' must be a mapping with run_dir and tasks");
+  for (auto it = root.begin(); it != root.end(); ++it)
+    ST_CHECK(it->first.as<std::string>() == "suite", path, ":", it->first.Mark().line + 1, ": unknown key '",
+             it->first.as<std::string>(), "' next to 'suite'");
+  Suite out;
+  for (auto it = s.begin(); it != s.end(); ++it) {
+    std::string k = it->first.as<std::string>();
+    std::string where = path + ":" + std::to_string(it->first.Mark().line + 1);
+    if (k == "run_dir") out.run_dir = it->second.as<std::string>();
+    else if (k == "reference") out.reference = it->second.as<std::string>();
+    else if (k == "tasks") {
+      ST_CHECK(it->second.IsSequence(), where, ": suite.tasks must be a list");
+      for (const auto& t : it->second) {
+        std::string tw = path + ":" + std::to_string(t.Mark().line + 1);
+        ST_CHECK(t.IsMap() && t["name"] && t["config"], tw, ": each task needs name and config");
+        SuiteTask task{t["name"].as<std::string>(), t["config"].as<std::string>(), -1};
+        if (t["published"]) task.published = t["published"].as<double>();
+        for (auto f = t.begin(); f != t.end(); ++f) {
+          std::string key = f->first.as<std::string>();
+          ST_CHECK(key == "name" || key == "config" || key == "published", tw, ": unknown task key '", key,
+                   "' (valid: name, config, published)");
+        }
+        ST_CHECK(std::filesystem::exists(task.config), tw, ": task config '", task.config, "' does not exist");
+        out.tasks.push_back(task);
+      }
+    } else {
+      ST_THROW(where, ": unknown key 'suite.", k, "' (valid: run_dir, reference, tasks)");
+    }
+  }
+  ST_CHECK(!out.run_dir.empty(), path, ": suite.run_dir is missing");
+  ST_CHECK(!out.tasks.empty(), path, ": suite.tasks is empty");
+  return out;
+}
+
+std::string write_suite_results(const Suite& suite) {
+  std::ostringstream md, csv;
+  md << "| task | test accuracy (%) | published (%) |\n|---|---|---|\n";
+  csv << "task,test_accuracy,published\n";
+  double sum = 0, pub_sum = 0;
+  int n = 0, pub_n = 0;
+  for (const SuiteTask& t : suite.tasks) {
+    std::string path = suite.run_dir + "/" + t.name + "/results.json";
+    double acc = -1;
+    if (std::ifstream in{path}) {
+      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+      if (!j.is_discarded() && j.contains("test_accuracy")) acc = j["test_accuracy"].get<double>() * 100;
+    }
+    char a[32] = "not run", p[32] = "-";
+    if (acc >= 0) {
+      std::snprintf(a, sizeof(a), "%.2f", acc);
+      sum += acc;
+      ++n;
+    }
+    if (t.published >= 0) {
+      std::snprintf(p, sizeof(p), "%.2f", t.published);
+      pub_sum += t.published;
+      ++pub_n;
+    }
+    md << "| " << t.name << " | " << a << " | " << p << " |\n";
+    csv << t.name << "," << (acc >= 0 ? a : "") << "," << (t.published >= 0 ? p : "") << "\n";
+  }
+  char avg[32] = "-", pavg[32] = "-";
+  if (n) std::snprintf(avg, sizeof(avg), "%.2f", sum / n);
+  if (pub_n) std::snprintf(pavg, sizeof(pavg), "%.2f", pub_sum / pub_n);
+  md << "| **average** | " << avg << " | " << pavg << " |\n";
+  if (!suite.reference.empty()) md << "\nPublished numbers: " << suite.reference << "\n";
+  csv << "average," << (n ? avg : "") << "," << (pub_n ? pavg : "") << "\n";
+  std::ofstream(suite.run_dir + "/results.md") << md.str();
+  std::ofstream(suite.run_dir + "/results.csv") << csv.str();
+  return md.str();
+}
+
+}  // namespace st

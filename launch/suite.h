@@ -1,0 +1,31 @@
+// A suite config (configs/lra.yaml) names task configs that st-train runs one after another in
+// RUN_DIR/<name>; a task whose results.json exists is done, one with checkpoints is resumed.
+// At the end the results table (per-task test accuracy and the average, beside published
+// numbers) is written as RUN_DIR/results.md and RUN_DIR/results.csv.
+//   suite:
+//     run_dir: runs/lra
+//     tasks:
+//       - {name: listops, config: configs/lra/listops.yaml, published: 36.37}
+#pragma once
+#include <string>
+#include <vector>
+
+namespace st {
+
+struct SuiteTask {
+  std::string name, config;
+  double published = -1;  // reference accuracy in %, -1 when none
+};
+
+struct Suite {
+  std::string run_dir;
+  std::string reference;  // where the published numbers come from
+  std::vector<SuiteTask> tasks;
+};
+
+bool is_suite_config(const std::string& path);
+Suite load_suite(const std::string& path);
+// Writes results.md / results.csv from the tasks' results.json files; returns the Markdown.
+std::string write_suite_results(const Suite& suite);
+
+}  // namespace st

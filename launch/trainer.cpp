@@ -1,0 +1,457 @@
+// The training loop; see trainer.h.
+#include "launch/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/nn/model.h"
+#include "core/optim/adamw.h"
+#include "core/optim/schedule.h"
+#include "data/loader.h"
+#include "distributed/data_parallel.h"
+#include "distributed/parallel_loss.h"
+#include "launch/checkpoint.h"
+#include "launch/config/schema.h"
+#include "launch/run_log.h"
+
+namespace st {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::atomic<bool> g_preempt{false};
+void on_signal(int) { g_preempt.store(true); }
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+std::string duration_text(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  long long t = static_cast<long long>(s);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof(buf), "%lldh%02lldm", t / 3600, (t % 3600) / 60);
+  else std::snprintf(buf, sizeof(buf), "%lldm%02llds", t / 60, t % 60);
+  return buf;
+}
+
+// Argmax accuracy counts over the counted rows: (correct, counted).
+std::pair<double, double> correct_counts(const Tensor& logits, const Tensor& targets, int32_t ignore) {
+  int64_t C = logits.size(-1);
+  auto l = logits.contiguous().to_vector<float>();
+  auto y = targets.contiguous().to_vector<int32_t>();
+  double right = 0, counted = 0;
+  for (size_t r = 0; r < y.size(); ++r) {
+    if (y[r] == ignore) continue;
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; ++c)
+      if (l[r * C + c] > l[r * C + best]) best = c;
+    right += best == y[r];
+    counted += 1;
+  }
+  return {right, counted};
+}
+}  // namespace
+
+void install_preemption_handlers() {
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_signal);
+}
+bool preemption_requested() { return g_preempt.load(); }
+
+void resolve_against_data(TrainConfig& cfg) {
+  ST_CHECK(!cfg.data.train.empty(), "data.train: no training shards given (a glob of shard files)");
+  std::vector<ShardInfo> shards = open_split(cfg.data.train);
+  const ShardMeta& m = shards[0].meta;
+  ModelConfig& mc = cfg.model;
+  const std::string& src = shards[0].path;
+  if (mc.vocab_size == 0) mc.vocab_size = m.vocab_size;
+  ST_CHECK(mc.vocab_size == m.vocab_size, "model.vocab_size: ", mc.vocab_size, " disagrees with the data (",
+           src, " has vocab_size ", m.vocab_size, ")");
+  if (mc.max_len == 0) mc.max_len = m.seq_len;
+  ST_CHECK(mc.max_len >= m.seq_len, "model.max_len: ", mc.max_len, " is shorter than the data's sequences (",
+           src, " has seq_len ", m.seq_len, ")");
+  if (mc.task == TaskKind::LanguageModel) {
+    ST_CHECK(m.is_lm(), "model.task: lm needs language-model shards, but ", src, " has ", m.num_classes, " classes");
+  } else {
+    ST_CHECK(!m.is_lm(), "model.task: ", name_of(mc.task), " needs labelled shards, but ", src,
+             " is a language-model shard");
+    if (mc.task == TaskKind::Classification) {
+      if (mc.num_classes == 0) mc.num_classes = m.num_classes;
+      ST_CHECK(mc.num_classes == m.num_classes, "model.num_classes: ", mc.num_classes,
+               " disagrees with the data (", src, " has num_classes ", m.num_classes, ")");
+    } else {
+      ST_CHECK(m.pair, "model.task: retrieval needs pair shards (/inputs2), ", src, " has none");
+      ST_CHECK(m.num_classes == 2, "model.task: retrieval needs 2 classes, ", src, " has ", m.num_classes);
+    }
+  }
+  for (const std::string* g : {&cfg.data.val, &cfg.data.test}) {
+    if (g->empty()) continue;
+    const ShardMeta& e = open_split(*g)[0].meta;
+    ST_CHECK(e.vocab_size == m.vocab_size && e.num_classes == m.num_classes && e.seq_len == m.seq_len &&
+                 e.pair == m.pair,
+             "data: '", *g, "' disagrees with the training data '", cfg.data.train,
+             "' (vocab_size, num_classes, seq_len or pairing differ)");
+  }
+}
+
+struct Trainer::Impl {
+  TrainConfig cfg;
+  ProcessGrid& grid;
+  TrainOptions opts;
+  std::unique_ptr<SimpleTronModel> model;
+  std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<GradientSync> sync;
+  std::unique_ptr<Loader> train_loader, val_loader, test_loader;
+  std::unique_ptr<RunLog> log;
+  LrSchedule schedule;
+  CheckpointState state;
+  int64_t micro = 0, accum = 1, seq_len = 0;
+  std::string config_yaml;
+
+  Impl(TrainConfig c, ProcessGrid& g, TrainOptions o) : cfg(std::move(c)), grid(g), opts(o) {}
+
+  bool root() const { return grid.world_rank() == 0; }
+
+  void setup();
+  LoaderConfig loader_config(const std::string& glob, bool training) const;
+  Tensor targets_for(const Batch& b) const;
+  std::pair<double, double> evaluate(Loader& loader, double* loss_out);
+  void save(const std::string& path);
+  RunResult run();
+};
+
+LoaderConfig Trainer::Impl::loader_config(const std::string& glob, bool training) const {
+  LoaderConfig l;
+  l.glob = glob;
+  l.batch_size = micro;
+  l.training = training;
+  l.seed = cfg.seed;
+  l.shuffle_buffer = cfg.data.shuffle_buffer;
+  l.block_size = cfg.data.block_size;
+  l.prefetch = cfg.data.prefetch;
+  l.dp_rank = grid.dp_rank();
+  l.dp_size = grid.dp_size();
+  l.sp_rank = grid.sp_rank();
+  l.sp_size = grid.sp_size();
+  return l;
+}
+
+void Trainer::Impl::setup() {
+  // Device.
+  ST_CHECK(cfg.device != "cuda", "device: cuda: training on CUDA is not wired into st-train yet; use device: cpu");
+  resolve_against_data(cfg);
+  cfg.model.init_seed = cfg.seed;
+  cfg.model.validate();
+  seq_len = open_split(cfg.data.train)[0].meta.seq_len;
+  grid.validate(cfg.model, seq_len);
+  int64_t dp = grid.dp_size();
+  micro = cfg.data.micro_batch > 0 ? cfg.data.micro_batch : cfg.data.batch_size / dp;
+  ST_CHECK(micro >= 1 && cfg.data.batch_size % (dp * micro) == 0, "data.batch_size: ", cfg.data.batch_size,
+           " is not a multiple of dp (", dp, ") x data.micro_batch (", micro, ")");
+  accum = cfg.data.batch_size / (dp * micro);
+  schedule = LrSchedule{parse_schedule(cfg.optim.schedule), cfg.optim.lr, cfg.optim.warmup, cfg.train.steps,
+                        cfg.optim.min_lr_ratio};
+  schedule.validate();
+  config_yaml = to_yaml(cfg);
+
+  // Run directory: must be writable before any work.
+  std::error_code ec;
+  fs::create_directories(cfg.run_dir, ec);
+  if (root()) {
+    std::ofstream probe(cfg.run_dir + "/config.yaml");
+    ST_CHECK(probe.good(), "run_dir: cannot write to '", cfg.run_dir, "'", ec ? " (" + ec.message() + ")" : "");
+    probe << config_yaml;
+  }
+  grid.world().barrier();
+  log = std::make_unique<RunLog>(cfg.run_dir, root());
+
+  model = std::make_unique<SimpleTronModel>(cfg.model);
+  AdamWConfig oc;
+  oc.beta1 = cfg.optim.beta1;
+  oc.beta2 = cfg.optim.beta2;
+  oc.eps = cfg.optim.eps;
+  oc.weight_decay = cfg.optim.weight_decay;
+  oc.decay_biases = cfg.optim.decay_biases;
+  oc.decay_layernorm = cfg.optim.decay_layernorm;
+  oc.decay_embeddings = cfg.optim.decay_embeddings;
+  optimizer = std::make_unique<AdamW>(model->named_parameters(), oc);
+  sync = std::make_unique<GradientSync>(model->named_parameters(), grid.world(), static_cast<int>(dp),
+                                        static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20)));
+  train_loader = std::make_unique<Loader>(loader_config(cfg.data.train, true));
+  if (!cfg.data.val.empty()) val_loader = std::make_unique<Loader>(loader_config(cfg.data.val, false));
+  if (!cfg.data.test.empty()) test_loader = std::make_unique<Loader>(loader_config(cfg.data.test, false));
+  state.seed = cfg.seed;
+  state.loader_dp = dp;
+  state.loader_micro_batch = micro;
+  state.config_yaml = config_yaml;
+
+  if (opts.resume) {
+    auto ckpts = step_checkpoints(cfg.run_dir);
+    ST_CHECK(!ckpts.empty(), "--resume ", cfg.run_dir, ": no checkpoint in ", checkpoint_dir(cfg.run_dir));
+    const std::string& path = ckpts.back();
+    CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
+    // The model must be the same model: every model.* key equal.
+    TrainConfig old = train_config_from_yaml(saved.config_yaml, path + " (stored config)");
+    std::istringstream a(to_yaml(old)), b(config_yaml);
+    std::string la, lb, diffs;
+    bool in_model = false;
+    while (std::getline(a, la) && std::getline(b, lb)) {
+      if (!la.empty() && la[0] != ' ') in_model = la.rfind("model:", 0) == 0;
+      if (in_model && la != lb) diffs += "\n  checkpoint: " + la + "\n  config:    " + lb;
+    }
+    ST_CHECK(diffs.empty(), "--resume: the model config differs from the checkpoint's (", path, "):", diffs);
+    state = load_checkpoint(path, model.get(), optimizer.get());
+    // A cursor counted in another data-parallel layout: continue after the same examples.
+    if (state.loader_dp != dp || state.loader_micro_batch != micro) {
+      int64_t consumed = state.cursor.position * state.loader_micro_batch * state.loader_dp;
+      state.cursor.position = std::min(consumed / (micro * dp), train_loader->batches_per_epoch());
+    }
+    train_loader->seek(state.cursor);
+    state.loader_dp = dp;
+    state.loader_micro_batch = micro;
+    state.config_yaml = config_yaml;
+    log->info("resumed from " + path + " at step " + std::to_string(state.step));
+  }
+}
+
+Tensor Trainer::Impl::targets_for(const Batch& b) const {
+  if (cfg.model.task != TaskKind::LanguageModel) return b.labels;
+  // Next-token targets; the last column's target is the first token of the next SP rank.
+  Tensor t = SimpleTronModel::next_token_targets(b.inputs);
+  if (grid.sp_size() > 1) {
+    int r = grid.sp_rank(), P = grid.sp_size();
+    Tensor first = b.inputs.narrow(1, 0, 1).contiguous();
+    Tensor next = Tensor::zeros(first.shape(), DType::I32);
+    if (r > 0) grid.sp().send(first, r - 1, 7);
+    if (r + 1 < P) grid.sp().recv(next, r + 1, 7);
+    int64_t B = t.size(0), N = t.size(1);
+    std::vector<int32_t> tv = t.to_vector<int32_t>(), nv = next.to_vector<int32_t>();
+    for (int64_t i = 0; i < B; ++i) tv[i * N + N - 1] = nv[i];
+    t = Tensor::from_vector(tv, {B, N});
+  }
+  return t;
+}
+
+std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_out) {
+  NoGradGuard ng;
+  model->eval();
+  loader.seek({0, 0});
+  double sums[4] = {0, 0, 0, 0};  // loss sum, counted, correct, counted for accuracy
+  Batch b;
+  while (loader.next(b)) {
+    RunContext ctx = grid.context(cfg.seed, 0, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
+    ModelOutput out = model->run(b.inputs, b.inputs2, ctx);
+    Tensor targets = targets_for(b);
+    if (out.logits.defined()) {
+      int64_t counted = 0;
+      sums[0] += model->loss_sum(out.logits, targets, &counted).item();
+      sums[1] += static_cast<double>(counted);
+      auto [right, n] = correct_counts(out.logits.reshape({-1, out.logits.size(-1)}), targets.reshape({-1}),
+                                       cfg.model.task == TaskKind::LanguageModel ? 0 : -100);
+      sums[2] += right;
+      sums[3] += n;
+    }
+  }
+  Tensor t = Tensor::from_vector<double>({sums[0], sums[1], sums[2], sums[3]}, {4});
+  grid.world().all_reduce_sum(t);
+  auto v = t.to_vector<double>();
+  model->train();
+  *loss_out = v[1] > 0 ? v[0] / v[1] : 0;
+  return {v[3] > 0 ? v[2] / v[3] : 0, v[3]};
+}
+
+void Trainer::Impl::save(const std::string& path) {
+  state.cursor = train_loader->cursor();
+  if (root()) save_checkpoint(path, *model, *optimizer, state);
+  grid.world().barrier();
+}
+
+RunResult Trainer::Impl::run() {
+  auto t_start = std::chrono::steady_clock::now();
+  RunResult res;
+  setup();
+  int64_t params = model->parameter_count();
+  std::ostringstream head;
+  head << "st-train: " << name_of(cfg.model.task) << ", " << name_of(cfg.model.attention) << " attention, "
+       << params << " parameters; " << grid.world_size() << " process(es): dp " << grid.dp_size() << " x sp "
+       << grid.sp_size() << "; batch " << cfg.data.batch_size << " = dp x micro_batch " << micro << " x " << accum
+       << " accumulation; " << cfg.train.steps << " steps; run dir " << cfg.run_dir;
+  if (opts.dry_run) {
+    if (root()) {
+      // Activations per layer and token dominate: about 20 d + 2 d_ff floats per token and layer
+      // saved for backward, plus parameters, gradients and two AdamW moments.
+      double tokens = static_cast<double>(micro) * (seq_len + (cfg.model.uses_cls() ? 1 : 0)) / grid.sp_size();
+      double act = tokens * cfg.model.layers * (20.0 * cfg.model.d_model + 2.0 * cfg.model.d_ff) * 4;
+      double weights = static_cast<double>(params) * 4 * 4;
+      std::printf("%s\n--- resolved config ---\n%s--- estimate ---\nparameters: %lld (%.1f MB with gradients "
+                  "and AdamW moments)\nactivations per micro-batch: about %.1f MB per process\n"
+                  "layout: %d process(es) = dp %d x sp %d; each SP rank holds %lld of %lld tokens\n",
+                  head.str().c_str(), config_yaml.c_str(), static_cast<long long>(params), weights / 1e6,
+                  act / 1e6, grid.world_size(), grid.dp_size(), grid.sp_size(),
+                  static_cast<long long>(grid.column_count(seq_len)), static_cast<long long>(seq_len));
+    }
+    return res;
+  }
+  log->info(head.str());
+
+  double tokens_per_step = static_cast<double>(cfg.data.batch_size) * seq_len;
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t first_step = state.step;
+  double wait_acc = 0, time_acc = 0;
+  int64_t steps_acc = 0;
+  while (state.step < cfg.train.steps) {
+    auto ts = std::chrono::steady_clock::now();
+    int64_t step = state.step + 1;
+    double wait = 0, loss_sum = 0;
+    double acc_right = 0, acc_count = 0;
+    optimizer->zero_grad();
+    for (int64_t k = 0; k < accum; ++k) {
+      Batch b;
+      train_loader->next(b);
+      wait += b.wait_seconds;
+      RunContext ctx = grid.context(cfg.seed, static_cast<uint32_t>((step - 1) * accum + k),
+                                    micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
+      ModelOutput out = model->run(b.inputs, b.inputs2, ctx);
+      Tensor targets = targets_for(b);
+      ParallelLoss pl = parallel_loss(*model, out, targets, grid);
+      loss_sum += pl.mean;
+      if (out.logits.defined()) {
+        auto [r, n] = correct_counts(out.logits.detach().reshape({-1, out.logits.size(-1)}), targets.reshape({-1}),
+                                     cfg.model.task == TaskKind::LanguageModel ? 0 : -100);
+        acc_right += r;
+        acc_count += n;
+      }
+      sync->begin_backward(k + 1 == accum);
+      scale(pl.root, 1.0 / static_cast<double>(accum)).backward();
+    }
+    sync->finish();
+    double grad_norm = clip_grad_norm(model->parameters(), cfg.optim.clip_norm);
+    double loss = loss_sum / static_cast<double>(accum);
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      std::string what = "step " + std::to_string(step) + ": loss " + fmt("%g", loss) + ", gradient norm " +
+                         fmt("%g", grad_norm);
+      if (cfg.train.nan_policy == "stop") {
+        std::string path = step_checkpoint_path(cfg.run_dir, state.step);
+        save(path);
+        ST_THROW("train.nan_policy stop: ", what, " is not finite; the last good state (step ", state.step,
+                 ") is saved in ", path);
+      }
+      ++state.skipped_steps;
+      optimizer->zero_grad();
+      log->info("skipped " + what + " (not finite; " + std::to_string(state.skipped_steps) + " skipped so far)");
+      ST_CHECK(state.skipped_steps <= cfg.train.max_skipped, "train.max_skipped: ", state.skipped_steps,
+               " steps skipped for NaN/Inf; stopping (the last checkpoint is intact)");
+      state.step = step;
+      continue;
+    }
+    double lr = schedule.at(step);
+    optimizer->step(lr);
+    state.step = step;
+
+    Tensor acc_t = Tensor::from_vector<double>({acc_right, acc_count}, {2});
+    grid.world().all_reduce_sum(acc_t);
+    auto av = acc_t.to_vector<double>();
+    double accuracy = av[1] > 0 ? av[0] / av[1] : 0;
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    wait_acc += wait;
+    time_acc += secs;
+    ++steps_acc;
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(cfg.train.steps - step);
+    bool log_now = step % cfg.train.log_every == 0 || step == cfg.train.steps;
+    std::ostringstream line;
+    line << "step " << step << "/" << cfg.train.steps << " | loss " << fmt("%.4f", loss) << " | acc "
+         << fmt("%.1f%%", 100 * accuracy) << " | lr " << fmt("%.2e", lr) << " | "
+         << fmt("%.0f", tokens_per_step / secs) << " tok/s | data wait " << fmt("%.0f%%", 100 * wait / secs)
+         << " | ETA " << duration_text(eta);
+    log->progress(line.str(), log_now);
+    if (log_now) {
+      log->metrics("train", step, {{"loss", loss}, {"accuracy", accuracy}, {"lr", lr}, {"grad_norm", grad_norm},
+                                   {"tokens_per_s", tokens_per_step * static_cast<double>(steps_acc) / time_acc},
+                                   {"data_wait", wait_acc / std::max(time_acc, 1e-9)}, {"time", elapsed}});
+      wait_acc = time_acc = 0;
+      steps_acc = 0;
+    }
+
+    bool eval_now = val_loader && cfg.train.eval_every > 0 && step % cfg.train.eval_every == 0;
+    if (eval_now || (val_loader && step == cfg.train.steps)) {
+      double vloss = 0;
+      auto [vacc, vcount] = evaluate(*val_loader, &vloss);
+      double metric = cfg.model.task == TaskKind::LanguageModel ? -vloss : vacc;
+      log->metrics("val", step, {{"loss", vloss}, {"accuracy", vacc}});
+      log->info("step " + std::to_string(step) + ": validation loss " + fmt("%.4f", vloss) + ", accuracy " +
+                fmt("%.2f%%", 100 * vacc) + " over " + fmt("%.0f", vcount) + " targets");
+      if (metric > state.best_metric) {
+        state.best_metric = metric;
+        state.best_step = step;
+        save(best_checkpoint_path(cfg.run_dir));
+      }
+    }
+    bool ckpt_now = cfg.train.checkpoint_every > 0 && step % cfg.train.checkpoint_every == 0;
+    // Preemption: every rank agrees at the step boundary.
+    Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0}, {1});
+    grid.world().all_reduce_sum(flag);
+    bool preempt = flag.to_vector<int32_t>()[0] > 0;
+    if (ckpt_now || preempt || step == cfg.train.steps) {
+      save(step_checkpoint_path(cfg.run_dir, step));
+      if (root()) prune_step_checkpoints(cfg.run_dir, cfg.train.keep_checkpoints);
+    }
+    if (preempt) {
+      log->info("preemption signal: checkpoint saved at step " + std::to_string(step) +
+                "; continue with: st-train CONFIG --resume " + cfg.run_dir);
+      res.preempted = true;
+      res.steps_done = step;
+      return res;
+    }
+  }
+  res.steps_done = state.step;
+
+  // Final evaluation of the best checkpoint (or of the final weights without validation).
+  if (val_loader && fs::exists(best_checkpoint_path(cfg.run_dir))) {
+    load_checkpoint(best_checkpoint_path(cfg.run_dir), model.get(), nullptr);
+    res.best_step = state.best_step;
+    auto [vacc, vcount] = evaluate(*val_loader, &res.val_loss);
+    res.val_accuracy = vacc;
+  } else {
+    res.best_step = state.step;
+  }
+  if (test_loader) {
+    auto [tacc, tcount] = evaluate(*test_loader, &res.test_loss);
+    res.test_accuracy = tacc;
+    log->metrics("test", state.step, {{"loss", res.test_loss}, {"accuracy", tacc}});
+    log->info("test (checkpoint of step " + std::to_string(res.best_step) + "): loss " + fmt("%.4f", res.test_loss) +
+              ", accuracy " + fmt("%.2f%%", 100 * tacc) + " over " + fmt("%.0f", tcount) + " targets");
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  if (root()) {
+    nlohmann::json j;
+    j["steps"] = res.steps_done;
+    j["best_step"] = res.best_step;
+    j["val_accuracy"] = res.val_accuracy;
+    j["val_loss"] = res.val_loss;
+    j["test_accuracy"] = res.test_accuracy;
+    j["test_loss"] = res.test_loss;
+    j["skipped_steps"] = state.skipped_steps;
+    j["seconds"] = res.seconds;
+    std::ofstream(cfg.run_dir + "/results.json") << j.dump(2) << "\n";
+  }
+  log->flush();
+  return res;
+}
+
+Trainer::Trainer(TrainConfig cfg, ProcessGrid& grid, TrainOptions options)
+    : impl_(std::make_unique<Impl>(std::move(cfg), grid, options)) {}
+Trainer::~Trainer() = default;
+RunResult Trainer::run() { return impl_->run(); }
+
+}  // namespace st

@@ -1,0 +1,48 @@
+// The training loop (DESIGN section 7): micro-batches accumulated to the global batch, gradient
+// sync over the process grid, AdamW with the configured schedule and clipping, NaN/Inf policy,
+// evaluation every k steps with exact metrics, best and periodic checkpoints, preemption
+// (SIGTERM / SIGUSR1: checkpoint at the next step boundary, then a clean exit), resume, and a
+// final test evaluation of the best checkpoint.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "distributed/process_grid.h"
+#include "launch/config/train_config.h"
+
+namespace st {
+
+struct RunResult {
+  int64_t steps_done = 0;
+  bool preempted = false;
+  double val_accuracy = -1, val_loss = -1;    // of the best checkpoint (-1: no validation)
+  double test_accuracy = -1, test_loss = -1;  // -1: no test split
+  int64_t best_step = 0;
+  double seconds = 0;
+};
+
+struct TrainOptions {
+  bool resume = false;   // continue from the newest checkpoint in cfg.run_dir
+  bool dry_run = false;  // print the resolved config, parameter count, memory estimate, layout; exit
+};
+
+// Fills model sizes left at 0 from the training data and checks that data and model agree.
+// Throws naming the key and the file on disagreement.
+void resolve_against_data(TrainConfig& cfg);
+
+class Trainer {
+ public:
+  Trainer(TrainConfig cfg, ProcessGrid& grid, TrainOptions options);
+  ~Trainer();
+  RunResult run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Installs the SIGTERM / SIGUSR1 handlers that request a checkpoint-and-exit.
+void install_preemption_handlers();
+bool preemption_requested();
+
+}  // namespace st
