@@ -94,7 +94,7 @@ const std::vector<Key>& schema() {
     k.push_back(make_choice("device", {"auto", "cpu", "cuda"},
                             [](TrainConfig& c, const std::string& v) { c.device = v; },
                             [](const TrainConfig& c) { return c.device; },
-                            "Where to train: cuda when a GPU is visible (auto), or force cpu / cuda."));
+                            "Where to train. This version trains on the CPU: auto picks cpu; cuda is rejected until the CUDA training path is wired into st-train."));
     // ---- model
     k.push_back(make_choice("model.task", {"classification", "retrieval", "lm"},
                             [](TrainConfig& c, const std::string& v) { c.model.task = parse_task(v); },

@@ -1,6 +1,6 @@
 // Error checks for CUDA runtime and cuBLAS calls: ST_CUDA_CHECK / ST_CUBLAS_CHECK throw st::Error
 // naming the failed expression, file:line, the library's error string and the current device.
-// Private to backend/cuda (the only place that includes CUDA headers).
+// Private to backend/cuda and distributed/nccl (the only places that include CUDA headers).
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
