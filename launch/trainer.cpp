@@ -407,6 +407,7 @@ RunResult Trainer::Impl::run() {
       if (root()) prune_step_checkpoints(cfg.run_dir, cfg.train.keep_checkpoints);
     }
     if (preempt) {
+      g_preempt.store(false);  // handled: the caller decides what comes next
       log->info("preemption signal: checkpoint saved at step " + std::to_string(step) +
                 "; continue with: st-train CONFIG --resume " + cfg.run_dir);
       res.preempted = true;

@@ -1,0 +1,239 @@
+// st-train in-process: config errors (unknown keys with a suggestion, wrong types and ranges with
+// file:line, typed --set overrides), docs/config.md up to date, bad inputs (missing data, data
+// that disagrees with the config, unwritable run directory, corrupt or incompatible checkpoint on
+// --resume: clear errors, nothing overwritten), resume exactness, preemption, NaN policies.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/shard.h"
+#include "launch/checkpoint.h"
+#include "launch/config/schema.h"
+#include "launch/trainer.h"
+#include "tests/data/temp_dir.h"
+
+namespace st {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+std::string write_file(const TempDir& dir, const std::string& name, const std::string& text) {
+  std::string p = dir.file(name);
+  std::ofstream(p) << text;
+  return p;
+}
+
+void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error mentioning " << parts[0];
+  } catch (const Error& e) {
+    for (const auto& p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
+  }
+}
+
+// A small labelled split: tokens 1..9, label = first token % 3.
+void write_data(const TempDir& dir, const std::string& name, int64_t n, int64_t vocab = 10, int64_t classes = 3) {
+  ShardMeta m;
+  m.task = "toy";
+  m.vocab_size = vocab;
+  m.num_classes = classes;
+  m.seq_len = 12;
+  ShardWriter w(dir.file(name + "-0.h5"), m, 16);
+  std::vector<int32_t> in, lab;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < 12; ++j) in.push_back(static_cast<int32_t>((i * 7 + j * 3) % 9 + 1));
+    lab.push_back(in[i * 12] % static_cast<int32_t>(classes));
+  }
+  w.append(in, {}, lab);
+  w.close();
+}
+
+std::string base_config(const TempDir& dir) {
+  return "run_dir: " + dir.file("run") + "\n"
+         "seed: 3\n"
+         "model:\n  d_model: 16\n  heads: 2\n  layers: 1\n  d_ff: 24\n  dropout: 0.1\n"
+         "data:\n  train: " + dir.file("train-*.h5") + "\n  val: " + dir.file("val-*.h5") +
+         "\n  test: " + dir.file("val-*.h5") + "\n  batch_size: 8\n  shuffle_buffer: 16\n  block_size: 8\n"
+         "optimizer:\n  lr: 0.01\n  schedule: cosine\n  warmup: 2\n"
+         "train:\n  steps: 6\n  eval_every: 3\n  log_every: 1\n";
+}
+
+RunResult train(const TrainConfig& cfg, bool resume = false) {
+  ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
+  Trainer t(cfg, grid, TrainOptions{resume, false});
+  return t.run();
+}
+
+TEST(Config, UnknownKeysNameThePathAndTheClosestKey) {
+  TempDir dir;
+  std::string p = write_file(dir, "c.yaml", "model:\n  d_modle: 8\n");
+  expect_error([&] { load_train_config(p, {}); }, {"c.yaml:2", "unknown key 'model.d_modle'", "did you mean 'model.d_model'"});
+  std::string q = write_file(dir, "d.yaml", "optimiser:\n  lr: 1\n");
+  expect_error([&] { load_train_config(q, {}); }, {"d.yaml:1", "unknown key 'optimiser'", "did you mean 'optimizer"});
+  expect_error([&] { load_train_config(write_file(dir, "e.yaml", "seed: 1\n"), {"trian.steps=5"}); },
+               {"--set trian.steps=5", "unknown key 'trian.steps'", "did you mean 'train.steps'"});
+}
+
+TEST(Config, WrongTypesAndRangesNameFileAndLine) {
+  TempDir dir;
+  expect_error([&] { load_train_config(write_file(dir, "a.yaml", "seed: 1\nmodel:\n  layers: two\n"), {}); },
+               {"a.yaml:3", "model.layers", "expected an integer, got 'two'"});
+  expect_error([&] { load_train_config(write_file(dir, "b.yaml", "model:\n  dropout: 1.5\n"), {}); },
+               {"b.yaml:2", "model.dropout", "out of range"});
+  expect_error([&] { load_train_config(write_file(dir, "c.yaml", "model:\n  attention: softmaxx\n"), {}); },
+               {"c.yaml:2", "unknown value 'softmaxx'", "simpletron, softmax, linear_elu"});
+  expect_error([&] { load_train_config(write_file(dir, "d.yaml", "model: 3\n"), {}); },
+               {"d.yaml:1", "'model' is a section"});
+  expect_error([&] { load_train_config(write_file(dir, "e.yaml", "train:\n  steps: [1, 2]\n"), {}); },
+               {"e.yaml:2", "train.steps", "expected a integer"});
+  expect_error([&] { load_train_config(write_file(dir, "f.yaml", "seed: 1\n"), {"train.steps=0"}); },
+               {"--set train.steps=0", "out of range"});
+  expect_error([&] { load_train_config(dir.file("missing.yaml"), {}); }, {"missing.yaml", "cannot read"});
+}
+
+TEST(Config, OverridesAreTypedAndTheResolvedConfigRoundTrips) {
+  TempDir dir;
+  std::string p = write_file(dir, "c.yaml", "model:\n  layers: 3\n");
+  TrainConfig c = load_train_config(p, {"model.layers=5", "model.causal=true", "optimizer.lr=2e-3", "run_dir=x y"});
+  EXPECT_EQ(c.model.layers, 5);
+  EXPECT_TRUE(c.model.causal);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 2e-3);
+  EXPECT_EQ(c.run_dir, "x y");
+  TrainConfig back = train_config_from_yaml(to_yaml(c), "resolved");
+  EXPECT_EQ(to_yaml(back), to_yaml(c));
+}
+
+TEST(Config, DocsFileIsGeneratedFromTheSchema) {
+  std::ifstream in(std::string(ST_SOURCE_DIR) + "/docs/config.md");
+  ASSERT_TRUE(in.good()) << "docs/config.md is missing; regenerate with st-train --config-docs > docs/config.md";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), config_docs_markdown()) << "docs/config.md is stale: st-train --config-docs > docs/config.md";
+  for (const std::string& key : config_keys()) EXPECT_NE(ss.str().find("`" + key + "`"), std::string::npos) << key;
+}
+
+TEST(TrainErrors, MissingDataFiles) {
+  TempDir dir;
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  expect_error([&] { train(c); }, {"train-*.h5", "matches no shard files"});
+}
+
+TEST(TrainErrors, DataThatDisagreesWithTheConfig) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  c.model.vocab_size = 12;
+  expect_error([&] { train(c); }, {"model.vocab_size: 12 disagrees with the data", "vocab_size 10"});
+  c.model.vocab_size = 0;
+  c.model.num_classes = 4;
+  expect_error([&] { train(c); }, {"model.num_classes: 4 disagrees", "num_classes 3"});
+  c.model.num_classes = 0;
+  c.model.task = TaskKind::LanguageModel;
+  c.model.causal = true;
+  expect_error([&] { train(c); }, {"model.task: lm needs language-model shards"});
+}
+
+TEST(TrainErrors, UnwritableRunDirectory) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  write_file(dir, "blocker", "a file, not a directory");
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  c.run_dir = dir.file("blocker") + "/run";
+  expect_error([&] { train(c); }, {"run_dir: cannot write", "blocker"});
+}
+
+std::vector<float> all_params(const std::string& ckpt) {
+  TrainConfig cfg = train_config_from_yaml(load_checkpoint(ckpt, nullptr, nullptr).config_yaml, ckpt);
+  SimpleTronModel m(cfg.model);
+  load_checkpoint(ckpt, &m, nullptr);
+  std::vector<float> out;
+  for (auto& [n, p] : m.named_parameters()) {
+    auto v = p.to_vector<float>();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+TEST(Resume, StraightRunEqualsInterruptedRunBitwise) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig straight = train_config_from_yaml(base_config(dir), "test");
+  straight.run_dir = dir.file("straight");
+  RunResult whole = train(straight);
+  TrainConfig first = straight;
+  first.run_dir = dir.file("split");
+  first.train.steps = 6;
+  first.train.checkpoint_every = 3;
+  // Stop after step 3 by asking for preemption, as a cluster would.
+  install_preemption_handlers();
+  std::raise(SIGUSR1);
+  RunResult r1 = train(first);
+  EXPECT_TRUE(r1.preempted);
+  EXPECT_EQ(r1.steps_done, 1);
+  EXPECT_FALSE(preemption_requested()) << "the handled request is cleared";
+  RunResult r2 = train(first, /*resume=*/true);
+  EXPECT_FALSE(r2.preempted);
+  EXPECT_EQ(r2.steps_done, 6);
+  EXPECT_EQ(all_params(step_checkpoint_path(straight.run_dir, 6)), all_params(step_checkpoint_path(first.run_dir, 6)));
+  EXPECT_EQ(r2.test_accuracy, whole.test_accuracy);
+  EXPECT_EQ(r2.test_loss, whole.test_loss);
+}
+
+TEST(Resume, CorruptCheckpointIsAClearErrorAndNothingIsOverwritten) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  c.train.steps = 2;
+  train(c);
+  std::string ck = step_checkpoint_path(c.run_dir, 2);
+  std::ofstream(ck, std::ios::trunc) << "garbage";
+  auto before = fs::last_write_time(ck);
+  c.train.steps = 4;
+  expect_error([&] { train(c, true); }, {ck, "not a readable HDF5 file"});
+  EXPECT_EQ(fs::last_write_time(ck), before);
+  EXPECT_EQ(step_checkpoints(c.run_dir).size(), 1u);
+}
+
+TEST(Resume, IncompatibleModelConfigIsRejected) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  c.train.steps = 2;
+  train(c);
+  c.model.d_model = 32;
+  expect_error([&] { train(c, true); }, {"--resume", "model config differs", "d_model: 16", "d_model: 32"});
+  c.model.d_model = 16;
+  c.model.attention = AttentionKind::LinearElu;
+  expect_error([&] { train(c, true); }, {"attention: simpletron", "attention: linear_elu"});
+}
+
+TEST(NanPolicy, SkipCountsAndStopKeepsTheLastGoodState) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  c.optim.lr = 1e30;  // the first update blows the weights up; the next loss is not finite
+  c.optim.clip_norm = 0;
+  c.optim.warmup = 0;
+  c.optim.schedule = "constant";
+  c.train.max_skipped = 2;
+  expect_error([&] { train(c); }, {"train.max_skipped: 3 steps skipped"});
+  c.train.nan_policy = "stop";
+  c.run_dir = dir.file("stop");
+  expect_error([&] { train(c); }, {"train.nan_policy stop", "is not finite", "the last good state (step 1)"});
+  EXPECT_TRUE(fs::exists(step_checkpoint_path(c.run_dir, 1)));
+}
+
+}  // namespace
+}  // namespace st
