@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <random>
+#include <unordered_map>
 
 #include "core/tensor/error.h"
 #include "data/h5.h"
@@ -26,17 +27,17 @@ uint64_t mix(uint64_t a, uint64_t b) {
 }
 }  // namespace
 
-struct Loader::Block {
-  int64_t shard = -1, first = 0, rows = 0;  // rows [first, first + rows) of the shard
-  std::vector<int32_t> inputs, inputs2, labels;
-  uint64_t last_use = 0;
-};
-
-// What the reader thread keeps between batches: open files and recently read blocks.
+// The reader thread's state: open files, and the rows of examples that have been read from the
+// stream but not yet put in a batch (at most shuffle_buffer + block_size of them).
 struct Loader::ReaderState {
+  struct Row {
+    std::vector<int32_t> inputs, inputs2;
+    int32_t label = -100;
+  };
   std::vector<std::unique_ptr<h5::File>> files;
-  std::vector<Block> cache;
-  uint64_t tick = 0;
+  std::unordered_map<int64_t, Row> pending;
+  std::vector<int64_t> stream;  // this epoch's stream (block order)
+  size_t streamed = 0;          // stream[0, streamed) has been read
 };
 
 Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
@@ -72,8 +73,8 @@ Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
 
 Loader::~Loader() { stop_reader(); }
 
-std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
-  // This rank's contiguous part of the (permuted) example stream.
+std::vector<int64_t> Loader::stream_order(int64_t epoch) const {
+  // This rank's contiguous part of the (block-permuted) example stream.
   int64_t begin = total_ * cfg_.dp_rank / cfg_.dp_size;
   int64_t end = total_ * (cfg_.dp_rank + 1) / cfg_.dp_size;
   std::vector<int64_t> order;
@@ -97,12 +98,19 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
     for (int64_t i = lo; i < hi; ++i) order.push_back(b.first + (i - at));
     at += b.count;
   }
-  // Bounded shuffle buffer, seeded per (epoch, rank).
+  return order;
+}
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  std::vector<int64_t> stream = stream_order(epoch);
+  if (!cfg_.training) return stream;
+  // Bounded shuffle buffer, seeded per (epoch, rank): the first `cap` examples fill it; each
+  // further example replaces a random one, which is output; the rest leave in random order.
   std::mt19937_64 brng(mix(mix(cfg_.seed, static_cast<uint64_t>(epoch)), 0x5eed0000ull + cfg_.dp_rank));
   size_t cap = static_cast<size_t>(cfg_.shuffle_buffer);
   std::vector<int64_t> out, buffer;
-  out.reserve(order.size());
-  for (int64_t id : order) {
+  out.reserve(stream.size());
+  for (int64_t id : stream) {
     if (buffer.size() < cap) {
       buffer.push_back(id);
       continue;
@@ -142,45 +150,55 @@ void Loader::seek(const LoaderCursor& c) {
   start_reader(c);
 }
 
+// Reads stream entries [state.streamed, upto) block by block into state.pending.
+void Loader::read_stream(ReaderState& state, size_t upto) {
+  const ShardMeta& m = meta();
+  int64_t C = cols_;
+  std::vector<int32_t> in, in2, lab;
+  while (state.streamed < upto) {
+    int64_t id = state.stream[state.streamed];
+    size_t s = std::upper_bound(shard_start_.begin(), shard_start_.end(), id) - shard_start_.begin() - 1;
+    int64_t row = id - shard_start_[s];
+    // The run of consecutive rows of this shard that follow in the stream (at most a block).
+    size_t run = 1;
+    while (state.streamed + run < upto && run < static_cast<size_t>(cfg_.block_size) &&
+           state.stream[state.streamed + run] == id + static_cast<int64_t>(run) &&
+           row + static_cast<int64_t>(run) < shards_[s].examples)
+      ++run;
+    if (!state.files[s]) state.files[s] = std::make_unique<h5::File>(h5::File::open_read(shards_[s].path));
+    h5::File& f = *state.files[s];
+    int64_t n = static_cast<int64_t>(run);
+    in.resize(n * C);
+    f.read_i32_block("inputs", row, n, col0_, C, in.data());
+    if (m.pair) {
+      in2.resize(n * C);
+      f.read_i32_block("inputs2", row, n, col0_, C, in2.data());
+    }
+    if (!m.is_lm()) {
+      lab.resize(n);
+      f.read_i32_rows("labels", row, n, lab.data());
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      ReaderState::Row& r = state.pending[id + k];
+      r.inputs.assign(in.begin() + k * C, in.begin() + (k + 1) * C);
+      if (m.pair) r.inputs2.assign(in2.begin() + k * C, in2.begin() + (k + 1) * C);
+      if (!m.is_lm()) r.label = lab[k];
+    }
+    state.streamed += run;
+  }
+}
+
 Batch Loader::make_batch(const std::vector<int64_t>& ids, const LoaderCursor& at, ReaderState& state) {
-  std::vector<Block>& cache = state.cache;
   const ShardMeta& m = meta();
   int64_t B = cfg_.batch_size, C = cols_;
   std::vector<int32_t> in(B * C, 0), in2(m.pair ? B * C : 0, 0), lab(B, -100);
   for (size_t k = 0; k < ids.size(); ++k) {
-    int64_t id = ids[k];
-    size_t s = std::upper_bound(shard_start_.begin(), shard_start_.end(), id) - shard_start_.begin() - 1;
-    int64_t row = id - shard_start_[s];
-    int64_t first = row / cfg_.block_size * cfg_.block_size;
-    Block* blk = nullptr;
-    for (Block& b : cache)
-      if (b.shard == static_cast<int64_t>(s) && b.first == first) blk = &b;
-    if (!blk) {
-      // Evict the least recently used block.
-      blk = &*std::min_element(cache.begin(), cache.end(),
-                               [](const Block& a, const Block& b) { return a.last_use < b.last_use; });
-      const ShardInfo& sh = shards_[s];
-      blk->shard = static_cast<int64_t>(s);
-      blk->first = first;
-      blk->rows = std::min(cfg_.block_size, sh.examples - first);
-      if (!state.files[s]) state.files[s] = std::make_unique<h5::File>(h5::File::open_read(sh.path));
-      h5::File& f = *state.files[s];
-      blk->inputs.resize(blk->rows * C);
-      f.read_i32_block("inputs", first, blk->rows, col0_, C, blk->inputs.data());
-      if (m.pair) {
-        blk->inputs2.resize(blk->rows * C);
-        f.read_i32_block("inputs2", first, blk->rows, col0_, C, blk->inputs2.data());
-      }
-      if (!m.is_lm()) {
-        blk->labels.resize(blk->rows);
-        f.read_i32_rows("labels", first, blk->rows, blk->labels.data());
-      }
-    }
-    blk->last_use = ++state.tick;
-    int64_t r = row - first;
-    std::copy_n(blk->inputs.begin() + r * C, C, in.begin() + k * C);
-    if (m.pair) std::copy_n(blk->inputs2.begin() + r * C, C, in2.begin() + k * C);
-    if (!m.is_lm()) lab[k] = blk->labels[r];
+    auto it = state.pending.find(ids[k]);
+    ST_CHECK(it != state.pending.end(), "loader: internal error: example ", ids[k], " was not read");
+    std::copy(it->second.inputs.begin(), it->second.inputs.end(), in.begin() + k * C);
+    if (m.pair) std::copy(it->second.inputs2.begin(), it->second.inputs2.end(), in2.begin() + k * C);
+    lab[k] = it->second.label;
+    state.pending.erase(it);
   }
   Batch b;
   b.inputs = Tensor::from_vector(in, {B, C});
@@ -195,9 +213,24 @@ void Loader::reader_main(LoaderCursor from) {
   try {
     ReaderState state;
     state.files.resize(shards_.size());
-    state.cache.resize(static_cast<size_t>(cfg_.shuffle_buffer / cfg_.block_size + 4));
     LoaderCursor at = from;
-    std::vector<int64_t> order = epoch_order(at.epoch);
+    std::vector<int64_t> order;
+    // Examples of the stream that must have been read before output position k: the buffer
+    // fills with `cap` examples first, then each output follows one more read.
+    size_t cap = cfg_.training ? static_cast<size_t>(cfg_.shuffle_buffer) : 0;
+    auto begin_epoch = [&](const LoaderCursor& c) {
+      order = epoch_order(c.epoch);
+      state.stream = stream_order(c.epoch);
+      state.streamed = 0;
+      state.pending.clear();
+      // Resuming inside an epoch: read the stream up to this point and drop what was output.
+      size_t done = std::min(order.size(), static_cast<size_t>(c.position * cfg_.batch_size));
+      if (done > 0) {
+        read_stream(state, std::min(state.stream.size(), cap + done));
+        for (size_t k = 0; k < done; ++k) state.pending.erase(order[k]);
+      }
+    };
+    begin_epoch(at);
     while (true) {
       if (at.position >= batches_per_epoch_) {
         if (!cfg_.training) {
@@ -207,10 +240,11 @@ void Loader::reader_main(LoaderCursor from) {
           return;
         }
         at = {at.epoch + 1, 0};
-        order = epoch_order(at.epoch);
+        begin_epoch(at);
       }
-      int64_t lo = std::min<int64_t>(at.position * cfg_.batch_size, order.size());
-      int64_t hi = std::min<int64_t>(lo + cfg_.batch_size, order.size());
+      size_t lo = std::min(order.size(), static_cast<size_t>(at.position * cfg_.batch_size));
+      size_t hi = std::min(order.size(), lo + static_cast<size_t>(cfg_.batch_size));
+      read_stream(state, std::min(state.stream.size(), cap + hi));
       std::vector<int64_t> ids(order.begin() + lo, order.begin() + hi);
       Batch b = make_batch(ids, at, state);
       std::unique_lock<std::mutex> lock(mu_);

@@ -4,7 +4,8 @@
 //   mixed inside a bounded shuffle buffer. So a cursor (epoch, position) is enough to resume and
 //   yield exactly the batches an uninterrupted run would have.
 // - One background thread does all reads (HDF5 is not thread-safe; it also takes the global HDF5
-//   lock) and keeps `prefetch` batches queued.
+//   lock) and keeps `prefetch` batches queued. It reads each block once, in stream order, and keeps
+//   at most shuffle_buffer + block_size examples in memory.
 // - Sequence parallelism: rank r of an SP group reads only its columns
 //   [r*L/sp, (r+1)*L/sp) of the same examples as the other ranks of its group.
 // - Eval mode: natural order, every example exactly once; the last batch is padded with rows of
@@ -71,15 +72,17 @@ class Loader {
   int64_t column_begin() const { return col0_; }
   int64_t column_count() const { return cols_; }
 
-  // The example ids (global, in shard order) this rank reads in an epoch, in order.
+  // The example ids (global, in shard order) this rank yields in an epoch, in order.
   std::vector<int64_t> epoch_order(int64_t epoch) const;
+  // The same examples in the order they are read (permuted blocks, before the shuffle buffer).
+  std::vector<int64_t> stream_order(int64_t epoch) const;
 
  private:
-  struct Block;
   void start_reader(LoaderCursor from);
   void stop_reader();
   void reader_main(LoaderCursor from);
   struct ReaderState;
+  void read_stream(ReaderState& state, size_t upto);
   Batch make_batch(const std::vector<int64_t>& ids, const LoaderCursor& at, ReaderState& state);
 
   LoaderConfig cfg_;
