@@ -2,6 +2,7 @@
 // affine, broadcast binary ops, masked fill, accumulate, dropout.
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_common.h"
+#include "core/backend/op_functors.h"
 #include "core/math/activations.h"
 
 namespace st {
@@ -18,47 +19,6 @@ template <class T, class F>
 void map_binary(const T* a, const T* b, T* y, int64_t n, F f) {
 #pragma omp parallel for simd if (n > cpu::kParallelGrain)
   for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
-}
-
-template <class F>
-void with_unary(UnaryOp op, F&& f) {
-  switch (op) {
-    case UnaryOp::GeluTanh: return f(GeluTanh{});
-    case UnaryOp::GeluErf: return f(GeluErf{});
-    case UnaryOp::Relu: return f(Relu{});
-    case UnaryOp::Tanh: return f(Tanh{});
-    case UnaryOp::Exp: return f(Exp{});
-    case UnaryOp::Log: return f(Log{});
-    case UnaryOp::EluPlusOne: return f(EluPlusOne{});
-  }
-}
-
-template <class F>
-void with_unary_grad(UnaryGradOp op, F&& f) {
-  switch (op) {
-    case UnaryGradOp::GeluTanh: return f(GeluTanhGrad{});
-    case UnaryGradOp::GeluErf: return f(GeluErfGrad{});
-    case UnaryGradOp::Relu: return f(ReluGrad{});
-    case UnaryGradOp::TanhFromY: return f(TanhGradFromY{});
-    case UnaryGradOp::ExpFromY: return f(ExpGradFromY{});
-    case UnaryGradOp::Log: return f(LogGrad{});
-    case UnaryGradOp::EluPlusOne: return f(EluPlusOneGrad{});
-  }
-}
-
-struct AddF { template <class T> T operator()(T a, T b) const { return a + b; } };
-struct SubF { template <class T> T operator()(T a, T b) const { return a - b; } };
-struct MulF { template <class T> T operator()(T a, T b) const { return a * b; } };
-struct DivF { template <class T> T operator()(T a, T b) const { return a / b; } };
-
-template <class F>
-void with_binary(BinaryOp op, F&& f) {
-  switch (op) {
-    case BinaryOp::Add: return f(AddF{});
-    case BinaryOp::Sub: return f(SubF{});
-    case BinaryOp::Mul: return f(MulF{});
-    case BinaryOp::Div: return f(DivF{});
-  }
 }
 
 }  // namespace

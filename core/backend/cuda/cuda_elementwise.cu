@@ -2,6 +2,7 @@
 // core/math/activations.h), affine, broadcast binary ops over strided views, masked fill, and
 // accumulate (the only one that adds: dst +=). Outputs are contiguous; others write (=).
 #include "core/backend/cuda/cuda_common.cuh"
+#include "core/backend/op_functors.h"
 #include "core/math/activations.h"
 
 namespace st {
@@ -36,10 +37,6 @@ struct AffineF {
   __device__ T operator()(T v) const { return alpha * v + beta; }
 };
 
-struct AddF { template <class T> __device__ T operator()(T a, T b) const { return a + b; } };
-struct SubF { template <class T> __device__ T operator()(T a, T b) const { return a - b; } };
-struct MulF { template <class T> __device__ T operator()(T a, T b) const { return a * b; } };
-struct DivF { template <class T> __device__ T operator()(T a, T b) const { return a / b; } };
 
 template <class T, class M>
 __global__ void masked_fill_kernel(const T* __restrict__ x, const M* mask, StridedLayout lm,
@@ -50,45 +47,6 @@ __global__ void masked_fill_kernel(const T* __restrict__ x, const M* mask, Strid
 template <class T>
 __global__ void accumulate_kernel(T* __restrict__ dst, const T* __restrict__ src, int64_t n) {
   ST_CUDA_GRID_STRIDE(i, n) dst[i] += src[i];
-}
-
-template <class F>
-void with_unary(UnaryOp op, F&& f) {
-  switch (op) {
-    case UnaryOp::GeluTanh: return f(GeluTanh{});
-    case UnaryOp::GeluErf: return f(GeluErf{});
-    case UnaryOp::Relu: return f(Relu{});
-    case UnaryOp::Tanh: return f(Tanh{});
-    case UnaryOp::Exp: return f(Exp{});
-    case UnaryOp::Log: return f(Log{});
-    case UnaryOp::EluPlusOne: return f(EluPlusOne{});
-  }
-  ST_THROW("unary: unknown op ", static_cast<int>(op));
-}
-
-template <class F>
-void with_unary_grad(UnaryGradOp op, F&& f) {
-  switch (op) {
-    case UnaryGradOp::GeluTanh: return f(GeluTanhGrad{});
-    case UnaryGradOp::GeluErf: return f(GeluErfGrad{});
-    case UnaryGradOp::Relu: return f(ReluGrad{});
-    case UnaryGradOp::TanhFromY: return f(TanhGradFromY{});
-    case UnaryGradOp::ExpFromY: return f(ExpGradFromY{});
-    case UnaryGradOp::Log: return f(LogGrad{});
-    case UnaryGradOp::EluPlusOne: return f(EluPlusOneGrad{});
-  }
-  ST_THROW("unary_grad: unknown op ", static_cast<int>(op));
-}
-
-template <class F>
-void with_binary(BinaryOp op, F&& f) {
-  switch (op) {
-    case BinaryOp::Add: return f(AddF{});
-    case BinaryOp::Sub: return f(SubF{});
-    case BinaryOp::Mul: return f(MulF{});
-    case BinaryOp::Div: return f(DivF{});
-  }
-  ST_THROW("binary: unknown op ", static_cast<int>(op));
 }
 
 }  // namespace
