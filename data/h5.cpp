@@ -177,7 +177,11 @@ void File::read_i32_block(const std::string& dataset, int64_t row0, int64_t rows
                           int64_t cols, int32_t* out) const {
   Lock lock(h5_lock());
   if (rows == 0 || cols == 0) return;
-  Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
+  // A 64 MiB chunk cache, so that reads of parts of a (large, compressed) chunk decompress it
+  // once rather than once per read.
+  Handle dapl(H5Pcreate(H5P_DATASET_ACCESS), Handle::Kind::PropertyList);
+  H5Pset_chunk_cache(dapl.id(), 12421, size_t(64) << 20, 1.0);
+  Handle ds(H5Dopen2(file_.id(), dataset.c_str(), dapl.id()), Handle::Kind::Dataset);
   ST_CHECK(ds.valid(), path_, ": missing dataset /", dataset);
   Handle space(H5Dget_space(ds.id()), Handle::Kind::Dataspace);
   int rank = H5Sget_simple_extent_ndims(space.id());

@@ -159,9 +159,12 @@ void Loader::read_stream(ReaderState& state, size_t upto) {
     int64_t id = state.stream[state.streamed];
     size_t s = std::upper_bound(shard_start_.begin(), shard_start_.end(), id) - shard_start_.begin() - 1;
     int64_t row = id - shard_start_[s];
-    // The run of consecutive rows of this shard that follow in the stream (at most a block).
+    // The run of consecutive rows of this shard that follow in the stream, up to the end of
+    // the block (= storage chunk) the first row is in: each chunk is decompressed once, even
+    // when the run reaches past `upto` (rows read ahead wait in `pending`).
     size_t run = 1;
-    while (state.streamed + run < upto && run < static_cast<size_t>(cfg_.block_size) &&
+    while (state.streamed + run < state.stream.size() &&
+           (row + static_cast<int64_t>(run)) % cfg_.block_size != 0 &&
            state.stream[state.streamed + run] == id + static_cast<int64_t>(run) &&
            row + static_cast<int64_t>(run) < shards_[s].examples)
       ++run;
