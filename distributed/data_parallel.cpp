@@ -31,11 +31,15 @@ GradientSync::GradientSync(const std::vector<std::pair<std::string, Tensor>>& pa
   for (Bucket& b : buckets_) b.flat = Tensor::zeros({b.numel}, DType::F32, params_[0].device());
   for (size_t k = 0; k < params_.size(); ++k) {
     size_t bucket = bucket_of_[k];
-    params_[k].register_grad_ready_hook([this, bucket](const Tensor&) { on_ready(bucket); });
+    std::weak_ptr<bool> alive = alive_;
+    params_[k].register_grad_ready_hook([this, bucket, alive](const Tensor&) {
+      if (alive.lock()) on_ready(bucket);
+    });
   }
 }
 
 GradientSync::~GradientSync() {
+  alive_.reset();
   for (Bucket& b : buckets_)
     if (b.work) b.work->wait();
 }

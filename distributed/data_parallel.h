@@ -52,6 +52,9 @@ class GradientSync {
   bool syncing_ = false;
   size_t next_launch_ = 0;
   int64_t launched_early_ = 0;
+  // Hooks stay registered on the parameters; they check this so that a GradientSync destroyed
+  // before its model leaves no dangling hook behind.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace st
