@@ -27,13 +27,13 @@ struct GeluTanhGrad {  // d/dx x s(2u) = s + x s (1 - s) 2u'
 
 struct GeluErf {  // 0.5 x (1 + erf(x / sqrt 2))
   template <class T> ST_HD T operator()(T x) const {
-    return T(0.5) * x * (T(1) + erf(x * T(0.7071067811865476)));
+    return T(0.5) * x * (T(1) + erf_of(x * T(0.7071067811865476)));
   }
 };
 struct GeluErfGrad {
   template <class T> ST_HD T operator()(T x, T dy) const {
-    T cdf = T(0.5) * (T(1) + erf(x * T(0.7071067811865476)));
-    T pdf = T(0.3989422804014327) * exp(T(-0.5) * x * x);
+    T cdf = T(0.5) * (T(1) + erf_of(x * T(0.7071067811865476)));
+    T pdf = T(0.3989422804014327) * exp_of(T(-0.5) * x * x);
     return dy * (cdf + x * pdf);
   }
 };

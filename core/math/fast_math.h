@@ -1,7 +1,7 @@
-// Branch-free float exp and tanh that compilers vectorise (the libm calls they replace do not
-// vectorise without -ffast-math). Accuracy: exp within 2 ulp on [-87, 88] (0 below -87.3),
-// tanh within 3 ulp everywhere. The double overloads call the exact library functions, so
-// fp64 gradient checks are unaffected.
+// Branch-free float exp, tanh and erf that compilers vectorise (the libm calls they replace do
+// not vectorise without -ffast-math). Accuracy: exp within 2 ulp on [-87, 88] (0 below -87.3),
+// tanh within 3 ulp everywhere, erf within 6e-7 absolute. The double overloads call the exact
+// library functions, so fp64 gradient checks are unaffected.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -42,10 +42,25 @@ ST_HD float fast_tanh(float x) {
   return x < 0.0f ? -t : t;
 }
 
+// erf by Abramowitz & Stegun 7.1.26 (1.5e-7; 6e-7 absolute in float arithmetic), branch-free.
+ST_HD float fast_erf(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float t = 1.0f / fmaf(0.3275911f, ax, 1.0f);
+  float p = 1.061405429f;
+  p = fmaf(p, t, -1.453152027f);
+  p = fmaf(p, t, 1.421413741f);
+  p = fmaf(p, t, -0.284496736f);
+  p = fmaf(p, t, 0.254829592f);
+  float y = 1.0f - p * t * fast_exp(-ax * ax);
+  return x < 0.0f ? -y : y;
+}
+
 // Element-type dispatch used by the functors: fast for float, exact for double.
 ST_HD float exp_of(float x) { return fast_exp(x); }
 ST_HD double exp_of(double x) { return exp(x); }
 ST_HD float tanh_of(float x) { return fast_tanh(x); }
 ST_HD double tanh_of(double x) { return tanh(x); }
+ST_HD float erf_of(float x) { return fast_erf(x); }
+ST_HD double erf_of(double x) { return erf(x); }
 
 }  // namespace st

@@ -133,6 +133,12 @@ TEST(Math, FastExpAndTanhAreAccurate) {
     if (t != 0) worst_tanh = std::max(worst_tanh, std::fabs(fast_tanh(y) - t) / std::fabs(t));
   }
   EXPECT_LT(worst_exp, 3e-7);   // ~2.5 ulp of float
+  double worst_erf = 0;
+  for (int i = -400000; i <= 400000; ++i) {
+    float x = static_cast<float>(i) * 1e-5f;  // [-4, 4]
+    worst_erf = std::max(worst_erf, std::fabs(fast_erf(x) - std::erf(static_cast<double>(x))));
+  }
+  EXPECT_LT(worst_erf, 6e-7);  // A&S 7.1.26 (1.5e-7) plus float rounding
   EXPECT_LT(worst_tanh, 4e-7);
   EXPECT_EQ(fast_exp(-INFINITY), 0.0f);
   EXPECT_EQ(fast_exp(-100.0f), 0.0f);
