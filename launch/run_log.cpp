@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -11,7 +12,18 @@
 
 namespace st {
 
-RunLog::RunLog(const std::string& run_dir, bool active) : active_(active), tty_(isatty(fileno(stdout)) != 0) {
+namespace {
+// The progress line needs a terminal. ST_PROGRESS=plain forces log lines (mpirun gives ranks a
+// pty even when its own output goes to a file), ST_PROGRESS=line forces the progress line.
+bool progress_line_wanted() {
+  const char* mode = std::getenv("ST_PROGRESS");
+  if (mode && std::string(mode) == "plain") return false;
+  if (mode && std::string(mode) == "line") return true;
+  return isatty(fileno(stdout)) != 0;
+}
+}  // namespace
+
+RunLog::RunLog(const std::string& run_dir, bool active) : active_(active), tty_(progress_line_wanted()) {
   if (!active_) return;
   log_ = std::fopen((run_dir + "/train.log").c_str(), "a");
   metrics_ = std::fopen((run_dir + "/metrics.jsonl").c_str(), "a");
