@@ -1,18 +1,11 @@
 // Bad input: every mismatch is an st::Error whose message names the op and the shapes.
+#include "tests/support/expect_error.h"
 #include "tests/core/test_util.h"
 
 namespace st {
 namespace {
 
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error mentioning " << parts[0];
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using testing::expect_error;
 
 TEST(Errors, ShapeMismatchesNameOpAndShapes) {
   Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4, 5});

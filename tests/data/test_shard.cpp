@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "tests/support/expect_error.h"
 #include "core/tensor/error.h"
 #include "data/h5.h"
 #include "data/shard.h"
@@ -38,15 +39,7 @@ void write_shard(const std::string& path, const ShardMeta& m, int64_t n, int off
   w.close();
 }
 
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error mentioning " << parts[0];
-  } catch (const Error& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
+using testing::expect_error;
 
 TEST(Shard, WriteThenValidateRoundTrip) {
   TempDir dir;

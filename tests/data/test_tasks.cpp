@@ -13,6 +13,7 @@
 #include <queue>
 #include <set>
 
+#include "tests/support/expect_error.h"
 #include "core/tensor/error.h"
 #include "data/h5.h"
 #include "data/shard.h"
@@ -55,15 +56,7 @@ class ScratchDir {
   std::string path_;
 };
 
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error mentioning '" << parts[0] << "'";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using testing::expect_error;
 
 struct ShardData {
   ShardInfo info;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/expect_error.h"
 #include "data/shard.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
@@ -27,15 +28,7 @@ std::string write_file(const TempDir& dir, const std::string& name, const std::s
   return p;
 }
 
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error mentioning " << parts[0];
-  } catch (const Error& e) {
-    for (const auto& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
+using testing::expect_error;
 
 // A small labelled split: tokens 1..9, label = first token % 3.
 void write_data(const TempDir& dir, const std::string& name, int64_t n, int64_t vocab = 10, int64_t classes = 3) {
