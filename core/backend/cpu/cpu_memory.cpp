@@ -1,6 +1,7 @@
 // CPU kernels: fill, strided copy with dtype conversion, host copies, seeded random fills.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/backend/cpu/cpu_backend.h"
@@ -75,11 +76,23 @@ void CpuBackend::copy(const Tensor& dst, const Tensor& src) {
           return;
         }
       }
+      // Planes of (mid, len) elements: the plane offset is computed once (divisions), rows
+      // inside it advance by the second-to-last stride. Short rows (a head's d_h) stay cheap.
+      int64_t mid = ld.ndim >= 2 ? ld.shape[ld.ndim - 2] : 1;
+      int64_t planes = mid > 0 ? rows / mid : 0;
+      int64_t md = ld.ndim >= 2 ? ld.strides[ld.ndim - 2] : 0, ms = ls.ndim >= 2 ? ls.strides[ls.ndim - 2] : 0;
+      StridedLayout pd = ld, ps = ls;  // the plane index runs over dims [0, ndim - 2)
+      pd.ndim = std::max(ld.ndim - 1, 0);
+      ps.ndim = std::max(ls.ndim - 1, 0);
 #pragma omp parallel for if (rows * len > cpu::kParallelGrain)
-      for (int64_t r = 0; r < rows; ++r) {
-        D* d = dbase + cpu::row_offset(ld, r);
-        const S* s = sbase + cpu::row_offset(ls, r);
-        for (int64_t j = 0; j < len; ++j) convert(d + j * sd, s + j * ss);
+      for (int64_t p = 0; p < planes; ++p) {
+        D* dp = dbase + cpu::row_offset(pd, p);
+        const S* sp = sbase + cpu::row_offset(ps, p);
+        for (int64_t m = 0; m < mid; ++m) {
+          D* d = dp + m * md;
+          const S* s = sp + m * ms;
+          for (int64_t j = 0; j < len; ++j) convert(d + j * sd, s + j * ss);
+        }
       }
     });
   });
