@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "tests/support/mpi_gtest.h"
 #include "core/nn/model.h"
 #include "core/optim/adamw.h"
 #include "distributed/data_parallel.h"
@@ -204,15 +205,5 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   for (int i = 1; i < argc; ++i)
     if (std::strncmp(argv[i], "--sp=", 5) == 0) st::g_sp = std::atoi(argv[i] + 5);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank != 0) {  // one rank prints results
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int rc = RUN_ALL_TESTS();
-  // A failure on any rank fails the job.
-  int all = 0;
-  MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return all;
+  return st::testing::run_all_tests_on_every_rank();
 }

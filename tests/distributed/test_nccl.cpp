@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "tests/support/mpi_gtest.h"
 #include "core/backend/backend.h"
 #include "core/ops/ops.h"
 #include "distributed/mpi_communicator.h"
@@ -289,13 +290,5 @@ int main(int argc, char** argv) {
     st::g_skip = "needs one CUDA device per local rank; rank " + std::to_string(rank) + " sees " +
                  std::to_string(devices) + " device(s) for " + std::to_string(local_size) +
                  " local rank(s)" + (ok ? " (another node has too few)" : "");
-  if (rank != 0) {  // one rank prints results
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int rc = RUN_ALL_TESTS();
-  // A failure on any rank fails the job.
-  int all = 0;
-  MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return all;
+  return st::testing::run_all_tests_on_every_rank();
 }

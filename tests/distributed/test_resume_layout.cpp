@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "tests/support/mpi_gtest.h"
 #include "data/shard.h"
 #include "distributed/mpi_communicator.h"
 #include "launch/checkpoint.h"
@@ -70,13 +71,5 @@ TEST(ResumeLayout, DataParallelTwoToOne) {
 int main(int argc, char** argv) {
   st::MpiEnvironment env(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int rc = RUN_ALL_TESTS(), all = 0;
-  MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return all;
+  return st::testing::run_all_tests_on_every_rank();
 }
