@@ -11,6 +11,7 @@ packages=(
   libyaml-cpp-dev            # configs
   nlohmann-json3-dev         # JSON: shard vocabularies, metrics, safetensors headers
   libpng-dev                 # reading the LRA Pathfinder PNG images
+  libutf8proc-dev            # Unicode NFD, categories, lowercase for the WordPiece tokenizer
   libcli11-dev               # command-line parsing of the programs
   libgtest-dev googletest    # tests
   libbenchmark-dev           # micro-benchmarks
