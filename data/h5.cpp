@@ -103,6 +103,24 @@ File File::create(const std::string& path) {
   return f;
 }
 
+std::vector<std::string> File::list(const std::string& group) const {
+  Lock lock(h5_lock());
+  std::vector<std::string> names;
+  if (H5Lexists(file_.id(), group.c_str(), H5P_DEFAULT) <= 0) return names;
+  H5G_info_t info;
+  ST_CHECK(H5Gget_info_by_name(file_.id(), group.c_str(), &info, H5P_DEFAULT) >= 0, path_, ": /", group,
+           " is not a group");
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t n = H5Lget_name_by_idx(file_.id(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    ST_CHECK(n >= 0, path_, ": cannot read the member names of /", group);
+    std::string name(static_cast<size_t>(n), '\0');
+    H5Lget_name_by_idx(file_.id(), group.c_str(), H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,
+                       H5P_DEFAULT);
+    names.push_back(name);
+  }
+  return names;
+}
+
 bool File::has(const std::string& name) const {
   Lock lock(h5_lock());
   // Check each path component, as H5Lexists requires.

@@ -47,6 +47,8 @@ class File {
   const std::string& path() const { return path_; }
   bool has(const std::string& name) const;  // dataset or group, "a/b" paths
   DatasetInfo info(const std::string& dataset) const;
+  // Names of the members of a group, sorted (empty when the group does not exist).
+  std::vector<std::string> list(const std::string& group) const;
 
   // Whole datasets or row ranges [row0, row0 + rows) of a 1-D or 2-D dataset.
   std::vector<int32_t> read_i32(const std::string& dataset) const;

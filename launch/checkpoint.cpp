@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "data/h5.h"
 
@@ -11,8 +13,11 @@ namespace st {
 
 namespace fs = std::filesystem;
 
-void save_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW& optimizer,
-                     const CheckpointState& st) {
+namespace {
+// Parameters, then optimizer moments (when given), then the attributes, into a temporary file
+// that is renamed into place.
+void write_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW* optimizer,
+                      const CheckpointState& st) {
   fs::path target(path);
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
@@ -23,7 +28,8 @@ void save_checkpoint(const std::string& path, const SimpleTronModel& model, cons
       Tensor host = p.detach().contiguous().to(Device::cpu());
       f.write_f32("params/" + name, host.shape(), host.data<float>());
     }
-    for (const AdamW::Slot& s : optimizer.slots()) {
+    if (optimizer)
+    for (const AdamW::Slot& s : optimizer->slots()) {
       Tensor m = s.m.contiguous().to(Device::cpu()), v = s.v.contiguous().to(Device::cpu());
       f.write_f32("optim/m/" + s.name, m.shape(), m.data<float>());
       f.write_f32("optim/v/" + s.name, v.shape(), v.data<float>());
@@ -31,7 +37,7 @@ void save_checkpoint(const std::string& path, const SimpleTronModel& model, cons
     f.set_attribute("format", std::string("simpletron-checkpoint"));
     f.set_attribute("version", int64_t(1));
     f.set_attribute("step", st.step);
-    f.set_attribute("optimizer_step", optimizer.step_count());
+    f.set_attribute("optimizer_step", optimizer ? optimizer->step_count() : int64_t(0));
     f.set_attribute("loader_epoch", st.cursor.epoch);
     f.set_attribute("loader_position", st.cursor.position);
     f.set_attribute("loader_dp", st.loader_dp);
@@ -45,6 +51,48 @@ void save_checkpoint(const std::string& path, const SimpleTronModel& model, cons
     f.close();
   }
   ST_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the finished checkpoint into place");
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW& optimizer,
+                     const CheckpointState& st) {
+  write_checkpoint(path, model, &optimizer, st);
+}
+
+void save_weights(const std::string& path, const SimpleTronModel& model, const std::string& config_yaml) {
+  CheckpointState st;
+  st.config_yaml = config_yaml;
+  write_checkpoint(path, model, nullptr, st);
+}
+
+WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool require_all) {
+  h5::File f = h5::File::open_read(path);
+  ST_CHECK(f.has_attribute("format") && f.string_attribute("format") == "simpletron-checkpoint", path,
+           ": not a simpletron checkpoint (attribute format missing or different)");
+  WeightsReport rep;
+  std::map<std::string, Tensor> state;
+  std::set<std::string> names;
+  for (auto& [name, p] : model.named_parameters()) {
+    names.insert(name);
+    std::string ds = "params/" + name;
+    if (!f.has(ds)) {
+      ST_CHECK(!require_all, path, ": has no parameter ", name, " (", ds, ")");
+      rep.fresh.push_back(name);
+      continue;
+    }
+    h5::DatasetInfo info = f.info(ds);
+    Shape shape(info.dims.begin(), info.dims.end());
+    ST_CHECK(shape == p.shape(), path, ": parameter ", name, " has shape ", shape, ", the model expects ",
+             p.shape(), " (model.* keys that change its size differ from the file's)");
+    state[name] = Tensor::from_vector(f.read_f32(ds), shape);
+    rep.loaded.push_back(name);
+  }
+  for (const std::string& n : f.list("params"))
+    if (!names.count(n)) rep.unused.push_back(n);
+  NoGradGuard ng;
+  for (auto& [name, p] : model.named_parameters())
+    if (state.count(name)) copy_into(p, state.at(name));
+  return rep;
 }
 
 CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamW* optimizer) {

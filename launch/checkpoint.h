@@ -38,6 +38,19 @@ void save_checkpoint(const std::string& path, const SimpleTronModel& model, cons
 // naming the mismatched parameters).
 CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamW* optimizer);
 
+// Weights only (no optimizer state), e.g. written by st-import: /params/<name> and the same
+// attributes as a checkpoint at step 0. load_checkpoint(path, nullptr, nullptr) reads its config.
+void save_weights(const std::string& path, const SimpleTronModel& model, const std::string& config_yaml);
+
+// Initialisation from another run's checkpoint or an imported file (model.init_from): every
+// parameter of `model` whose name is in the file is loaded (shapes must agree; a mismatch is an
+// error naming the parameter); the others keep their fresh initialisation. With require_all a
+// parameter missing from the file is an error.
+struct WeightsReport {
+  std::vector<std::string> loaded, fresh, unused;  // unused: in the file, not in the model
+};
+WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool require_all);
+
 // Step checkpoints in a run directory: RUN/checkpoints/step-<000123>.h5, plus best.h5.
 std::string checkpoint_dir(const std::string& run_dir);
 std::string step_checkpoint_path(const std::string& run_dir, int64_t step);

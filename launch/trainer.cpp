@@ -60,6 +60,25 @@ std::pair<double, double> correct_counts(const Tensor& logits, const Tensor& tar
   }
   return {right, counted};
 }
+
+// Embedding task: (sum of cosines, counted rows) of normalised embeddings against normalised
+// targets; rows with a zero target are not counted.
+std::pair<double, double> cosine_counts(const Tensor& emb, const Tensor& targets) {
+  int64_t B = emb.size(0), d = emb.size(1);
+  auto e = emb.contiguous().to_vector<float>(), t = targets.contiguous().to_vector<float>();
+  double total = 0, counted = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    double dot = 0, tt = 0;
+    for (int64_t j = 0; j < d; ++j) {
+      dot += static_cast<double>(e[b * d + j]) * t[b * d + j];
+      tt += static_cast<double>(t[b * d + j]) * t[b * d + j];
+    }
+    if (tt == 0) continue;
+    total += dot;
+    counted += 1;
+  }
+  return {total, counted};
+}
 }  // namespace
 
 void install_preemption_handlers() {
@@ -80,7 +99,9 @@ void resolve_against_data(TrainConfig& cfg) {
   if (mc.max_len == 0) mc.max_len = m.seq_len;
   ST_CHECK(mc.max_len >= m.seq_len, "model.max_len: ", mc.max_len, " is shorter than the data's sequences (",
            src, " has seq_len ", m.seq_len, ")");
-  if (mc.task == TaskKind::LanguageModel) {
+  if (mc.task == TaskKind::Embedding) {
+    // Any token shards: labels, if present, are not used.
+  } else if (mc.task == TaskKind::LanguageModel) {
     ST_CHECK(m.is_lm(), "model.task: lm needs language-model shards, but ", src, " has ", m.num_classes, " classes");
   } else {
     ST_CHECK(!m.is_lm(), "model.task: ", name_of(mc.task), " needs labelled shards, but ", src,
@@ -109,6 +130,7 @@ struct Trainer::Impl {
   ProcessGrid& grid;
   TrainOptions opts;
   std::unique_ptr<SimpleTronModel> model;
+  std::unique_ptr<SimpleTronModel> teacher;  // embedding task: frozen, evaluation mode
   std::unique_ptr<AdamW> optimizer;
   std::unique_ptr<GradientSync> sync;
   std::unique_ptr<Loader> train_loader, val_loader, test_loader;
@@ -121,6 +143,16 @@ struct Trainer::Impl {
   Impl(TrainConfig c, ProcessGrid& g, TrainOptions o) : cfg(std::move(c)), grid(g), opts(o) {}
 
   bool root() const { return grid.world_rank() == 0; }
+  bool embedding() const { return cfg.model.task == TaskKind::Embedding; }
+  // Name of the second metric: argmax accuracy, or mean cosine to the teacher (embedding).
+  const char* metric_name() const { return embedding() ? "cosine" : "accuracy"; }
+  std::pair<double, double> metric_counts(const Tensor& logits, const Tensor& targets) const {
+    if (embedding()) return cosine_counts(logits, targets);
+    return correct_counts(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
+                          cfg.model.task == TaskKind::LanguageModel ? 0 : -100);
+  }
+  void setup_teacher();
+  void initialise_weights();
 
   void setup();
   LoaderConfig loader_config(const std::string& glob, bool training) const;
@@ -176,6 +208,8 @@ void Trainer::Impl::setup() {
   log = std::make_unique<RunLog>(cfg.run_dir, root());
 
   model = std::make_unique<SimpleTronModel>(cfg.model);
+  if (!cfg.init_from.empty() && !opts.resume) initialise_weights();
+  if (embedding()) setup_teacher();
   AdamWConfig oc;
   oc.beta1 = cfg.optim.beta1;
   oc.beta2 = cfg.optim.beta2;
@@ -224,7 +258,47 @@ void Trainer::Impl::setup() {
   }
 }
 
+void Trainer::Impl::initialise_weights() {
+  WeightsReport rep = load_weights(cfg.init_from, *model, false);
+  ST_CHECK(!rep.loaded.empty(), "model.init_from: ", cfg.init_from,
+           " holds none of this model's parameters (is it a checkpoint of another model?)");
+  auto listing = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+    if (v.size() > 8) s += ", ... (" + std::to_string(v.size()) + " in all)";
+    return s;
+  };
+  log->info("initialised " + std::to_string(rep.loaded.size()) + " parameters from " + cfg.init_from +
+            (rep.fresh.empty() ? "" : "; freshly initialised: " + listing(rep.fresh)) +
+            (rep.unused.empty() ? "" : "; in the file but not in this model: " + listing(rep.unused)));
+}
+
+void Trainer::Impl::setup_teacher() {
+  ST_CHECK(!cfg.distill.teacher.empty(), "distill.teacher: model.task embedding learns a teacher's embeddings; "
+           "give the teacher checkpoint (e.g. the output of st-import)");
+  ST_CHECK(grid.sp_size() == 1, "model.task: embedding does not support sequence parallelism (dist.sp is ",
+           grid.sp_size(), ")");
+  CheckpointState saved = load_checkpoint(cfg.distill.teacher, nullptr, nullptr);
+  ModelConfig tc = train_config_from_yaml(saved.config_yaml, cfg.distill.teacher + " (stored config)").model;
+  ST_CHECK(tc.task == TaskKind::Embedding, "distill.teacher: ", cfg.distill.teacher, " is a ", name_of(tc.task),
+           " model; the teacher must be an embedding model (model.task: embedding)");
+  ST_CHECK(tc.vocab_size == cfg.model.vocab_size && tc.d_model == cfg.model.d_model, "distill.teacher: ",
+           cfg.distill.teacher, " has vocab_size ", tc.vocab_size, " and d_model ", tc.d_model,
+           "; the model has ", cfg.model.vocab_size, " and ", cfg.model.d_model, " (they must agree)");
+  ST_CHECK(tc.max_len >= seq_len, "distill.teacher: ", cfg.distill.teacher, " has max_len ", tc.max_len,
+           ", shorter than the data's sequences (", seq_len, ")");
+  teacher = std::make_unique<SimpleTronModel>(tc);
+  load_weights(cfg.distill.teacher, *teacher, true);
+  teacher->eval();
+  log->info(std::string("teacher: ") + cfg.distill.teacher + ", " + name_of(tc.attention) + " attention, " +
+            std::to_string(teacher->parameter_count()) + " parameters");
+}
+
 Tensor Trainer::Impl::targets_for(const Batch& b) const {
+  if (embedding()) {
+    NoGradGuard ng;
+    return teacher->forward(b.inputs, Tensor(), RunContext{}).detach();
+  }
   if (cfg.model.task != TaskKind::LanguageModel) return b.labels;
   // Next-token targets; the last column's target is the first token of the next SP rank.
   Tensor t = SimpleTronModel::next_token_targets(b.inputs);
@@ -249,6 +323,10 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
   double sums[4] = {0, 0, 0, 0};  // loss sum, counted, correct, counted for accuracy
   Batch b;
   while (loader.next(b)) {
+    if (embedding()) {  // only the batch's real rows: a row of padding has no embedding
+      if (b.valid == 0) continue;
+      b.inputs = b.inputs.narrow(0, 0, b.valid).contiguous();
+    }
     RunContext ctx = grid.context(cfg.seed, 0, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
     ModelOutput out = model->run(b.inputs, b.inputs2, ctx);
     Tensor targets = targets_for(b);
@@ -256,8 +334,7 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
       int64_t counted = 0;
       sums[0] += model->loss_sum(out.logits, targets, &counted).item();
       sums[1] += static_cast<double>(counted);
-      auto [right, n] = correct_counts(out.logits.reshape({-1, out.logits.size(-1)}), targets.reshape({-1}),
-                                       cfg.model.task == TaskKind::LanguageModel ? 0 : -100);
+      auto [right, n] = metric_counts(out.logits, targets);
       sums[2] += right;
       sums[3] += n;
     }
@@ -326,8 +403,7 @@ RunResult Trainer::Impl::run() {
       ParallelLoss pl = parallel_loss(*model, out, targets, grid);
       loss_sum += pl.mean;
       if (out.logits.defined()) {
-        auto [r, n] = correct_counts(out.logits.detach().reshape({-1, out.logits.size(-1)}), targets.reshape({-1}),
-                                     cfg.model.task == TaskKind::LanguageModel ? 0 : -100);
+        auto [r, n] = metric_counts(out.logits.detach(), targets);
         acc_right += r;
         acc_count += n;
       }
@@ -370,13 +446,13 @@ RunResult Trainer::Impl::run() {
     double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(cfg.train.steps - step);
     bool log_now = step % cfg.train.log_every == 0 || step == cfg.train.steps;
     std::ostringstream line;
-    line << "step " << step << "/" << cfg.train.steps << " | loss " << fmt("%.4f", loss) << " | acc "
-         << fmt("%.1f%%", 100 * accuracy) << " | lr " << fmt("%.2e", lr) << " | "
+    line << "step " << step << "/" << cfg.train.steps << " | loss " << fmt("%.4f", loss) << " | "
+         << (embedding() ? "cos " + fmt("%.4f", accuracy) : "acc " + fmt("%.1f%%", 100 * accuracy)) << " | lr " << fmt("%.2e", lr) << " | "
          << fmt("%.0f", tokens_per_step / secs) << " tok/s | data wait " << fmt("%.0f%%", 100 * wait / secs)
          << " | ETA " << duration_text(eta);
     log->progress(line.str(), log_now);
     if (log_now) {
-      log->metrics("train", step, {{"loss", loss}, {"accuracy", accuracy}, {"lr", lr}, {"grad_norm", grad_norm},
+      log->metrics("train", step, {{"loss", loss}, {metric_name(), accuracy}, {"lr", lr}, {"grad_norm", grad_norm},
                                    {"tokens_per_s", tokens_per_step * static_cast<double>(steps_acc) / time_acc},
                                    {"data_wait", wait_acc / std::max(time_acc, 1e-9)}, {"time", elapsed}});
       wait_acc = time_acc = 0;
@@ -388,9 +464,10 @@ RunResult Trainer::Impl::run() {
       double vloss = 0;
       auto [vacc, vcount] = evaluate(*val_loader, &vloss);
       double metric = cfg.model.task == TaskKind::LanguageModel ? -vloss : vacc;
-      log->metrics("val", step, {{"loss", vloss}, {"accuracy", vacc}});
-      log->info("step " + std::to_string(step) + ": validation loss " + fmt("%.4f", vloss) + ", accuracy " +
-                fmt("%.2f%%", 100 * vacc) + " over " + fmt("%.0f", vcount) + " targets");
+      log->metrics("val", step, {{"loss", vloss}, {metric_name(), vacc}});
+      log->info("step " + std::to_string(step) + ": validation loss " + fmt("%.4f", vloss) + ", " + metric_name() +
+                " " + (embedding() ? fmt("%.4f", vacc) : fmt("%.2f%%", 100 * vacc)) + " over " +
+                fmt("%.0f", vcount) + " targets");
       if (metric > state.best_metric) {
         state.best_metric = metric;
         state.best_step = step;
@@ -429,18 +506,19 @@ RunResult Trainer::Impl::run() {
   if (test_loader) {
     auto [tacc, tcount] = evaluate(*test_loader, &res.test_loss);
     res.test_accuracy = tacc;
-    log->metrics("test", state.step, {{"loss", res.test_loss}, {"accuracy", tacc}});
+    log->metrics("test", state.step, {{"loss", res.test_loss}, {metric_name(), tacc}});
     log->info("test (checkpoint of step " + std::to_string(res.best_step) + "): loss " + fmt("%.4f", res.test_loss) +
-              ", accuracy " + fmt("%.2f%%", 100 * tacc) + " over " + fmt("%.0f", tcount) + " targets");
+              ", " + metric_name() + " " + (embedding() ? fmt("%.4f", tacc) : fmt("%.2f%%", 100 * tacc)) +
+              " over " + fmt("%.0f", tcount) + " targets");
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (root()) {
     nlohmann::json j;
     j["steps"] = res.steps_done;
     j["best_step"] = res.best_step;
-    j["val_accuracy"] = res.val_accuracy;
+    j[std::string("val_") + metric_name()] = res.val_accuracy;
     j["val_loss"] = res.val_loss;
-    j["test_accuracy"] = res.test_accuracy;
+    j[std::string("test_") + metric_name()] = res.test_accuracy;
     j["test_loss"] = res.test_loss;
     j["skipped_steps"] = state.skipped_steps;
     j["seconds"] = res.seconds;

@@ -52,6 +52,7 @@ Tensor activate(const Tensor& x, FfnActivation act) {
     case FfnActivation::GeluTanh: return gelu(x, GeluKind::Tanh);
     case FfnActivation::GeluErf: return gelu(x, GeluKind::Erf);
     case FfnActivation::Relu: return relu(x);
+    case FfnActivation::Tanh: return tanh(x);
   }
   return x;
 }

@@ -54,7 +54,7 @@ class Dropout {
   uint32_t site_;
 };
 
-enum class FfnActivation : uint8_t { GeluTanh, GeluErf, Relu };
+enum class FfnActivation : uint8_t { GeluTanh, GeluErf, Relu, Tanh };
 
 class FeedForward : public Module {
  public:

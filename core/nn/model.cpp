@@ -3,7 +3,26 @@
 
 #include "core/comm/communicator.h"
 
+#include <algorithm>
+
 namespace st {
+
+Tensor l2_normalize_rows(const Tensor& x) {
+  // x / sqrt(|x|^2 + 1e-24): rows of zeros stay zero.
+  Tensor norm2 = sum(mul(x, x), {1}, true);  // (B, 1)
+  return mul(x, exp(scale(log(add_scalar(norm2, 1e-24)), -0.5)));
+}
+
+int64_t embedding_target_rows(const Tensor& targets) {
+  std::vector<double> t = targets.contiguous().to(Device::cpu()).to(DType::F64).to_vector<double>();
+  int64_t B = targets.size(0), d = targets.numel() / std::max<int64_t>(B, 1), rows = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    bool any = false;
+    for (int64_t j = 0; j < d && !any; ++j) any = t[b * d + j] != 0;
+    rows += any;
+  }
+  return rows;
+}
 
 namespace {
 class Head : public Module {
@@ -91,7 +110,7 @@ SimpleTronModel::SimpleTronModel(const ModelConfig& cfg) : cfg_(cfg) {
   if (cfg.task == TaskKind::LanguageModel) {
     if (!cfg.tie_embeddings)
       lm_head = register_module("lm_head", std::make_unique<LmHead>(cfg, init))->weight;
-  } else {
+  } else if (cfg.has_head()) {
     auto* head = register_module("head", std::make_unique<Head>(cfg, init));
     head_fc1 = head->fc1;
     head_fc2 = head->fc2;
@@ -117,7 +136,7 @@ Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, Attenti
 
 Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m, const RunContext& ctx) const {
   int64_t B = h.size(0), N = h.size(1), d = h.size(2);
-  if (cfg_.pooling == Pooling::Cls) {
+  if (cfg_.pooling == Pooling::Cls || cfg_.pooling == Pooling::First) {
     if (!ctx.first_in_sequence()) return Tensor();
     return h.narrow(1, 0, 1).reshape({B, d});
   }
@@ -135,6 +154,10 @@ Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m, const Run
     count = count.detach().contiguous().clone();
     ctx.sp->all_reduce_sum(count);
   }
+  // Rows without any token (padding rows of an evaluation batch) pool to 0 instead of 0/0.
+  std::vector<float> c = count.contiguous().to(Device::cpu()).to(DType::F32).to_vector<float>();
+  for (float& v : c) v = v > 0 ? v : 1.0f;
+  count = Tensor::from_vector(c, {B, 1}).to(h.dtype()).to(h.device());
   return div(total, count);
 }
 
@@ -154,9 +177,17 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
       Tensor h = encode(ids, ctx, &m);
       Tensor pooled = pool(h, m, ctx);
       if (ctx.first_in_sequence()) {
-        Tensor z = activate(head_fc1->forward(pooled), FfnActivation::GeluErf);
+        Tensor z = activate(head_fc1->forward(pooled), cfg_.head_activation);
         out.logits = head_fc2->forward(z);
       }
+      out.anchor = anchor_of(pooled.defined() ? pooled : h);
+      return out;
+    }
+    case TaskKind::Embedding: {
+      AttentionMasks m;
+      Tensor h = encode(ids, ctx, &m);
+      Tensor pooled = pool(h, m, ctx);
+      if (ctx.first_in_sequence()) out.logits = l2_normalize_rows(pooled);
       out.anchor = anchor_of(pooled.defined() ? pooled : h);
       return out;
     }
@@ -201,6 +232,16 @@ Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, in
   CrossEntropyOptions opt;
   opt.label_smoothing = cfg_.label_smoothing;
   opt.reduction = Reduction::Sum;
+  if (cfg_.task == TaskKind::Embedding) {
+    ST_CHECK(targets.shape() == logits.shape() && targets.dtype() == logits.dtype(),
+             "model: embedding targets must be ", dtype_name(logits.dtype()), " ", logits.shape(),
+             " (the teacher's normalised embeddings), got ", dtype_name(targets.dtype()), " ",
+             targets.shape());
+    int64_t rows = embedding_target_rows(targets);
+    if (counted) *counted = rows;
+    // sum over counted rows of (1 - cos); rows with a zero target contribute 0.
+    return add_scalar(neg(sum_all(mul(logits, targets))), static_cast<double>(rows));
+  }
   Tensor flat_logits = logits, flat_targets = targets;
   if (cfg_.task == TaskKind::LanguageModel) {
     ST_CHECK(targets.dim() == 2 && targets.size(0) == logits.size(0) && targets.size(1) == logits.size(1),
@@ -217,6 +258,11 @@ Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, in
 }
 
 Tensor SimpleTronModel::loss(const Tensor& logits, const Tensor& labels) const {
+  if (cfg_.task == TaskKind::Embedding) {
+    int64_t rows = 0;
+    Tensor total = loss_sum(logits, labels, &rows);
+    return scale(total, 1.0 / static_cast<double>(std::max<int64_t>(rows, 1)));
+  }
   CrossEntropyOptions opt;
   opt.label_smoothing = cfg_.label_smoothing;
   if (cfg_.task != TaskKind::LanguageModel) return cross_entropy(logits, labels, opt);

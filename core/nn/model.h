@@ -38,7 +38,8 @@ class Block : public Module {
 
 // What one forward pass produced on this process.
 struct ModelOutput {
-  // (B, classes) for classification/retrieval, (B, N, vocab) for language models. Undefined on
+  // (B, classes) for classification/retrieval, (B, N, vocab) for language models, the
+  // normalised embedding (B, d) for the embedding task. Undefined on
   // sequence-parallel ranks other than the first for classification/retrieval (the head runs
   // where the CLS token / the pooled vector is).
   Tensor logits;
@@ -46,6 +47,11 @@ struct ModelOutput {
   // their share of the backward pass (and its collectives).
   Tensor anchor;
 };
+
+// Rows of x (B, d) scaled to unit L2 norm (rows of zeros stay zero).
+Tensor l2_normalize_rows(const Tensor& x);
+// Rows of an embedding-task target (B, d) that are not all zero (the counted rows).
+int64_t embedding_target_rows(const Tensor& targets);
 
 class SimpleTronModel : public Module {
  public:
@@ -65,7 +71,8 @@ class SimpleTronModel : public Module {
   Tensor loss(const Tensor& logits, const Tensor& labels) const;
   // Summed cross-entropy and the number of counted targets, for losses normalised across
   // processes. targets: (B) class ids (-100 ignored) or, for language models, (B, N) next-token
-  // ids aligned with logits (0 ignored).
+  // ids aligned with logits (0 ignored). Embedding task: targets are the teacher's normalised
+  // embeddings (B, d), the loss is the sum of 1 - cosine over rows whose target is not zero.
   Tensor loss_sum(const Tensor& logits, const Tensor& targets, int64_t* counted) const;
   // Next-token targets of ids (B, N): ids shifted left, the last column 0 (ignored).
   static Tensor next_token_targets(const Tensor& ids);

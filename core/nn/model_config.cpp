@@ -34,16 +34,18 @@ constexpr std::array<std::pair<const char*, ScaleMode>, 4> kScale{{{"sqrt_n", Sc
                                                                    {"none", ScaleMode::None}}};
 constexpr std::array<std::pair<const char*, NormPlacement>, 2> kNorm{
     {{"pre", NormPlacement::PreLN}, {"post", NormPlacement::PostLN}}};
-constexpr std::array<std::pair<const char*, TaskKind>, 3> kTask{
+constexpr std::array<std::pair<const char*, TaskKind>, 4> kTask{
     {{"classification", TaskKind::Classification},
      {"retrieval", TaskKind::Retrieval},
-     {"lm", TaskKind::LanguageModel}}};
-constexpr std::array<std::pair<const char*, Pooling>, 2> kPooling{
-    {{"cls", Pooling::Cls}, {"mean", Pooling::Mean}}};
-constexpr std::array<std::pair<const char*, FfnActivation>, 3> kActivation{
+     {"lm", TaskKind::LanguageModel},
+     {"embedding", TaskKind::Embedding}}};
+constexpr std::array<std::pair<const char*, Pooling>, 3> kPooling{
+    {{"cls", Pooling::Cls}, {"mean", Pooling::Mean}, {"first", Pooling::First}}};
+constexpr std::array<std::pair<const char*, FfnActivation>, 4> kActivation{
     {{"gelu", FfnActivation::GeluErf},
      {"gelu_tanh", FfnActivation::GeluTanh},
-     {"relu", FfnActivation::Relu}}};
+     {"relu", FfnActivation::Relu},
+     {"tanh", FfnActivation::Tanh}}};
 }  // namespace
 
 AttentionKind parse_attention(const std::string& s) { return parse_enum(s, kAttention, "model.attention"); }

@@ -11,8 +11,12 @@ namespace st {
 enum class AttentionKind : uint8_t { SimpleTron, Softmax, LinearElu };
 enum class ScaleMode : uint8_t { SqrtN, SqrtNDh, N, None };  // s = n^-1/2, (n d_h)^-1/2, 1/n, 1
 enum class NormPlacement : uint8_t { PreLN, PostLN };
-enum class TaskKind : uint8_t { Classification, Retrieval, LanguageModel };
-enum class Pooling : uint8_t { Cls, Mean };
+// Embedding: no head; the output is the L2-normalised pooled vector (B, d), trained to match a
+// teacher's embeddings (distillation) with the loss 1 - cosine.
+enum class TaskKind : uint8_t { Classification, Retrieval, LanguageModel, Embedding };
+// Cls: a learned CLS vector prepended (no position of its own); Mean: mean over non-padding
+// tokens; First: the sequence's first token as given (BERT's [CLS] token, with position 0).
+enum class Pooling : uint8_t { Cls, Mean, First };
 
 struct ModelConfig {
   TaskKind task = TaskKind::Classification;
@@ -33,6 +37,7 @@ struct ModelConfig {
   NormPlacement norm = NormPlacement::PreLN;
   double ln_eps = 1e-6;
   FfnActivation activation = FfnActivation::GeluErf;
+  FfnActivation head_activation = FfnActivation::GeluErf;  // after head.fc1 (classification)
   float dropout = 0.1f;         // embeddings, residual branches, FFN inner
   float state_dropout = 0.0f;   // dropout on the d_h x d_h state S (simpletron)
   Pooling pooling = Pooling::Cls;
@@ -47,6 +52,7 @@ struct ModelConfig {
   bool embed_ln() const { return norm == NormPlacement::PostLN; }
   bool final_ln() const { return norm == NormPlacement::PreLN; }
   int64_t classes() const { return task == TaskKind::Retrieval ? 2 : num_classes; }
+  bool has_head() const { return task == TaskKind::Classification || task == TaskKind::Retrieval; }
 
   void validate() const;  // throws st::Error naming the key
 };

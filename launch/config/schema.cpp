@@ -96,10 +96,10 @@ const std::vector<Key>& schema() {
                             [](const TrainConfig& c) { return c.device; },
                             "Where to train. This version trains on the CPU: auto picks cpu; cuda is rejected until the CUDA training path is wired into st-train."));
     // ---- model
-    k.push_back(make_choice("model.task", {"classification", "retrieval", "lm"},
+    k.push_back(make_choice("model.task", {"classification", "retrieval", "lm", "embedding"},
                             [](TrainConfig& c, const std::string& v) { c.model.task = parse_task(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.task)); },
-                            "Head and loss: classification, retrieval (two documents, shared encoder) or lm (causal language model)."));
+                            "Head and loss: classification, retrieval (two documents, shared encoder), lm (causal language model) or embedding (no head: the normalised pooled vector, trained against distill.teacher with loss 1 - cosine)."));
     k.push_back(make_int("model.vocab_size", [](TrainConfig& c) -> int64_t& { return c.model.vocab_size; },
                          "Token ids in [0, vocab_size), 0 = padding. 0: from the training data.", 0));
     k.push_back(make_int("model.max_len", [](TrainConfig& c) -> int64_t& { return c.model.max_len; },
@@ -133,10 +133,16 @@ const std::vector<Key>& schema() {
                             [](const TrainConfig& c) { return std::string(name_of(c.model.norm)); },
                             "LayerNorm placement: pre-LN (default) or post-LN (BERT style, embedding LayerNorm)."));
     k.push_back(make_float("model.ln_eps", [](TrainConfig& c) -> double& { return c.model.ln_eps; }, "LayerNorm epsilon.", 1e-30));
-    k.push_back(make_choice("model.activation", {"gelu", "gelu_tanh", "relu"},
+    k.push_back(make_choice("model.activation", {"gelu", "gelu_tanh", "relu", "tanh"},
                             [](TrainConfig& c, const std::string& v) { c.model.activation = parse_activation(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.activation)); },
-                            "FFN activation: GELU (erf), GELU (tanh approximation) or ReLU."));
+                            "FFN activation: GELU (erf), GELU (tanh approximation), ReLU or tanh."));
+    k.push_back(make_choice("model.head_activation", {"gelu", "gelu_tanh", "relu", "tanh"},
+                            [](TrainConfig& c, const std::string& v) { c.model.head_activation = parse_activation(v); },
+                            [](const TrainConfig& c) { return std::string(name_of(c.model.head_activation)); },
+                            "Activation after head.fc1 of the classification head (tanh: BERT's pooler, as imported by st-import)."));
+    k.push_back(make_string("model.init_from", [](TrainConfig& c) -> std::string& { return c.init_from; },
+                            "Initial weights: a checkpoint or an st-import file. Parameters found there are loaded (shapes must agree), the others (a new head, say) keep their fresh initialisation; the log lists both. Empty: random initialisation. Ignored on --resume."));
     k.push_back(make_custom("model.dropout", Kind::Float,
                             "Dropout on embeddings, residual branches and the FFN inner layer.", 0, 0.999,
                             [](TrainConfig& c, const std::string& v) { c.model.dropout = std::stof(v); },
@@ -145,14 +151,17 @@ const std::vector<Key>& schema() {
                             "Dropout on the d_h x d_h state S (non-causal simpletron).", 0, 0.999,
                             [](TrainConfig& c, const std::string& v) { c.model.state_dropout = std::stof(v); },
                             [](const TrainConfig& c) { return fmt_double(c.model.state_dropout); }));
-    k.push_back(make_choice("model.pooling", {"cls", "mean"},
+    k.push_back(make_choice("model.pooling", {"cls", "mean", "first"},
                             [](TrainConfig& c, const std::string& v) { c.model.pooling = parse_pooling(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.pooling)); },
-                            "Classification pooling: the CLS token or the mean over tokens."));
+                            "Pooling for classification / retrieval / embedding: a learned CLS vector prepended to the sequence (no position of its own), the mean over non-padding tokens, or the sequence's first token as given (BERT's [CLS] token)."));
     k.push_back(make_bool("model.tie_embeddings", [](TrainConfig& c) -> bool& { return c.model.tie_embeddings; },
                           "Language model: output weights tied to the token embedding."));
     k.push_back(make_float("model.label_smoothing", [](TrainConfig& c) -> double& { return c.model.label_smoothing; },
                            "Label smoothing of the cross-entropy.", 0, 0.999));
+    // ---- distillation
+    k.push_back(make_string("distill.teacher", [](TrainConfig& c) -> std::string& { return c.distill.teacher; },
+                            "model.task: embedding: the teacher checkpoint (e.g. from st-import, softmax attention). Its model is rebuilt from the config stored in it and run without gradients; its normalised pooled embeddings are the targets."));
     // ---- data
     k.push_back(make_string("data.train", [](TrainConfig& c) -> std::string& { return c.data.train; },
                             "Training shards (glob). Required."));

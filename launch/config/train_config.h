@@ -44,8 +44,13 @@ struct DistConfig {
   double bucket_mb = 25;
 };
 
+struct DistillConfig {
+  std::string teacher;  // checkpoint whose embeddings the model learns (model.task: embedding)
+};
+
 struct TrainConfig {
   std::string run_dir = "runs/default";
+  std::string init_from;  // model.init_from: initial weights (checkpoint or st-import output)
   uint64_t seed = 1;
   std::string device = "auto";  // auto | cpu | cuda
   ModelConfig model = data_sized_model();  // vocab_size, num_classes, max_len 0: from the data
@@ -59,6 +64,7 @@ struct TrainConfig {
   OptimConfig optim;
   LoopConfig train;
   DistConfig dist;
+  DistillConfig distill;
 };
 
 }  // namespace st
