@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""PyTorch baseline for st-bench: the same model and training step, on the CPU.
+
+The model is DESIGN section 3 written again in PyTorch (as tests/reference/make_model_fixtures.py
+does, here as nn.Modules): token + learned position embeddings, a CLS vector prepended without a
+position, pre-LN blocks (LayerNorm eps 1e-6) of attention (simpletron: Y = s Q (K^T V) per head,
+s = 1/sqrt(n); softmax; linear_elu) and a GELU-erf FFN, final LayerNorm, CLS head
+Linear(d, d) -> GELU -> Linear(d, classes), cross-entropy. Dropout 0, random tokens without padding,
+AdamW (weight decay 0.01, not on biases, LayerNorm or embeddings). Same parameter count as
+st-bench (printed: compare with its `params` column).
+
+One step is timed as st-bench does: forward + loss, backward, optimizer step + zero_grad; medians
+over --steps after --warmup. Output: CSV on stdout, with the same columns as st-bench where they
+exist (peak memory is not measured here). Progress goes to stderr.
+
+  python3 bench/torch_reference.py --d 256 --n 1024,4096 --kinds simpletron --threads 2 [--compile]
+"""
+import argparse
+import math
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Attention(nn.Module):
+    def __init__(self, d, heads, kind):
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.heads, self.kind = heads, kind
+
+    def forward(self, x):  # (B, N, d)
+        B, N, d = x.shape
+        H, dh = self.heads, d // self.heads
+
+        def split(t):
+            return t.view(B, N, H, dh).transpose(1, 2)  # (B, H, N, dh)
+
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        if self.kind == "simpletron":
+            s = 1.0 / math.sqrt(N)  # no padding: n = N (CLS included)
+            y = q @ (s * (k.transpose(-1, -2) @ v))
+        elif self.kind == "softmax":
+            y = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh), -1) @ v
+        else:  # linear_elu
+            fq, fk = F.elu(q) + 1, F.elu(k) + 1
+            z = fk.sum(2, keepdim=True)
+            y = (fq @ (fk.transpose(-1, -2) @ v)) / (fq @ z.transpose(-1, -2) + 1e-6)
+        return y.transpose(1, 2).reshape(B, N, d)
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads, d_ff, kind):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(d, eps=1e-6), nn.LayerNorm(d, eps=1e-6)
+        self.attn = Attention(d, heads, kind)
+        self.fc1, self.fc2 = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class Classifier(nn.Module):
+    def __init__(self, vocab, max_len, d, heads, layers, d_ff, classes, kind):
+        super().__init__()
+        self.tokens = nn.Parameter(0.02 * torch.randn(vocab, d))
+        self.positions = nn.Parameter(0.02 * torch.randn(max_len, d))
+        self.cls = nn.Parameter(0.02 * torch.randn(d))
+        self.blocks = nn.ModuleList(Block(d, heads, d_ff, kind) for _ in range(layers))
+        self.final_ln = nn.LayerNorm(d, eps=1e-6)
+        self.fc1, self.fc2 = nn.Linear(d, d), nn.Linear(d, classes)
+
+    def forward(self, ids):  # (B, N) -> (B, classes)
+        B, N = ids.shape
+        h = self.tokens[ids] + self.positions[:N]
+        h = torch.cat([self.cls.expand(B, 1, -1), h], 1)
+        for b in self.blocks:
+            h = b(h)
+        h = self.final_ln(h)
+        return self.fc2(F.gelu(self.fc1(h[:, 0])))
+
+
+def optimizer(model, fused):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        skip = name.endswith("bias") or "ln" in name or name in ("tokens", "positions", "cls")
+        (no_decay if skip else decay).append(p)
+    groups = [dict(params=decay, weight_decay=0.01), dict(params=no_decay, weight_decay=0.0)]
+    return torch.optim.AdamW(groups, lr=1e-4, fused=fused or None)
+
+
+def run(a, kind, n):
+    torch.manual_seed(1)
+    model = Classifier(a.vocab, n, a.d, a.heads, a.layers, a.ff_mult * a.d, a.classes, kind)
+    params = sum(p.numel() for p in model.parameters())
+    opt = optimizer(model, a.fused)
+    step_model = torch.compile(model) if a.compile else model
+    ids = torch.randint(1, a.vocab, (a.batch, n))
+    labels = torch.randint(0, a.classes, (a.batch,))
+    fwd, bwd, op = [], [], []
+    for s in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(step_model(ids), labels)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t3 = time.perf_counter()
+        print(f"  torch {kind} N={n} step {s + 1}/{a.warmup + a.steps}: {t3 - t0:.3f} s "
+              f"(fwd {t1 - t0:.3f}, bwd {t2 - t1:.3f}, opt {t3 - t2:.3f})", file=sys.stderr)
+        if s >= a.warmup:
+            fwd.append(t1 - t0)
+            bwd.append(t2 - t1)
+            op.append(t3 - t2)
+    steps = [f + b + o for f, b, o in zip(fwd, bwd, op)]
+    step = statistics.median(steps)
+    return dict(params=params, tokens_per_s=a.batch * n / step, fwd_ms=1e3 * statistics.median(fwd),
+                bwd_ms=1e3 * statistics.median(bwd), opt_ms=1e3 * statistics.median(op),
+                step_ms=1e3 * step)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--d", type=int, default=256)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--ff-mult", type=int, default=4)
+    p.add_argument("--vocab", type=int, default=256)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--n", default="1024,4096")
+    p.add_argument("--kinds", default="simpletron")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--fused", action="store_true", help="fused AdamW")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    impl = "torch-compile" if a.compile else "torch-eager"
+    print(f"torch_reference: torch {torch.__version__}, {torch.get_num_threads()} threads, {impl}, "
+          f"d {a.d}, {a.layers} layers, {a.heads} heads, batch {a.batch}, dropout 0", file=sys.stderr)
+    print("impl,kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,step_ms")
+    for kind in a.kinds.split(","):
+        for n in (int(x) for x in a.n.split(",")):
+            r = run(a, kind, n)
+            print(f"{impl},{kind},{n},{a.d},{a.layers},{a.heads},{a.batch},{a.threads},{r['params']},ok,"
+                  f"{r['tokens_per_s']:.1f},{r['fwd_ms']:.2f},{r['bwd_ms']:.2f},{r['opt_ms']:.2f},"
+                  f"{r['step_ms']:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
