@@ -78,6 +78,15 @@ Tensor Attention::forward(const Tensor& x, const AttentionMasks& m, const RunCon
   ST_CHECK(!(ctx.sequence_parallel() && cfg_.attention == AttentionKind::Softmax),
            "model.attention: softmax attention does not support sequence parallelism (sp > 1)");
   int64_t B = x.size(0), N = x.size(1), H = cfg_.heads, dh = cfg_.head_dim();
+  bool row_layout = (cfg_.attention == AttentionKind::SimpleTron && !cfg_.causal) ||
+                    cfg_.attention == AttentionKind::LinearElu;
+  if (row_layout) {  // heads read in place from the (B, N, H*d_h) projections: no permutes
+    Tensor Q = q->forward(x), K = k->forward(x), V = v->forward(x);
+    Tensor valid = m.valid.defined() ? m.valid.reshape({B, N, 1}) : Tensor();
+    Tensor Y = cfg_.attention == AttentionKind::SimpleTron ? simpletron_rows(Q, K, V, valid, m, ctx)
+                                                           : linear_elu_rows(Q, K, V, valid, ctx);
+    return o ? o->forward(Y) : Y;
+  }
   auto heads = [&](const Tensor& t) { return t.reshape({B, N, H, dh}).permute({0, 2, 1, 3}); };
   Tensor Q = heads(q->forward(x)), K = heads(k->forward(x)), V = heads(v->forward(x));
   Tensor Y;  // (B, H, N, d_h)
@@ -105,6 +114,35 @@ Tensor Attention::simpletron(const Tensor& Q, const Tensor& K0, const Tensor& V0
   S = mul(S, m.example_scale);
   S = state_drop_.forward(S, ctx, training(), /*sequence_axis=*/false);
   return matmul(Q, S);
+}
+
+Tensor Attention::simpletron_rows(const Tensor& Q, const Tensor& K0, const Tensor& V0,
+                                  const Tensor& valid, const AttentionMasks& m,
+                                  const RunContext& ctx) const {
+  Tensor K = valid.defined() ? mul(K0, valid) : K0;  // padding zeroed in K and V
+  Tensor V = valid.defined() ? mul(V0, valid) : V0;
+  Tensor S = heads_state(K, V, cfg_.heads);                      // (B, H, d_h, d_h)
+  if (ctx.sequence_parallel()) S = all_reduce_sum(S, *ctx.sp);  // the only communication
+  S = mul(S, m.example_scale);
+  S = state_drop_.forward(S, ctx, training(), /*sequence_axis=*/false);
+  return heads_apply(Q, S);                                      // (B, N, H*d_h)
+}
+
+Tensor Attention::linear_elu_rows(const Tensor& Q, const Tensor& K, const Tensor& V,
+                                  const Tensor& valid, const RunContext& ctx) const {
+  int64_t B = Q.size(0), N = Q.size(1), H = cfg_.heads, dh = cfg_.head_dim();
+  Tensor fq = elu_plus_one(Q);
+  Tensor fk = elu_plus_one(K);
+  if (valid.defined()) fk = mul(fk, valid);
+  Tensor S = heads_state(fk, V, H);                              // (B, H, d_h, d_h)
+  Tensor z = sum(fk, {1}, /*keepdim=*/true);                     // (B, 1, H*d_h)
+  if (ctx.sequence_parallel()) {
+    S = all_reduce_sum(S, *ctx.sp);
+    z = all_reduce_sum(z, *ctx.sp);
+  }
+  Tensor den = add_scalar(heads_apply(fq, z.reshape({B, H, dh, 1})), 1e-6);  // (B, N, H)
+  Tensor num = heads_apply(fq, S).reshape({B, N, H, dh});
+  return div(num, den.reshape({B, N, H, 1})).reshape({B, N, H * dh});
 }
 
 Tensor Attention::softmax_attention(const Tensor& Q, const Tensor& K, const Tensor& V,

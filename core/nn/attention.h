@@ -1,7 +1,9 @@
 // Multi-head attention of the three kinds (DESIGN section 3): simpletron (s * Q (K^T V),
 // non-causal or chunked causal), softmax (baseline, padding and causal masks) and linear_elu
 // (Katharopoulos et al.: phi(x) = elu(x) + 1, with its normaliser). Shapes: x (B, N, d) ->
-// (B, N, d); heads are (B, H, N, d_h) views of the projections.
+// (B, N, d). Non-causal simpletron and linear_elu read each head in place from the (B, N, H*d_h)
+// projections (core/ops heads_state / heads_apply); causal simpletron and softmax use
+// (B, H, N, d_h) views.
 #pragma once
 #include "core/nn/layers.h"
 #include "core/nn/model_config.h"
@@ -32,6 +34,12 @@ class Attention : public Module {
  private:
   Tensor simpletron(const Tensor& Q, const Tensor& K, const Tensor& V, const AttentionMasks& m,
                     const RunContext& ctx) const;
+  // The same in the (B, N, H*d_h) projection layout (heads_state / heads_apply, no permutes);
+  // valid (B, N, 1) or undefined. Returns (B, N, H*d_h).
+  Tensor simpletron_rows(const Tensor& Q, const Tensor& K, const Tensor& V, const Tensor& valid,
+                         const AttentionMasks& m, const RunContext& ctx) const;
+  Tensor linear_elu_rows(const Tensor& Q, const Tensor& K, const Tensor& V, const Tensor& valid,
+                         const RunContext& ctx) const;
   Tensor softmax_attention(const Tensor& Q, const Tensor& K, const Tensor& V,
                            const AttentionMasks& m) const;
   Tensor linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V, const AttentionMasks& m,

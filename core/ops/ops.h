@@ -88,6 +88,13 @@ Tensor dropout(const Tensor& x, float p, const RngKey& key, bool training = true
 Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
                          int64_t chunk, const Tensor& initial_state = Tensor());
 
+// ---- per-head products in the projection layout (no head permute) ---------------------------
+// k (B, N, H*dk), v (B, N, H*dv) -> S (B, H, dk, dv), S_bh = K_bh^T V_bh, where head h of a
+// (B, N, H*c) tensor is its columns [h*c, (h+1)*c). Rows may be strided (e.g. narrow views).
+Tensor heads_state(const Tensor& k, const Tensor& v, int64_t heads);
+// q (B, N, H*dk), s (B, H, dk, dv) -> Y (B, N, H*dv), Y_bh = Q_bh S_bh.
+Tensor heads_apply(const Tensor& q, const Tensor& s);
+
 // ---- collectives (sequence parallelism) ------------------------------------------------------
 class Communicator;
 // y = sum over the ranks of comm of x (same shape everywhere); backward sums the gradients.
