@@ -1,6 +1,6 @@
 // st-data: makes the Long-Range Arena datasets as SimpleTRON shards (generators for ListOps and
 // Pathfinder/Path-X; converters for byte-level text, retrieval pairs, CIFAR-10, LM windows and
-// the official LRA ListOps/Pathfinder files) and inspects shards. `st-data --help` and
+// the official LRA ListOps/Pathfinder files; WordPiece sentences of documentation) and inspects shards. `st-data --help` and
 // `st-data SUBCOMMAND --help` list the options. Errors: one line "st-data: error: ...", exit 1.
 #include <CLI/CLI.hpp>
 
@@ -20,6 +20,7 @@
 #include "data/tasks/lm_windows.h"
 #include "data/tasks/pathfinder_dataset.h"
 #include "data/tasks/pathfinder_png.h"
+#include "data/tasks/sentences.h"
 
 namespace {
 
@@ -86,7 +87,7 @@ void report_conversion(const ConvertResult& r) {
 }
 
 const std::set<std::string> kSubcommands = {"listops", "pathfinder", "text", "retrieval", "image",
-                                            "lm", "listops-tsv", "pathfinder-png", "inspect"};
+                                            "lm", "listops-tsv", "pathfinder-png", "sentences", "inspect"};
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "st-data: error: %s\n", message.c_str());
@@ -192,6 +193,21 @@ int main(int argc, char** argv) {
   c_ppng->add_option("--test-percent", ppng_opt.test_percent, "test share, %")->capture_default_str();
   add_writer_options(c_ppng, common, false);
 
+  // sentences
+  SentenceOptions sent_opt;
+  std::vector<std::string> sent_in;
+  std::string sent_out;
+  auto* c_sent = app.add_subcommand("sentences", "prose sentences of text/Markdown/reStructuredText files, WordPiece-tokenised (unlabelled)");
+  c_sent->add_option("--input", sent_in, "text files or directories (their .rst, .md, .txt files): documentation, books, ...")->required();
+  c_sent->add_option("--vocab", sent_opt.vocab, "BERT vocab.txt (e.g. from scripts/pretrained.sh)")->required();
+  c_sent->add_option("--out", sent_out, "output directory (train/val/test shards)")->required();
+  c_sent->add_option("--max-len", sent_opt.max_len, "ids per row with [CLS] and [SEP]; longer sentences are cut")->capture_default_str();
+  c_sent->add_option("--min-words", sent_opt.min_words, "shortest sentence kept, in words")->capture_default_str();
+  c_sent->add_option("--max-words", sent_opt.max_words, "longest sentence kept, in words")->capture_default_str();
+  c_sent->add_option("--val-percent", sent_opt.val_percent, "validation share, %")->capture_default_str();
+  c_sent->add_option("--test-percent", sent_opt.test_percent, "test share, %")->capture_default_str();
+  add_writer_options(c_sent, common, false);
+
   // inspect
   std::vector<std::string> inspect_in;
   int64_t inspect_tokens = 48;
@@ -255,6 +271,8 @@ int main(int argc, char** argv) {
       std::printf("image size %dx%d", r.size, r.size);
       if (r.empty_skipped > 0) std::printf(", %lld empty PNG files skipped", static_cast<long long>(r.empty_skipped));
       std::printf("\n");
+    } else if (c_sent->parsed()) {
+      report_splits(convert_sentences(sent_in, sent_out, sent_opt, job_options(common, &progress)));
     } else if (c_inspect->parsed()) {
       std::fputs(inspect_shards(inspect_in, inspect_tokens).c_str(), stdout);
       return 0;

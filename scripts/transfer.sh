@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Weight transfer, end to end: fetch all-MiniLM-L6-v2 (scripts/pretrained.sh), import it
+# (st-import, softmax attention: the teacher), make sentence shards from CMake's documentation
+# (installed with cmake) with its WordPiece vocabulary, train the SimpleTRON student from the
+# teacher's weights and from random weights (configs/transfer/*.yaml), then print and plot
+# validation loss and cosine side by side (runs/transfer/transfer.png).
+# Extra arguments go to both st-train runs, e.g. --set train.steps=100.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/build.sh
+bin="${BUILD_DIR:-build}/launch"
+model_dir="$(bash scripts/pretrained.sh)"
+help_dir="$(ls -d /usr/share/cmake-*/Help 2>/dev/null | head -1)"
+[ -n "$help_dir" ] || { echo "transfer: CMake's documentation (/usr/share/cmake-*/Help) is missing" >&2; exit 1; }
+mkdir -p data/transfer
+"$bin/st-import" --from "$model_dir" --out data/transfer/minilm.h5 | head -4
+"$bin/st-data" sentences --input "$help_dir" --vocab "$model_dir/vocab.txt" --out data/transfer/sentences \
+  --max-len 48 --overwrite
+export ST_PROGRESS="${ST_PROGRESS:-plain}"
+for run in minilm-simpletron minilm-scratch; do
+  echo "transfer: training configs/transfer/$run.yaml"
+  "$bin/st-train" "configs/transfer/$run.yaml" "$@"
+done
+python3 scripts/plot_transfer.py runs/transfer/minilm-simpletron runs/transfer/minilm-scratch \
+  --out runs/transfer/transfer.png
