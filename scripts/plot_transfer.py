@@ -6,9 +6,11 @@ step side by side, and draws both curves into one PNG (loss and cosine against s
 Usage: python3 scripts/plot_transfer.py RUN_DIR [RUN_DIR ...] --out transfer.png
 """
 import argparse
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plot_metrics import read_metrics  # noqa: E402  (JSON lines with line-numbered errors)
 
 
 def fail(message, code=1):
@@ -21,18 +23,11 @@ def val_curve(run_dir):
     if not path.is_file():
         fail(f"{path}: not found (is {run_dir} an st-train run directory?)")
     steps, loss, cosine = [], [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                fail(f"{path}:{number}: malformed JSON ({e.msg})")
-            if r.get("split") == "val" and "cosine" in r:
-                steps.append(r["step"])
-                loss.append(r["loss"])
-                cosine.append(r["cosine"])
+    for _, r in read_metrics(path):
+        if r.get("split") == "val" and "cosine" in r:
+            steps.append(r["step"])
+            loss.append(r["loss"])
+            cosine.append(r["cosine"])
     if not steps:
         fail(f"{path}: no validation cosine records (model.task: embedding with data.val?)")
     return steps, loss, cosine
