@@ -74,28 +74,33 @@ Attention::Attention(const ModelConfig& cfg, InitStream& init)
   if (cfg.out_proj) o = register_module("o", std::make_unique<Linear>(dq, d, true, init));
 }
 
-Tensor Attention::forward(const Tensor& x, const AttentionMasks& m, const RunContext& ctx) const {
+Tensor Attention::forward(const Tensor& x, const AttentionMasks& m, const RunContext& ctx,
+                          int64_t query_rows) const {
   ST_CHECK(!(ctx.sequence_parallel() && cfg_.attention == AttentionKind::Softmax),
            "model.attention: softmax attention does not support sequence parallelism (sp > 1)");
+  ST_CHECK(query_rows < 0 || (!cfg_.causal && query_rows <= x.size(1)),
+           "attention: query_rows ", query_rows, " needs non-causal attention and at most ",
+           x.size(1), " rows");
   int64_t B = x.size(0), N = x.size(1), H = cfg_.heads, dh = cfg_.head_dim();
+  Tensor xq = query_rows >= 0 ? x.narrow(1, 0, query_rows) : x;  // (B, Nq, d)
   bool row_layout = (cfg_.attention == AttentionKind::SimpleTron && !cfg_.causal) ||
                     cfg_.attention == AttentionKind::LinearElu;
   if (row_layout) {  // heads read in place from the (B, N, H*d_h) projections: no permutes
-    Tensor Q = q->forward(x), K = k->forward(x), V = v->forward(x);
+    Tensor Q = q->forward(xq), K = k->forward(x), V = v->forward(x);
     Tensor valid = m.valid.defined() ? m.valid.reshape({B, N, 1}) : Tensor();
     Tensor Y = cfg_.attention == AttentionKind::SimpleTron ? simpletron_rows(Q, K, V, valid, m, ctx)
                                                            : linear_elu_rows(Q, K, V, valid, ctx);
     return o ? o->forward(Y) : Y;
   }
-  auto heads = [&](const Tensor& t) { return t.reshape({B, N, H, dh}).permute({0, 2, 1, 3}); };
-  Tensor Q = heads(q->forward(x)), K = heads(k->forward(x)), V = heads(v->forward(x));
+  auto heads = [&](const Tensor& t) { return t.reshape({B, t.size(1), H, dh}).permute({0, 2, 1, 3}); };
+  Tensor Q = heads(q->forward(xq)), K = heads(k->forward(x)), V = heads(v->forward(x));
   Tensor Y;  // (B, H, N, d_h)
   switch (cfg_.attention) {
     case AttentionKind::SimpleTron: Y = simpletron(Q, K, V, m, ctx); break;
     case AttentionKind::Softmax: Y = softmax_attention(Q, K, V, m); break;
     case AttentionKind::LinearElu: Y = linear_elu(Q, K, V, m, ctx); break;
   }
-  Tensor out = Y.permute({0, 2, 1, 3}).reshape({B, N, H * dh});
+  Tensor out = Y.permute({0, 2, 1, 3}).reshape({B, Q.size(2), H * dh});
   return o ? o->forward(out) : out;
 }
 

@@ -28,7 +28,11 @@ AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const M
 class Attention : public Module {
  public:
   Attention(const ModelConfig& cfg, InitStream& init);
-  Tensor forward(const Tensor& x, const AttentionMasks& masks, const RunContext& ctx) const;
+  // x (B, N, d) -> (B, N, d). query_rows >= 0: only the outputs of the first query_rows
+  // positions, (B, query_rows, d), with keys and values still from all of x (the last block of
+  // a CLS-pooled classifier needs no other rows). Not for causal attention.
+  Tensor forward(const Tensor& x, const AttentionMasks& masks, const RunContext& ctx,
+                 int64_t query_rows = -1) const;
   Linear *q, *k, *v, *o = nullptr;
 
  private:

@@ -90,8 +90,21 @@ Block::Block(const ModelConfig& cfg, InitStream& init)
                                                              cfg.activation, init));
 }
 
-Tensor Block::forward(const Tensor& x, const AttentionMasks& m, const RunContext& ctx) const {
+Tensor Block::forward(const Tensor& x, const AttentionMasks& m, const RunContext& ctx,
+                      bool first_row_only) const {
   bool tr = training();
+  if (first_row_only) {
+    // Position 0 alone after the attention; dropout masks keep their global positions.
+    RunContext c0 = ctx;
+    if (c0.seq_global < 0) c0.seq_global = x.size(1);
+    Tensor x0 = x.narrow(1, 0, 1);  // (B, 1, d)
+    if (norm_ == NormPlacement::PreLN) {
+      Tensor h = add(x0, drop_attn_.forward(attn->forward(ln1->forward(x), m, ctx, 1), c0, tr));
+      return add(h, drop_ffn_.forward(ffn->forward(ln2->forward(h), c0), c0, tr));
+    }
+    Tensor h = ln1->forward(add(x0, drop_attn_.forward(attn->forward(x, m, ctx, 1), c0, tr)));
+    return ln2->forward(add(h, drop_ffn_.forward(ffn->forward(h, c0), c0, tr)));
+  }
   if (norm_ == NormPlacement::PreLN) {
     Tensor h = add(x, drop_attn_.forward(attn->forward(ln1->forward(x), m, ctx), ctx, tr));
     return add(h, drop_ffn_.forward(ffn->forward(ln2->forward(h), ctx), ctx, tr));
@@ -118,7 +131,9 @@ SimpleTronModel::SimpleTronModel(const ModelConfig& cfg) : cfg_(cfg) {
   }
 }
 
-Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, AttentionMasks* masks_out) const {
+Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, AttentionMasks* masks_out,
+                               bool first_row_only) const {
+  ST_CHECK(!(first_row_only && cfg_.causal), "model: encode(first_row_only) is not for causal models");
   ST_CHECK(ids.defined() && ids.dtype() == DType::I32 && ids.dim() == 2,
            "model: token ids must be i32 (batch, length), got ",
            ids.defined() ? dtype_name(ids.dtype()) : "undefined", " ",
@@ -128,7 +143,9 @@ Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, Attenti
   AttentionMasks masks = make_attention_masks(ids, cfg_.uses_cls() && ctx.first_in_sequence(), cfg_,
                                               embed->tokens.dtype(), embed->tokens.device(), ctx);
   Tensor h = embed->forward(ids, ctx);
-  for (const Block* b : blocks) h = b->forward(h, masks, ctx);
+  for (size_t i = 0; i < blocks.size(); ++i)
+    h = blocks[i]->forward(h, masks, ctx, first_row_only && i + 1 == blocks.size());
+  if (first_row_only && blocks.empty()) h = h.narrow(1, 0, 1);
   if (final_ln) h = final_ln->forward(h);
   if (masks_out) *masks_out = masks;
   return h;
@@ -164,6 +181,10 @@ Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m, const Run
 ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const {
   ModelOutput out;
   auto anchor_of = [](const Tensor& t) { return scale(sum_all(t), 0.0); };
+  // Pooling that reads position 0 needs no other row of the last block (the same values and
+  // gradients for less work); not under sequence parallelism, where ranks share the sequence.
+  bool first = (cfg_.pooling == Pooling::Cls || cfg_.pooling == Pooling::First) && !cfg_.causal &&
+               !ctx.sequence_parallel();
   switch (cfg_.task) {
     case TaskKind::LanguageModel: {
       Tensor h = encode(ids, ctx);
@@ -174,7 +195,7 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
     }
     case TaskKind::Classification: {
       AttentionMasks m;
-      Tensor h = encode(ids, ctx, &m);
+      Tensor h = encode(ids, ctx, &m, first);
       Tensor pooled = pool(h, m, ctx);
       if (ctx.first_in_sequence()) {
         Tensor z = activate(head_fc1->forward(pooled), cfg_.head_activation);
@@ -185,7 +206,7 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
     }
     case TaskKind::Embedding: {
       AttentionMasks m;
-      Tensor h = encode(ids, ctx, &m);
+      Tensor h = encode(ids, ctx, &m, first);
       Tensor pooled = pool(h, m, ctx);
       if (ctx.first_in_sequence()) out.logits = l2_normalize_rows(pooled);
       out.anchor = anchor_of(pooled.defined() ? pooled : h);
@@ -200,7 +221,7 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
       AttentionMasks m1, m2;
       RunContext ctx2 = ctx;
       ctx2.seed = ctx.seed ^ 0x9E3779B97F4A7C15ull;
-      Tensor h1 = encode(ids, ctx, &m1), h2 = encode(ids2, ctx2, &m2);
+      Tensor h1 = encode(ids, ctx, &m1, first), h2 = encode(ids2, ctx2, &m2, first);
       Tensor p1 = pool(h1, m1, ctx), p2 = pool(h2, m2, ctx2);
       if (ctx.first_in_sequence()) {
         Tensor z = relu(head_fc1->forward(concat({p1, p2}, 1)));

@@ -26,7 +26,10 @@ class Embeddings : public Module {
 class Block : public Module {
  public:
   Block(const ModelConfig& cfg, InitStream& init);
-  Tensor forward(const Tensor& x, const AttentionMasks& masks, const RunContext& ctx) const;  // (B, N, d)
+  // (B, N, d) -> (B, N, d); first_row_only: (B, 1, d), the output at position 0 alone (the
+  // attention still reads every position's keys and values).
+  Tensor forward(const Tensor& x, const AttentionMasks& masks, const RunContext& ctx,
+                 bool first_row_only = false) const;
   LayerNorm *ln1, *ln2;
   Attention* attn;
   FeedForward* ffn;
@@ -63,8 +66,11 @@ class SimpleTronModel : public Module {
   ModelOutput run(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const;
   // run(...).logits: the single-process convenience.
   Tensor forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const;
-  // Encoder output after the last block (and final LayerNorm): (B, N [+1], d).
-  Tensor encode(const Tensor& ids, const RunContext& ctx, AttentionMasks* masks_out = nullptr) const;
+  // Encoder output after the last block (and final LayerNorm): (B, N [+1], d); with
+  // first_row_only, (B, 1, d): position 0 only, the last block skipping the other rows (exact:
+  // rows do not mix after its attention). Not for causal models.
+  Tensor encode(const Tensor& ids, const RunContext& ctx, AttentionMasks* masks_out = nullptr,
+                bool first_row_only = false) const;
   // Mean cross-entropy (with the configured label smoothing). labels: (B) i32 for
   // classification/retrieval; for language models the targets are ids shifted by one (pass
   // ids), padding targets ignored.
