@@ -8,6 +8,7 @@
 #include <set>
 
 #include "data/h5.h"
+#include "launch/config/schema.h"
 
 namespace st {
 
@@ -140,6 +141,15 @@ CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model,
     }
   }
   return st;
+}
+
+std::unique_ptr<SimpleTronModel> load_model(const std::string& path) {
+  CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
+  ModelConfig mc = train_config_from_yaml(saved.config_yaml, path + " (stored config)").model;
+  auto model = std::make_unique<SimpleTronModel>(mc);
+  load_weights(path, *model, true);
+  model->eval();
+  return model;
 }
 
 std::string checkpoint_dir(const std::string& run_dir) { return run_dir + "/checkpoints"; }

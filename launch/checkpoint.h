@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ struct WeightsReport {
   std::vector<std::string> loaded, fresh, unused;  // unused: in the file, not in the model
 };
 WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool require_all);
+
+// The model a checkpoint or weights file describes: rebuilt from its stored config, every
+// parameter loaded, in evaluation mode (teachers, st-eval).
+std::unique_ptr<SimpleTronModel> load_model(const std::string& path);
 
 // Step checkpoints in a run directory: RUN/checkpoints/step-<000123>.h5, plus best.h5.
 std::string checkpoint_dir(const std::string& run_dir);

@@ -1,8 +1,12 @@
 // st-eval: loss and accuracy of a checkpoint on any split.
-//   st-eval --checkpoint FILE --data GLOB [--dump OUT.h5] [--batch N]
+//   st-eval --checkpoint FILE --data GLOB [--dump OUT.h5] [--batch N] [--teacher FILE]
 // The model is rebuilt from the config stored in the checkpoint. --dump writes, per example in
 // split order, the logits (/logits (examples, classes), or (examples, length, vocab) for
 // language models) and the labels (/labels).
+// Embedding models (model.task: embedding) are compared with their teacher (--teacher, default
+// the checkpoint's distill.teacher): loss 1 - cosine, mean cosine, retrieval top-1 (is the
+// nearest teacher embedding the sentence's own?) and the Spearman correlation of pairwise
+// similarities (launch/embedding_metrics.h); --dump writes /embeddings and /teacher_embeddings.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -12,6 +16,7 @@
 #include "distributed/mpi_communicator.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
+#include "launch/embedding_metrics.h"
 #include "launch/trainer.h"
 
 int main(int argc, char** argv) {
@@ -24,6 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--data", data, "Shards to evaluate (glob)")->required();
   app.add_option("--dump", dump, "Write logits and labels per example to this HDF5 file");
   app.add_option("--batch", batch, "Examples per batch")->check(CLI::PositiveNumber);
+  std::string teacher_path;
+  app.add_option("--teacher", teacher_path, "Embedding models: the teacher (default: the stored distill.teacher)");
   CLI11_PARSE(app, argc, argv);
   try {
     CheckpointState saved = load_checkpoint(ckpt, nullptr, nullptr);
@@ -42,6 +49,40 @@ int main(int argc, char** argv) {
     lc.training = false;
     Loader loader(lc);
     NoGradGuard ng;
+    if (stored.task == TaskKind::Embedding) {
+      if (teacher_path.empty()) teacher_path = cfg.distill.teacher;
+      ST_CHECK(!teacher_path.empty(), "--teacher: ", ckpt, " is an embedding model without a stored distill.teacher; "
+               "name the teacher");
+      std::unique_ptr<SimpleTronModel> teacher = load_model(teacher_path);
+      ST_CHECK(teacher->config().d_model == stored.d_model, "--teacher: ", teacher_path, " has d_model ",
+               teacher->config().d_model, ", the model ", stored.d_model);
+      std::vector<float> emb, temb;
+      Batch b;
+      while (loader.next(b)) {
+        if (b.valid == 0) continue;
+        Tensor ids = b.inputs.narrow(0, 0, b.valid).contiguous();
+        auto s = model.forward(ids, Tensor(), RunContext{}).contiguous().to_vector<float>();
+        auto t = teacher->forward(ids, Tensor(), RunContext{}).contiguous().to_vector<float>();
+        emb.insert(emb.end(), s.begin(), s.end());
+        temb.insert(temb.end(), t.begin(), t.end());
+      }
+      EmbeddingAgreement a = embedding_agreement(emb, temb, stored.d_model);
+      std::printf("st-eval: %s on %s against %s: loss %.4f, cosine %.4f, retrieval top-1 %.2f%%, similarity "
+                  "Spearman %.4f over %lld sentences\n", ckpt.c_str(), data.c_str(), teacher_path.c_str(),
+                  1 - a.mean_cosine, a.mean_cosine, 100 * a.retrieval_top1, a.similarity_spearman,
+                  static_cast<long long>(a.rows));
+      if (!dump.empty()) {
+        h5::File f = h5::File::create(dump);
+        f.write_f32("embeddings", {a.rows, stored.d_model}, emb.data());
+        f.write_f32("teacher_embeddings", {a.rows, stored.d_model}, temb.data());
+        f.set_attribute("checkpoint", ckpt);
+        f.set_attribute("teacher", teacher_path);
+        f.set_attribute("data", data);
+        f.close();
+        std::printf("st-eval: embeddings of %lld sentences written to %s\n", static_cast<long long>(a.rows), dump.c_str());
+      }
+      return 0;
+    }
     double loss_sum = 0, counted = 0, right = 0, acc_n = 0;
     std::vector<float> logits_out;
     std::vector<int32_t> labels_out;

@@ -2,8 +2,9 @@
 # Weight transfer, end to end: fetch all-MiniLM-L6-v2 (scripts/pretrained.sh), import it
 # (st-import, softmax attention: the teacher), make sentence shards from CMake's documentation
 # (installed with cmake) with its WordPiece vocabulary, train the SimpleTRON student from the
-# teacher's weights and from random weights (configs/transfer/*.yaml), then print and plot
-# validation loss and cosine side by side (runs/transfer/transfer.png).
+# teacher's weights and from random weights (configs/transfer/*.yaml), evaluate both on the test
+# split (st-eval: cosine, retrieval top-1, similarity Spearman), then print and plot validation
+# loss and cosine side by side (runs/transfer/transfer.png).
 # Extra arguments go to both st-train runs, e.g. --set train.steps=100.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,10 @@ export ST_PROGRESS="${ST_PROGRESS:-plain}"
 for run in minilm-simpletron minilm-scratch; do
   echo "transfer: training configs/transfer/$run.yaml"
   "$bin/st-train" "configs/transfer/$run.yaml" "$@"
+done
+# Test split, best checkpoint of each run: cosine, retrieval top-1, similarity Spearman.
+for run in minilm-simpletron minilm-scratch; do
+  "$bin/st-eval" --checkpoint "runs/transfer/$run/checkpoints/best.h5" --data "data/transfer/sentences/test-*.h5"
 done
 python3 scripts/plot_transfer.py runs/transfer/minilm-simpletron runs/transfer/minilm-scratch \
   --out runs/transfer/transfer.png

@@ -12,6 +12,7 @@
 #include "data/shard.h"
 #include "launch/bert_import.h"
 #include "launch/checkpoint.h"
+#include "launch/embedding_metrics.h"
 #include "launch/config/schema.h"
 #include "launch/trainer.h"
 #include "tests/data/temp_dir.h"
@@ -127,6 +128,25 @@ TEST(Distill, SimpletronStudentLearnsTheTeachersEmbeddings) {
   EXPECT_LT(r.val_loss, 0.7 * start.val_loss);
   EXPECT_NEAR(r.val_loss, 1.0 - r.val_accuracy, 1e-5);
   EXPECT_FALSE(val_cosines(d.run_dir).empty());
+}
+
+TEST(Distill, AgreementMeasures) {
+  // Four unit vectors in 2-D; the teacher equals the student: everything perfect.
+  std::vector<float> s{1, 0, 0, 1, 0.6f, 0.8f, -1, 0};
+  EmbeddingAgreement same = embedding_agreement(s, s, 2);
+  EXPECT_NEAR(same.mean_cosine, 1, 1e-6);
+  EXPECT_DOUBLE_EQ(same.retrieval_top1, 1);
+  EXPECT_NEAR(same.similarity_spearman, 1, 1e-12);
+  EXPECT_EQ(same.rows, 4);
+  // Rows 0 and 3 swapped in the teacher: those two retrieve each other, rows 1 and 2 themselves.
+  std::vector<float> t{-1, 0, 0, 1, 0.6f, 0.8f, 1, 0};
+  EmbeddingAgreement swapped = embedding_agreement(s, t, 2);
+  EXPECT_DOUBLE_EQ(swapped.retrieval_top1, 0.5);
+  EXPECT_NEAR(swapped.mean_cosine, (-1 + 1 + 1 - 1) / 4.0, 1e-6);
+  // Pair similarities student (01 02 03 12 13 23) = (0 .6 -1 .8 0 -.6), teacher = (0 -.6 -1 .8 0 .6):
+  // ranks (3.5 5 1 6 3.5 2) and (3.5 2 1 6 3.5 5); their Pearson correlation (ties averaged) is
+  // sum(dx dy) / sum(dx^2) = 8 / 17.
+  EXPECT_NEAR(swapped.similarity_spearman, 8.0 / 17.0, 1e-9);
 }
 
 TEST(Distill, ErrorsNameTheKey) {
