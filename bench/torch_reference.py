@@ -9,6 +9,10 @@ Linear(d, d) -> GELU -> Linear(d, classes), cross-entropy. Dropout 0, random tok
 AdamW (weight decay 0.01, not on biases, LayerNorm or embeddings). Same parameter count as
 st-bench (printed: compare with its `params` column).
 
+--first-row-only makes the last block compute position 0 alone, as st-bench's model does (the
+CLS head reads nothing else): the same loss and gradients for fewer FLOPs. Without it, the plain
+model: the fair "same program" baseline.
+
 One step is timed as st-bench does: forward + loss, backward, optimizer step + zero_grad; medians
 over --steps after --warmup. Output: CSV on stdout, with the same columns as st-bench where they
 exist (peak memory is not measured here). Progress goes to stderr.
@@ -32,14 +36,15 @@ class Attention(nn.Module):
         self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
         self.heads, self.kind = heads, kind
 
-    def forward(self, x):  # (B, N, d)
+    def forward(self, x, query_rows=None):  # (B, N, d) -> (B, N or query_rows, d)
         B, N, d = x.shape
         H, dh = self.heads, d // self.heads
+        xq = x if query_rows is None else x[:, :query_rows]
 
         def split(t):
-            return t.view(B, N, H, dh).transpose(1, 2)  # (B, H, N, dh)
+            return t.reshape(B, t.shape[1], H, dh).transpose(1, 2)  # (B, H, N, dh)
 
-        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        q, k, v = split(self.q(xq)), split(self.k(x)), split(self.v(x))
         if self.kind == "simpletron":
             s = 1.0 / math.sqrt(N)  # no padding: n = N (CLS included)
             y = q @ (s * (k.transpose(-1, -2) @ v))
@@ -49,7 +54,7 @@ class Attention(nn.Module):
             fq, fk = F.elu(q) + 1, F.elu(k) + 1
             z = fk.sum(2, keepdim=True)
             y = (fq @ (fk.transpose(-1, -2) @ v)) / (fq @ z.transpose(-1, -2) + 1e-6)
-        return y.transpose(1, 2).reshape(B, N, d)
+        return y.transpose(1, 2).reshape(B, q.shape[2], d)
 
 
 class Block(nn.Module):
@@ -59,14 +64,18 @@ class Block(nn.Module):
         self.attn = Attention(d, heads, kind)
         self.fc1, self.fc2 = nn.Linear(d, d_ff), nn.Linear(d_ff, d)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x, first_row_only=False):
+        if first_row_only:  # position 0 alone after the attention (what st-bench's model does)
+            x = x[:, :1] + self.attn(self.ln1(x), query_rows=1)
+        else:
+            x = x + self.attn(self.ln1(x))
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 
 
 class Classifier(nn.Module):
-    def __init__(self, vocab, max_len, d, heads, layers, d_ff, classes, kind):
+    def __init__(self, vocab, max_len, d, heads, layers, d_ff, classes, kind, first_row_only=False):
         super().__init__()
+        self.first_row_only = first_row_only
         self.tokens = nn.Parameter(0.02 * torch.randn(vocab, d))
         self.positions = nn.Parameter(0.02 * torch.randn(max_len, d))
         self.cls = nn.Parameter(0.02 * torch.randn(d))
@@ -78,8 +87,8 @@ class Classifier(nn.Module):
         B, N = ids.shape
         h = self.tokens[ids] + self.positions[:N]
         h = torch.cat([self.cls.expand(B, 1, -1), h], 1)
-        for b in self.blocks:
-            h = b(h)
+        for i, b in enumerate(self.blocks):
+            h = b(h, self.first_row_only and i + 1 == len(self.blocks))
         h = self.final_ln(h)
         return self.fc2(F.gelu(self.fc1(h[:, 0])))
 
@@ -93,9 +102,18 @@ def optimizer(model, fused):
     return torch.optim.AdamW(groups, lr=1e-4, fused=fused or None)
 
 
+def estimate_bytes(a, kind, n):
+    """st-bench's estimate without the parameter term (activations, and N x N for softmax)."""
+    T = a.batch * (n + 1)
+    act = T * a.layers * (16 * a.d + 3 * a.ff_mult * a.d) * 4
+    quad = a.batch * a.heads * (n + 1) ** 2 * 4 * (a.layers + 3) if kind == "softmax" else 0
+    return act + quad
+
+
 def run(a, kind, n):
     torch.manual_seed(1)
-    model = Classifier(a.vocab, n, a.d, a.heads, a.layers, a.ff_mult * a.d, a.classes, kind)
+    model = Classifier(a.vocab, n, a.d, a.heads, a.layers, a.ff_mult * a.d, a.classes, kind,
+                       a.first_row_only)
     params = sum(p.numel() for p in model.parameters())
     opt = optimizer(model, a.fused)
     step_model = torch.compile(model) if a.compile else model
@@ -140,18 +158,32 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--fused", action="store_true", help="fused AdamW")
+    p.add_argument("--memory-budget", type=float, default=16.0,
+                   help="skip shapes estimated above this many GiB (st-bench's estimate)")
+    p.add_argument("--first-row-only", action="store_true",
+                   help="the last block computes position 0 only, as st-bench's model does "
+                        "(same loss and gradients); default: the plain model")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     impl = "torch-compile" if a.compile else "torch-eager"
+    if a.first_row_only:
+        impl += "-firstrow"
     print(f"torch_reference: torch {torch.__version__}, {torch.get_num_threads()} threads, {impl}, "
           f"d {a.d}, {a.layers} layers, {a.heads} heads, batch {a.batch}, dropout 0", file=sys.stderr)
-    print("impl,kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,step_ms")
+    print("impl,kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,"
+          "step_ms,note")
     for kind in a.kinds.split(","):
         for n in (int(x) for x in a.n.split(",")):
+            est = estimate_bytes(a, kind, n)
+            if est > a.memory_budget * 2**30:
+                note = f"memory: estimated {est / 2**30:.1f} GiB > --memory-budget {a.memory_budget} GiB"
+                print(f"torch_reference: {kind} N={n} SKIPPED ({note})", file=sys.stderr)
+                print(f"{impl},{kind},{n},{a.d},{a.layers},{a.heads},{a.batch},{a.threads},,skipped,,,,,,{note}")
+                continue
             r = run(a, kind, n)
             print(f"{impl},{kind},{n},{a.d},{a.layers},{a.heads},{a.batch},{a.threads},{r['params']},ok,"
                   f"{r['tokens_per_s']:.1f},{r['fwd_ms']:.2f},{r['bwd_ms']:.2f},{r['opt_ms']:.2f},"
-                  f"{r['step_ms']:.2f}", flush=True)
+                  f"{r['step_ms']:.2f},", flush=True)
 
 
 if __name__ == "__main__":
