@@ -15,7 +15,8 @@ model_dir="$(bash scripts/pretrained.sh)"
 help_dir="$(ls -d /usr/share/cmake-*/Help 2>/dev/null | head -1)"
 [ -n "$help_dir" ] || { echo "transfer: CMake's documentation (/usr/share/cmake-*/Help) is missing" >&2; exit 1; }
 mkdir -p data/transfer
-"$bin/st-import" --from "$model_dir" --out data/transfer/minilm.h5 | head -4
+"$bin/st-import" --from "$model_dir" --out data/transfer/minilm.h5 > data/transfer/import.log
+head -4 data/transfer/import.log
 "$bin/st-data" sentences --input "$help_dir" --vocab "$model_dir/vocab.txt" --out data/transfer/sentences \
   --max-len 48 --overwrite
 export ST_PROGRESS="${ST_PROGRESS:-plain}"
