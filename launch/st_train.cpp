@@ -10,6 +10,7 @@
 
 #include "distributed/mpi_communicator.h"
 #include "launch/config/schema.h"
+#include "launch/device.h"
 #include "launch/suite.h"
 #include "launch/trainer.h"
 
@@ -39,7 +40,12 @@ RunResult train_one(const std::string& config, const std::vector<std::string>& s
   if (!run_dir.empty()) cfg.run_dir = run_dir;
   auto world = MpiCommunicator::world(cfg.dist.timeout_seconds);
   ProcessGrid grid(world, cfg.dist.sp);
-  Trainer trainer(cfg, grid, TrainOptions{resume, dry_run});
+  TrainOptions options{resume, dry_run};
+  if (cfg.device != "cpu") {  // the CUDA device is local rank % visible devices
+    options.local_rank = local_rank_from_env();
+    if (options.local_rank < 0) options.local_rank = MpiEnvironment::local_rank();  // every rank calls it
+  }
+  Trainer trainer(cfg, grid, options);
   return trainer.run();
 }
 

@@ -1,6 +1,7 @@
 // The training loop; see trainer.h.
 #include "launch/trainer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -11,14 +12,18 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/backend/backend.h"
 #include "core/nn/model.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
 #include "data/loader.h"
 #include "distributed/data_parallel.h"
+#include "distributed/host_staging.h"
+#include "distributed/nccl/nccl_communicator.h"
 #include "distributed/parallel_loss.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
+#include "launch/device.h"
 #include "launch/run_log.h"
 
 namespace st {
@@ -132,6 +137,12 @@ struct Trainer::Impl {
   std::unique_ptr<SimpleTronModel> model;
   std::unique_ptr<SimpleTronModel> teacher;  // embedding task: frozen, evaluation mode
   std::unique_ptr<AdamW> optimizer;
+  // Where parameters, optimizer state and each batch live; the log line saying why.
+  Device device = Device::cpu();
+  std::string device_note, comm_note;
+  // The communicator of the gradient all-reduce when it is not grid.world() (device cuda: NCCL,
+  // MPI with host staging, or local for one process); declared before `sync`, which uses it.
+  std::shared_ptr<Communicator> grad_comm;
   std::unique_ptr<GradientSync> sync;
   std::unique_ptr<Loader> train_loader, val_loader, test_loader;
   std::unique_ptr<RunLog> log;
@@ -153,6 +164,9 @@ struct Trainer::Impl {
   }
   void setup_teacher();
   void initialise_weights();
+  void choose_device();
+  Communicator& gradient_communicator();
+  Tensor on_device(const Tensor& t) const { return t.defined() ? t.to(device) : t; }
 
   void setup();
   LoaderConfig loader_config(const std::string& glob, bool training) const;
@@ -178,9 +192,45 @@ LoaderConfig Trainer::Impl::loader_config(const std::string& glob, bool training
   return l;
 }
 
+void Trainer::Impl::choose_device() {
+  // Checked before any work: precision, then the device, then what the device supports.
+  ST_CHECK(cfg.precision == "fp32", "precision: ", cfg.precision, " (bf16 compute with fp32 master weights, "
+           "optimizer state and reductions) is not implemented yet; use precision: fp32");
+  int local = opts.local_rank >= 0 ? opts.local_rank : std::max(local_rank_from_env(), 0);
+  if (cfg.device == "auto" && grid.sp_size() > 1) {
+    device = Device::cpu();
+    device_note = "device: auto -> cpu (distributed.sp > 1: sequence parallelism runs on cpu only in this version)";
+    return;
+  }
+  DeviceChoice dc = st::choose_device(cfg.device, cuda_built(), cuda_device_count(), local);
+  device = dc.device;
+  // The sequence-parallel collectives take host tensors (token counts) and device tensors (the
+  // states S) through one communicator: NCCL takes device tensors only, and a host-staged SP path
+  // is not verified on GPUs yet.
+  ST_CHECK(device.is_cpu() || grid.sp_size() == 1, "distributed.sp: ", grid.sp_size(),
+           ": sequence parallelism is not wired for device cuda yet; use distributed.sp: 1 (data parallelism "
+           "over GPUs) or device: cpu");
+  if (cfg.device != "cpu") device_note = dc.reason;
+}
+
+Communicator& Trainer::Impl::gradient_communicator() {
+  if (device.is_cpu()) return grid.world();  // MPI (or local): host buffers
+  if (grid.world_size() == 1) {
+    grad_comm = std::make_shared<LocalCommunicator>();
+  } else if (nccl_built() && grid.world().name() == "mpi") {
+    grad_comm = make_nccl_communicator(grid.world(), device.index, cfg.dist.timeout_seconds);
+    comm_note = "gradient all-reduce: nccl on " + device.str();
+  } else {
+    grad_comm = std::make_shared<HostStagingCommunicator>(borrow(grid.world()));
+    comm_note = "gradient all-reduce: " + grid.world().name() + " with host staging (" +
+                (nccl_built() ? "the world communicator is not mpi, NCCL cannot bootstrap from it"
+                              : "this build has no NCCL") + ")";
+  }
+  return *grad_comm;
+}
+
 void Trainer::Impl::setup() {
-  // Device.
-  ST_CHECK(cfg.device != "cuda", "device: cuda: training on CUDA is not wired into st-train yet; use device: cpu");
+  choose_device();
   resolve_against_data(cfg);
   cfg.model.init_seed = cfg.seed;
   cfg.model.validate();
@@ -206,10 +256,15 @@ void Trainer::Impl::setup() {
   }
   grid.world().barrier();
   log = std::make_unique<RunLog>(cfg.run_dir, root());
+  if (!device_note.empty()) log->info(device_note);
 
   model = std::make_unique<SimpleTronModel>(cfg.model);
   if (!cfg.init_from.empty() && !opts.resume) initialise_weights();
   if (embedding()) setup_teacher();
+  // Parameters move before the optimizer and gradient buckets are made, so their state is
+  // allocated on the same device.
+  model->to(device);
+  if (teacher) teacher->to(device);
   AdamWConfig oc;
   oc.beta1 = cfg.optim.beta1;
   oc.beta2 = cfg.optim.beta2;
@@ -219,8 +274,9 @@ void Trainer::Impl::setup() {
   oc.decay_layernorm = cfg.optim.decay_layernorm;
   oc.decay_embeddings = cfg.optim.decay_embeddings;
   optimizer = std::make_unique<AdamW>(model->named_parameters(), oc);
-  sync = std::make_unique<GradientSync>(model->named_parameters(), grid.world(), static_cast<int>(dp),
+  sync = std::make_unique<GradientSync>(model->named_parameters(), gradient_communicator(), static_cast<int>(dp),
                                         static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20)));
+  if (!comm_note.empty()) log->info(comm_note);
   train_loader = std::make_unique<Loader>(loader_config(cfg.data.train, true));
   if (!cfg.data.val.empty()) val_loader = std::make_unique<Loader>(loader_config(cfg.data.val, false));
   if (!cfg.data.test.empty()) test_loader = std::make_unique<Loader>(loader_config(cfg.data.test, false));
@@ -295,11 +351,12 @@ void Trainer::Impl::setup_teacher() {
 }
 
 Tensor Trainer::Impl::targets_for(const Batch& b) const {
+  // b is the host batch; the targets are returned on `device`.
   if (embedding()) {
     NoGradGuard ng;
-    return teacher->forward(b.inputs, Tensor(), RunContext{}).detach();
+    return teacher->forward(on_device(b.inputs), Tensor(), RunContext{}).detach();
   }
-  if (cfg.model.task != TaskKind::LanguageModel) return b.labels;
+  if (cfg.model.task != TaskKind::LanguageModel) return on_device(b.labels);
   // Next-token targets; the last column's target is the first token of the next SP rank.
   Tensor t = SimpleTronModel::next_token_targets(b.inputs);
   if (grid.sp_size() > 1) {
@@ -313,7 +370,7 @@ Tensor Trainer::Impl::targets_for(const Batch& b) const {
     for (int64_t i = 0; i < B; ++i) tv[i * N + N - 1] = nv[i];
     t = Tensor::from_vector(tv, {B, N});
   }
-  return t;
+  return on_device(t);
 }
 
 std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_out) {
@@ -328,7 +385,7 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
       b.inputs = b.inputs.narrow(0, 0, b.valid).contiguous();
     }
     RunContext ctx = grid.context(cfg.seed, 0, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
-    ModelOutput out = model->run(b.inputs, b.inputs2, ctx);
+    ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     if (out.logits.defined()) {
       int64_t counted = 0;
@@ -398,7 +455,7 @@ RunResult Trainer::Impl::run() {
       wait += b.wait_seconds;
       RunContext ctx = grid.context(cfg.seed, static_cast<uint32_t>((step - 1) * accum + k),
                                     micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
-      ModelOutput out = model->run(b.inputs, b.inputs2, ctx);
+      ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
       Tensor targets = targets_for(b);
       ParallelLoss pl = parallel_loss(*model, out, targets, grid);
       loss_sum += pl.mean;

@@ -24,6 +24,9 @@ struct RunResult {
 struct TrainOptions {
   bool resume = false;   // continue from the newest checkpoint in cfg.run_dir
   bool dry_run = false;  // print the resolved config, parameter count, memory estimate, layout; exit
+  // Rank among this node's processes, for the CUDA device (local rank % visible devices);
+  // -1: from the launcher's environment (launch/device.h), else 0.
+  int local_rank = -1;
 };
 
 // Fills model sizes left at 0 from the training data and checks that data and model agree.

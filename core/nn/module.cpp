@@ -73,6 +73,20 @@ void Module::load_state(const std::map<std::string, Tensor>& state) {
   for (auto& [n, t] : params) copy_into(t, state.at(n));
 }
 
+void Module::to(Device d) {
+  NoGradGuard ng;
+  for (auto& [n, t] : named_parameters()) {
+    if (t.device() == d) continue;
+    Tensor moved = Tensor::empty(t.shape(), t.dtype(), d);
+    copy_into(moved, t.detach());
+    t.zero_grad();
+    TensorImpl& impl = t.impl();  // shared by every handle to this parameter
+    impl.storage = moved.impl().storage;
+    impl.offset = 0;
+    impl.strides = moved.strides();
+  }
+}
+
 void Module::zero_grad() {
   for (auto& [_, t] : named_parameters()) t.zero_grad();
 }

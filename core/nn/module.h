@@ -33,6 +33,10 @@ class Module {
   // (the error lists missing, unexpected and mismatched names).
   void load_state(const std::map<std::string, Tensor>& state);
   void zero_grad();
+  // Moves every parameter to device d in place: each parameter's storage is replaced by a
+  // contiguous copy on d, so every handle to it (members, optimizer slots made later) sees the
+  // move. Accumulated gradients are dropped. A no-op for parameters already on d.
+  void to(Device d);
 
  protected:
   // Registers a leaf that requires grad; returns the stored handle.

@@ -94,7 +94,11 @@ const std::vector<Key>& schema() {
     k.push_back(make_choice("device", {"auto", "cpu", "cuda"},
                             [](TrainConfig& c, const std::string& v) { c.device = v; },
                             [](const TrainConfig& c) { return c.device; },
-                            "Where to train. This version trains on the CPU: auto picks cpu; cuda is rejected until the CUDA training path is wired into st-train."));
+                            "Where to train. cuda: each process uses CUDA device local rank % visible devices (local rank from OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or MPI's node split); an error when the build has no CUDA backend or no device is visible. auto: cuda when both are there and distributed.sp is 1, else cpu (the log says which). On cuda, parameters and AdamW state live on the GPU, gradients are all-reduced with NCCL, checkpoints stay device-independent, and distributed.sp must be 1 (sequence parallelism is cpu-only for now)."));
+    k.push_back(make_choice("precision", {"fp32", "bf16"},
+                            [](TrainConfig& c, const std::string& v) { c.precision = v; },
+                            [](const TrainConfig& c) { return c.precision; },
+                            "Arithmetic of the training step. fp32: everything in fp32 (the only mode on cpu). bf16 (bf16 compute with fp32 master weights, optimizer state and reductions) is not implemented yet and is rejected."));
     // ---- model
     k.push_back(make_choice("model.task", {"classification", "retrieval", "lm", "embedding"},
                             [](TrainConfig& c, const std::string& v) { c.model.task = parse_task(v); },

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# The GPU suite in one command, for a machine with an NVIDIA GPU (sized for one H200, under 8
+# minutes): configures build-gpu (-DST_CUDA=ON, CUDA architecture 90 unless ST_CUDA_ARCH says
+# otherwise), builds, runs `ctest -L cuda` and the cpu tests, trains the quickstart-sized config
+# with device: cuda (and prints its tokens/s beside a short CPU run's), runs the GPU benchmarks that
+# exist (st-bench when it has a --device option), then prints a summary with pass/fail counts.
+#   bash tests/gpu/run.sh                 everything (exits early with a message when no GPU is visible)
+#   bash tests/gpu/run.sh --build-only    configure and build only (works without a GPU)
+# Every long step runs under `timeout`; a step that runs out of the time budget is reported and
+# skipped, never left hanging. Logs go to build-gpu/gpu-run/.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+build_only=0
+for a in "$@"; do
+  case "$a" in
+    --build-only) build_only=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "gpu-run: unknown argument '$a' (valid: --build-only)"; exit 2 ;;
+  esac
+done
+
+build=${BUILD_DIR:-build-gpu}
+arch=${ST_CUDA_ARCH:-90}
+jobs=${JOBS:-$(nproc)}
+budget=${ST_GPU_BUDGET_S:-470}  # seconds for the whole script (8 minutes, less a margin)
+logs="$build/gpu-run"
+start=$(date +%s)
+summary=()
+failed_steps=0
+
+note() { echo "gpu-run: $*"; }
+add() { summary+=("$*"); }
+left() { echo $(( budget - ($(date +%s) - start) )); }
+# limit WANT: the seconds a step may take, WANT or what is left of the budget (at least 1).
+limit() {
+  local l; l=$(left)
+  (( l < $1 )) && echo $(( l > 1 ? l : 1 )) || echo "$1"
+}
+
+# ---- GPU present? -------------------------------------------------------------------------
+gpu_name=""
+if command -v nvidia-smi >/dev/null 2>&1; then
+  gpu_name=$(timeout 20 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+fi
+if [ -z "$gpu_name" ] && [ "$build_only" = 0 ]; then
+  note "no NVIDIA GPU is visible (nvidia-smi is $(command -v nvidia-smi >/dev/null 2>&1 && echo 'there but lists no GPU' || echo 'not installed'))."
+  note "nothing to run here; on a GPU machine run this script again, or use --build-only to check that the CUDA build compiles."
+  exit 3
+fi
+[ -n "$gpu_name" ] && note "GPU: $gpu_name" || note "no GPU visible: building only"
+
+# ---- configure and build --------------------------------------------------------------------
+mkdir -p "$logs"
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
+note "configuring $build (CUDA architecture $arch)"
+if ! timeout "$(limit 120)" cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DST_CUDA=ON \
+       -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$logs/configure.log" 2>&1; then
+  tail -n 30 "$logs/configure.log"
+  note "configure failed (log: $logs/configure.log)"
+  exit 1
+fi
+note "building with $jobs jobs"
+t0=$(date +%s)
+if ! timeout "$(limit 330)" cmake --build "$build" -j "$jobs" >"$logs/build.log" 2>&1; then
+  tail -n 40 "$logs/build.log"
+  note "build failed or timed out after $(( $(date +%s) - t0 )) s (log: $logs/build.log)"
+  exit 1
+fi
+add "build: ok in $(( $(date +%s) - t0 )) s"
+if [ "$build_only" = 1 ]; then
+  note "build only: done in $(( $(date +%s) - start )) s"
+  exit 0
+fi
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# ctest_counts LOG: "P passed, F failed of T" from ctest's summary line.
+ctest_counts() {
+  local line; line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$1" | tail -n 1)
+  if [ -z "$line" ]; then echo "no result (timed out?)"; return; fi
+  local failed total; failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+  local skipped; skipped=$(grep -c -- "\*\*\*Skipped\|Not Run (Disabled)\| Skipped " "$1" || true)
+  echo "$(( total - failed )) passed, $failed failed of $total ($skipped skipped)"
+}
+
+# ---- tests -----------------------------------------------------------------------------------
+run_ctest() {  # NAME LABEL WANT_SECONDS
+  local l; l=$(limit "$3")
+  note "ctest -L $2 (at most $l s)"
+  timeout "$l" ctest --test-dir "$build" -L "$2" --output-on-failure -j 8 --timeout 300 >"$logs/ctest-$1.log" 2>&1
+  local rc=$?
+  (( rc != 0 )) && failed_steps=$((failed_steps + 1))
+  (( rc == 124 )) && note "ctest -L $2 ran out of time"
+  grep -E "Failed|\*\*\*Skipped" "$logs/ctest-$1.log" | head -n 20
+  add "ctest -L $2: $(ctest_counts "$logs/ctest-$1.log")"
+}
+run_ctest cuda cuda 120
+run_ctest cpu cpu 120
+
+# ---- st-train on the GPU: quickstart-sized ListOps ------------------------------------------
+data=data/generated/quickstart
+if ! ls "$data"/test-*.h5 >/dev/null 2>&1; then
+  note "generating the quickstart ListOps in $data"
+  timeout "$(limit 60)" "$build/launch/st-data" listops --out "$data" --train 20000 --val 1000 --test 1000 \
+    --max-len 64 --min-len 8 --max-depth 4 --max-args 4 --seed 1 --quiet >"$logs/st-data.log" 2>&1 ||
+    note "st-data failed (log: $logs/st-data.log)"
+fi
+tokens_per_s() {  # RUN_DIR -> mean tokens/s of the logged train lines after the first (warm-up)
+  grep '"split":"train"' "$1/metrics.jsonl" 2>/dev/null | tail -n +2 |
+    sed -E 's/.*"tokens_per_s":([0-9.eE+-]+).*/\1/' | awk '{s += $1; n++} END {if (n) printf "%.0f", s / n; else print "?"}'
+}
+train_run() {  # NAME DEVICE STEPS WANT_SECONDS
+  local dir="$build/gpu-run/$1" l; l=$(limit "$4")
+  rm -rf "$dir"
+  note "st-train configs/quickstart.yaml on $2, $3 steps (at most $l s)"
+  local t0; t0=$(date +%s)
+  timeout "$l" "$build/launch/st-train" configs/quickstart.yaml --set device="$2" --set train.steps="$3" \
+    --set run_dir="$dir" --set train.log_every=25 --set train.eval_every=0 --set train.checkpoint_every=0 \
+    >"$logs/train-$1.log" 2>&1
+  local rc=$?
+  local secs=$(( $(date +%s) - t0 ))
+  if (( rc != 0 )); then
+    failed_steps=$((failed_steps + 1))
+    tail -n 15 "$logs/train-$1.log"
+    add "st-train $2: FAILED (exit $rc after $secs s; log $logs/train-$1.log)"
+    return
+  fi
+  local loss acc
+  loss=$(grep '"split":"train"' "$dir/metrics.jsonl" | tail -n 1 | sed -E 's/.*"loss":([0-9.eE+-]+).*/\1/')
+  acc=$(grep -o '"test_accuracy": *[0-9.eE+-]*' "$dir/results.json" | sed -E 's/.*: *//')
+  add "st-train $2: $3 steps in $secs s, $(tokens_per_s "$dir") tokens/s, last train loss $loss, test accuracy $acc"
+}
+if ls "$data"/test-*.h5 >/dev/null 2>&1; then
+  train_run cuda cuda 400 120
+  grep -h "device: \|gradient all-reduce" "$logs/train-cuda.log" | head -n 2
+  train_run cpu cpu 50 60
+else
+  add "st-train: skipped (no quickstart data)"
+fi
+
+# ---- benchmarks ------------------------------------------------------------------------------
+bench="$build/bench/st-bench"
+if [ -x "$bench" ] && "$bench" --help 2>/dev/null | grep -q -- "--device"; then
+  l=$(limit 90)
+  note "st-bench --device cuda (at most $l s)"
+  if timeout "$l" "$bench" --device cuda >"$logs/bench.log" 2>&1; then
+    tail -n 20 "$logs/bench.log"
+    add "st-bench --device cuda: ok (output: $logs/bench.log)"
+  else
+    failed_steps=$((failed_steps + 1))
+    tail -n 20 "$logs/bench.log"
+    add "st-bench --device cuda: FAILED or timed out (log $logs/bench.log)"
+  fi
+else
+  add "st-bench: skipped ($( [ -x "$bench" ] && echo 'it has no --device option yet' || echo 'not built'))"
+fi
+
+# ---- summary ---------------------------------------------------------------------------------
+echo
+echo "==== GPU suite summary ($gpu_name; $(( $(date +%s) - start )) s) ===="
+for s in "${summary[@]}"; do echo "  $s"; done
+echo "  logs: $logs"
+if (( failed_steps > 0 )); then
+  echo "  $failed_steps step(s) failed"
+  exit 1
+fi
+echo "  all steps passed"
