@@ -12,8 +12,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, InitStream& init) {
 Tensor Linear::forward(const Tensor& x) const {
   ST_CHECK(x.size(-1) == weight.size(1), "Linear: input ", x.shape(), " does not end in ",
            weight.size(1), " features (weight ", weight.shape(), ")");
-  Tensor y = matmul(x, weight.transpose(0, 1));  // transposed view: no copy
-  return bias.defined() ? add(y, bias) : y;
+  return linear(x, weight, bias);  // one GEMM starting from the bias; W^T is a view, no copy
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_) : eps(eps_) {

@@ -1,7 +1,8 @@
 // Matrix products. Operands whose last two dimensions are row-major or transposed (and whose
 // batch dimensions collapse to one stride) go to the backend GEMM as they are; anything else is
 // made contiguous first. Backward: dA = dC @ B^T, dB = A^T @ dC (summed over the batch when B
-// is shared), using transposed views, not copies.
+// is shared), using transposed views, not copies. linear(): y = x W^T + b as one GEMM whose
+// output starts as the broadcast bias (beta = 1): no separate bias pass, no zeroing of C.
 #include "core/ops/op_util.h"
 
 namespace st {
@@ -121,6 +122,54 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       }
     }
     return std::vector<Tensor>{da, db};
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  detail::check_same("linear", x, w);
+  detail::check_floating("linear", x);
+  ST_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), "linear: input ", x.shape(),
+           " does not end in ", w.dim() == 2 ? w.size(1) : -1, " features (weight ", w.shape(), ")");
+  if (!b.defined()) return matmul(x, w.transpose(0, 1));
+  detail::check_same("linear", x, b);
+  ST_CHECK(b.dim() == 1 && b.size(0) == w.size(0), "linear: bias ", b.shape(), " does not fit weight ",
+           w.shape());
+  int64_t in = w.size(1), out = w.size(0);
+  Shape out_shape = x.shape();
+  out_shape.back() = out;
+  Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
+  int64_t rows = in > 0 ? x.numel() / in : numel_of(out_shape) / std::max<int64_t>(out, 1);
+  Tensor xc = x.detach().contiguous(), wd = w.detach(), bd = b.detach();
+  if (y.numel() > 0) {
+    NoGradGuard ng;
+    detail::be(y).copy(y.reshape({rows, out}), expand(bd.reshape({1, out}), {rows, out}));  // y = b
+    if (in > 0) {
+      GemmArgs g;  // y (rows, out) += x (rows, in) @ W^T, W stored (out, in)
+      g.m = rows;
+      g.n = out;
+      g.k = in;
+      g.beta = 1.0;
+      g.dtype = x.dtype();
+      g.a = xc.raw_data();
+      g.lda = in;
+      g.trans_b = true;
+      Tensor wc = wd.contiguous();
+      g.b = wc.raw_data();
+      g.ldb = in;
+      g.c = y.raw_data();
+      g.ldc = out;
+      detail::be(y).gemm(g);
+    }
+  }
+  bool gx = x.requires_grad(), gw = w.requires_grad();
+  Tensor sx = gw ? xc : Tensor(), sw = gx ? wd : Tensor();  // saved only where needed
+  Shape x_shape = x.shape();
+  return record(y, "linear", {x, w, b}, [sx, sw, x_shape, rows, in, out](const Tensor& g) {
+    Tensor g2 = g.contiguous().reshape({rows, out});
+    Tensor dx = sw.defined() ? matmul_raw(g2, sw).reshape(x_shape) : Tensor();  // (rows, in)
+    Tensor dw = sx.defined() ? matmul_raw(g2.transpose(0, 1), sx.reshape({rows, in})) : Tensor();
+    Tensor db = sum(g2, {0});                                             // (out)
+    return std::vector<Tensor>{dx, dw, db};
   });
 }
 

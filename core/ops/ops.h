@@ -42,6 +42,9 @@ Tensor elu_plus_one(const Tensor& x);  // elu(x) + 1
 // a (..., M, K) @ b (..., K, N) -> (..., M, N). Batch dimensions must be equal, or b is 2-D
 // (K, N) and shared by every batch item. Transposed views are passed to BLAS without copies.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// x (..., in), w (out, in), b (out) or undefined -> x W^T + b (..., out): one GEMM that starts
+// from the broadcast bias (beta = 1), no separate bias pass.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ---- reductions (deterministic) ------------------------------------------------------------
 Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
