@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <unistd.h>  // gethostname
+
 #include "core/backend/backend.h"
 #include "core/nn/model.h"
 #include "core/optim/adamw.h"
@@ -166,6 +168,7 @@ struct Trainer::Impl {
   void initialise_weights();
   void choose_device();
   Communicator& gradient_communicator();
+  bool ranks_share_a_device() const;
   Tensor on_device(const Tensor& t) const { return t.defined() ? t.to(device) : t; }
 
   void setup();
@@ -213,10 +216,32 @@ void Trainer::Impl::choose_device() {
   if (cfg.device != "cpu") device_note = dc.reason;
 }
 
+bool Trainer::Impl::ranks_share_a_device() const {
+  // (host name hash, device index) of every rank; a collision of hashes across hosts would only
+  // choose the slower (still correct) host-staged path.
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (const char* c = host; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+  Tensor mine = Tensor::from_vector<int32_t>({static_cast<int32_t>(h & 0x7fffffffu), device.index}, {2});
+  Tensor all = Tensor::zeros({grid.world_size(), 2}, DType::I32);
+  grid.world().all_gather(mine, all);
+  std::vector<int32_t> v = all.to_vector<int32_t>();
+  for (int a = 0; a < grid.world_size(); ++a)
+    for (int b = a + 1; b < grid.world_size(); ++b)
+      if (v[2 * a] == v[2 * b] && v[2 * a + 1] == v[2 * b + 1]) return true;
+  return false;
+}
+
 Communicator& Trainer::Impl::gradient_communicator() {
   if (device.is_cpu()) return grid.world();  // MPI (or local): host buffers
   if (grid.world_size() == 1) {
     grad_comm = std::make_shared<LocalCommunicator>();
+  } else if (grid.world().name() == "mpi" && ranks_share_a_device()) {
+    // NCCL needs one GPU per rank (more ranks than GPUs on a node: local rank % visible devices).
+    grad_comm = std::make_shared<HostStagingCommunicator>(borrow(grid.world()));
+    comm_note = "gradient all-reduce: mpi with host staging (ranks of a node share " + device.str() +
+                "; NCCL needs one GPU per rank)";
   } else if (nccl_built() && grid.world().name() == "mpi") {
     grad_comm = make_nccl_communicator(grid.world(), device.index, cfg.dist.timeout_seconds);
     comm_note = "gradient all-reduce: nccl on " + device.str();

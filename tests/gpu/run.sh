@@ -83,7 +83,7 @@ ctest_counts() {
   local failed total; failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
   total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
   local skipped; skipped=$(grep -c -- "\*\*\*Skipped\|Not Run (Disabled)\| Skipped " "$1" || true)
-  echo "$(( total - failed )) passed, $failed failed of $total ($skipped skipped)"
+  echo "$(( total - failed )) passed (of which $skipped skipped), $failed failed, of $total"
 }
 
 # ---- tests -----------------------------------------------------------------------------------

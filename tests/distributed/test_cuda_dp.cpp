@@ -1,0 +1,132 @@
+// Under mpirun with 2 ranks (label cuda; skips with the reason when no CUDA device is visible):
+// data-parallel st-train on CUDA (dp = 2) against the same run on the CPU. With one GPU per rank
+// the gradients go through NCCL; with fewer GPUs than ranks (both ranks on cuda:0) through MPI
+// with host staging; the log says which, and either must match the CPU run. Tolerances as in
+// tests/launch/test_cuda_train.cpp (fp32 on both, optimizer.eps 1e-3): the first step's loss
+// 1e-5, later losses and the final parameters 1e-4.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/backend/backend.h"
+#include "data/shard.h"
+#include "distributed/mpi_communicator.h"
+#include "launch/checkpoint.h"
+#include "launch/config/schema.h"
+#include "launch/trainer.h"
+#include "tests/support/mpi_gtest.h"
+
+namespace st {
+namespace {
+
+double rel_error(const std::vector<double>& got, const std::vector<double>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double num = 0, den = 1;
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) return INFINITY;
+    num = std::max(num, std::fabs(got[i] - want[i]));
+    den = std::max(den, std::fabs(want[i]));
+  }
+  return num / den;
+}
+
+std::vector<double> train_losses(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::vector<double> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j["split"] == "train") out.push_back(j["loss"].get<double>());
+  }
+  return out;
+}
+
+std::vector<double> checkpoint_params(const std::string& ckpt) {
+  TrainConfig cfg = train_config_from_yaml(load_checkpoint(ckpt, nullptr, nullptr).config_yaml, ckpt);
+  SimpleTronModel m(cfg.model);
+  load_checkpoint(ckpt, &m, nullptr);
+  std::vector<double> out;
+  for (auto& [n, p] : m.named_parameters()) {
+    auto v = p.to_vector<double>();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+TEST(CudaDataParallel, TwoRanksOnCudaMatchTwoRanksOnCpu) {
+  if (cuda_device_count() == 0)
+    GTEST_SKIP() << "no CUDA device: "
+                 << (cuda_built() ? "none is visible to this process" : "this build has no CUDA support");
+  auto world = MpiCommunicator::world(120.0);
+  ASSERT_EQ(world->size(), 2) << "run with mpirun -np 2";
+  std::string dir = "/tmp/st-cuda-dp-" + std::to_string(::getppid());
+  if (world->rank() == 0) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    ShardMeta m;
+    m.task = "toy";
+    m.vocab_size = 10;
+    m.num_classes = 3;
+    m.seq_len = 12;
+    ShardWriter w(dir + "/train-0.h5", m, 8);
+    std::vector<int32_t> in, lab;
+    for (int i = 0; i < 48; ++i) {
+      for (int j = 0; j < 12; ++j) in.push_back(i % 3 == 0 && j >= 9 ? 0 : (i * 7 + j * 3) % 9 + 1);
+      lab.push_back(i % 3);
+    }
+    w.append(in, {}, lab);
+    w.close();
+  }
+  world->barrier();
+  TrainConfig cfg = train_config_from_yaml(
+      "seed: 7\nmodel: {d_model: 16, heads: 2, layers: 2, d_ff: 24, dropout: 0.1}\n"
+      "data: {train: " + dir + "/train-*.h5, batch_size: 8, shuffle_buffer: 8, block_size: 8}\n"
+      "optimizer: {lr: 0.01, eps: 0.001, clip_norm: 0}\n"
+      "train: {steps: 4, log_every: 1}\n",
+      "test");
+  for (const char* device : {"cpu", "cuda"}) {
+    TrainConfig c = cfg;
+    c.device = device;
+    c.run_dir = dir + "/" + device;
+    ProcessGrid grid(world, 1);  // dp 2
+    TrainOptions o;
+    o.local_rank = world->rank();
+    Trainer(c, grid, o).run();
+    world->barrier();
+  }
+  if (world->rank() == 0) {
+    std::vector<double> lc = train_losses(dir + "/cpu"), lg = train_losses(dir + "/cuda");
+    ASSERT_EQ(lc.size(), 4u);
+    ASSERT_EQ(lg.size(), 4u);
+    for (size_t s = 0; s < lc.size(); ++s)
+      EXPECT_LE(rel_error({lg[s]}, {lc[s]}), s == 0 ? 1e-5 : 1e-4) << "step " << s + 1;
+    EXPECT_LE(rel_error(checkpoint_params(step_checkpoint_path(dir + "/cuda", 4)),
+                        checkpoint_params(step_checkpoint_path(dir + "/cpu", 4))),
+              1e-4);
+    std::ifstream log(dir + "/cuda/train.log");
+    std::stringstream ss;
+    ss << log.rdbuf();
+    bool nccl = ss.str().find("gradient all-reduce: nccl") != std::string::npos;
+    bool staged = ss.str().find("gradient all-reduce: mpi with host staging") != std::string::npos;
+    EXPECT_TRUE(nccl || staged) << ss.str();
+    std::printf("cuda data parallel: gradients through %s\n", nccl ? "nccl" : "mpi with host staging");
+    std::filesystem::remove_all(dir);
+  }
+  world->barrier();
+}
+
+}  // namespace
+}  // namespace st
+
+int main(int argc, char** argv) {
+  st::MpiEnvironment env(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return st::testing::run_all_tests_on_every_rank();
+}
