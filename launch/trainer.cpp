@@ -357,10 +357,10 @@ void Trainer::Impl::initialise_weights() {
 void Trainer::Impl::setup_teacher() {
   ST_CHECK(!cfg.distill.teacher.empty(), "distill.teacher: model.task embedding learns a teacher's embeddings; "
            "give the teacher checkpoint (e.g. the output of st-import)");
-  ST_CHECK(grid.sp_size() == 1, "model.task: embedding does not support sequence parallelism (dist.sp is ",
+  ST_CHECK(grid.sp_size() == 1, "model.task: embedding does not support sequence parallelism (distributed.sp is ",
            grid.sp_size(), ")");
-  CheckpointState saved = load_checkpoint(cfg.distill.teacher, nullptr, nullptr);
-  ModelConfig tc = train_config_from_yaml(saved.config_yaml, cfg.distill.teacher + " (stored config)").model;
+  teacher = load_model(cfg.distill.teacher);
+  const ModelConfig& tc = teacher->config();
   ST_CHECK(tc.task == TaskKind::Embedding, "distill.teacher: ", cfg.distill.teacher, " is a ", name_of(tc.task),
            " model; the teacher must be an embedding model (model.task: embedding)");
   ST_CHECK(tc.vocab_size == cfg.model.vocab_size && tc.d_model == cfg.model.d_model, "distill.teacher: ",
@@ -368,9 +368,6 @@ void Trainer::Impl::setup_teacher() {
            "; the model has ", cfg.model.vocab_size, " and ", cfg.model.d_model, " (they must agree)");
   ST_CHECK(tc.max_len >= seq_len, "distill.teacher: ", cfg.distill.teacher, " has max_len ", tc.max_len,
            ", shorter than the data's sequences (", seq_len, ")");
-  teacher = std::make_unique<SimpleTronModel>(tc);
-  load_weights(cfg.distill.teacher, *teacher, true);
-  teacher->eval();
   log->info(std::string("teacher: ") + cfg.distill.teacher + ", " + name_of(tc.attention) + " attention, " +
             std::to_string(teacher->parameter_count()) + " parameters");
 }
