@@ -133,11 +133,18 @@ BertImport import_bert(const std::string& dir, const BertImportOptions& opt) {
     linear(b + ".attn.k", l + ".attention.self.key", d, d);
     linear(b + ".attn.v", l + ".attention.self.value", d, d);
     linear(b + ".attn.o", l + ".attention.output.dense", d, d);
+    if (opt.attention_gain != 1.0) {
+      Tensor& wo = out.params[b + ".attn.o.weight"];
+      wo = scale(wo, opt.attention_gain).contiguous();
+    }
     norm(b + ".ln1", l + ".attention.output.LayerNorm");
     linear(b + ".ffn.fc1", l + ".intermediate.dense", m.d_ff, d);
     linear(b + ".ffn.fc2", l + ".output.dense", d, m.d_ff);
     norm(b + ".ln2", l + ".output.LayerNorm");
   }
+  if (opt.attention_gain != 1.0)
+    out.notes.push_back("attention output projections (blocks.*.attn.o.weight) multiplied by " +
+                        std::to_string(opt.attention_gain));
   bool has_pooler = st.has(prefix + "pooler.dense.weight");
   if (m.task == TaskKind::Classification) {
     if (m.pooling == Pooling::First && has_pooler) {

@@ -28,6 +28,10 @@ struct BertImportOptions {
   Pooling pooling = Pooling::Mean;                   // mean or first
   int64_t num_classes = 2;                           // classification
   float dropout = -1;                                // < 0: the checkpoint's hidden_dropout_prob
+  // Multiplies every attention output projection weight (blocks.i.attn.o.weight; not its bias).
+  // 0 starts a SimpleTRON student with its attention branches off: its residual stream is then
+  // the teacher's token-wise computation, and distillation learns the token mixing back.
+  double attention_gain = 1.0;
 };
 
 struct BertImport {

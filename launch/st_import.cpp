@@ -1,7 +1,7 @@
 // st-import: a BERT-family checkpoint directory (config.json, model.safetensors) to a SimpleTRON
 // weights file that st-train (model.init_from, distill.teacher) and st-eval read.
 //   st-import --from DIR --out FILE.h5 [--attention softmax|simpletron] [--task embedding|classification]
-//             [--pooling mean|first] [--num-classes N] [--dropout P]
+//             [--pooling mean|first] [--num-classes N] [--dropout P] [--attention-gain G]
 // The file holds every parameter of the model described by its stored config (printed at the
 // end); parameters BERT does not have (a new classification head) are freshly initialised.
 #include <CLI/CLI.hpp>
@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
   app.add_option("--num-classes", num_classes, "Classes of a classification head")->check(CLI::Range(2, 1 << 20));
   app.add_option("--dropout", dropout, "Dropout of the model (default: the checkpoint's hidden_dropout_prob)")
       ->check(CLI::Range(0.0, 0.999));
+  double attention_gain = 1.0;
+  app.add_option("--attention-gain", attention_gain,
+                 "Multiply each attention output projection Wo by this (0: a SimpleTRON student starts with its "
+                 "attention branches off and learns them back)")
+      ->check(CLI::Range(0.0, 1e6));
   CLI11_PARSE(app, argc, argv);
   try {
     BertImportOptions opt;
@@ -37,6 +42,7 @@ int main(int argc, char** argv) {
     opt.pooling = parse_pooling(pooling);
     opt.num_classes = num_classes;
     opt.dropout = dropout;
+    opt.attention_gain = attention_gain;
     BertImport imp = import_bert(from, opt);
     SimpleTronModel model(imp.config);
     std::vector<std::string> fresh;

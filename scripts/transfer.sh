@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Weight transfer, end to end: fetch all-MiniLM-L6-v2 (scripts/pretrained.sh), import it
-# (st-import, softmax attention: the teacher), make sentence shards from CMake's documentation
+# (st-import: softmax attention, the teacher; SimpleTRON attention with the attention output
+# projections at zero, the student's initial weights), make sentence shards from CMake's documentation
 # (installed with cmake) with its WordPiece vocabulary, train the SimpleTRON student from the
 # teacher's weights and from random weights (configs/transfer/*.yaml), evaluate both on the test
 # split (st-eval: cosine, retrieval top-1, similarity Spearman), then print and plot validation
@@ -17,6 +18,8 @@ help_dir="$(ls -d /usr/share/cmake-*/Help 2>/dev/null | head -1)"
 mkdir -p data/transfer
 "$bin/st-import" --from "$model_dir" --out data/transfer/minilm.h5 > data/transfer/import.log
 head -4 data/transfer/import.log
+"$bin/st-import" --from "$model_dir" --out data/transfer/minilm-student.h5 --attention simpletron \
+  --attention-gain 0 > data/transfer/import-student.log
 "$bin/st-data" sentences --input "$help_dir" --vocab "$model_dir/vocab.txt" --out data/transfer/sentences \
   --max-len 48 --overwrite
 export ST_PROGRESS="${ST_PROGRESS:-plain}"

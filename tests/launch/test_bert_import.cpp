@@ -132,6 +132,13 @@ TEST(BertImport, SameWeightsRunUnderSimpletronAttention) {
   Errors e = compare(emb, ref.read("embedding"), ids);
   for (float v : emb.to_vector<float>()) ASSERT_TRUE(std::isfinite(v));
   EXPECT_GT(e.norm_rel, 1e-3);  // another attention: close in spirit, not in value
+
+  // --attention-gain 0: output projections start at zero, their biases and everything else as imported.
+  opt.attention_gain = 0;
+  BertImport off = import_bert(tiny_dir(), opt);
+  for (float v : off.params.at("blocks.1.attn.o.weight").to_vector<float>()) ASSERT_EQ(v, 0.0f);
+  EXPECT_EQ(off.params.at("blocks.1.attn.o.bias").to_vector<float>(), imp.params.at("blocks.1.attn.o.bias").to_vector<float>());
+  EXPECT_EQ(off.params.at("blocks.1.attn.q.weight").to_vector<float>(), imp.params.at("blocks.1.attn.q.weight").to_vector<float>());
 }
 
 TEST(BertImport, WeightsFileInitialisesAnotherHead) {
