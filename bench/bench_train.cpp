@@ -5,6 +5,10 @@
 // CLS head), dropout 0 (benchmarking: no random masks), random tokens without padding.
 // Peak memory is the core allocator's peak over one step; bytes/token is that peak minus what
 // was in use before the step (parameters and AdamW moments), divided by batch * N.
+// gemm_gflops: flops / time of the GEMMs the step actually ran (core/backend/cpu/gemm_stats.h);
+// gemm_share: their share of the step time. model_gflops: nominal flops of the full model (every
+// row of every block, backward = 2x forward) per second of step time; the model skips rows of
+// its last block that the CLS head does not read, so this exceeds the executed rate.
 // Shapes whose estimated memory or time exceeds the budgets are skipped, and the output says why.
 //   st-bench --d 256 --layers 2 --heads 4 --batch 1 --n 256,1024,4096 --kinds simpletron,softmax
 //            --steps 3 --warmup 1 --threads 2 --csv out.csv [--sgemm-peak]

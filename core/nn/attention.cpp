@@ -98,7 +98,7 @@ Tensor Attention::forward(const Tensor& x, const AttentionMasks& m, const RunCon
   switch (cfg_.attention) {
     case AttentionKind::SimpleTron: Y = simpletron(Q, K, V, m, ctx); break;
     case AttentionKind::Softmax: Y = softmax_attention(Q, K, V, m); break;
-    case AttentionKind::LinearElu: Y = linear_elu(Q, K, V, m, ctx); break;
+    case AttentionKind::LinearElu: break;  // always in the row layout above
   }
   Tensor out = Y.permute({0, 2, 1, 3}).reshape({B, Q.size(2), H * dh});
   return o ? o->forward(out) : out;
@@ -156,21 +156,6 @@ Tensor Attention::softmax_attention(const Tensor& Q, const Tensor& K, const Tens
   if (m.key_padding.defined()) scores = masked_fill(scores, m.key_padding, -INFINITY);
   if (m.causal_mask.defined()) scores = masked_fill(scores, m.causal_mask, -INFINITY);
   return matmul(softmax(scores), V);  // (B, H, N, N) only here, for the baseline
-}
-
-Tensor Attention::linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V,
-                             const AttentionMasks& m, const RunContext& ctx) const {
-  Tensor fq = elu_plus_one(Q);
-  Tensor fk = elu_plus_one(K);
-  if (m.valid.defined()) fk = mul(fk, m.valid);
-  Tensor S = matmul(fk.transpose(2, 3), V);                     // (B, H, d_h, d_h)
-  Tensor z = sum(fk, {2}, /*keepdim=*/true);                      // (B, H, 1, d_h)
-  if (ctx.sequence_parallel()) {
-    S = all_reduce_sum(S, *ctx.sp);
-    z = all_reduce_sum(z, *ctx.sp);
-  }
-  Tensor den = add_scalar(matmul(fq, z.transpose(2, 3)), 1e-6);  // (B, H, N, 1)
-  return div(matmul(fq, S), den);
 }
 
 }  // namespace st

@@ -46,8 +46,6 @@ class Attention : public Module {
                          const RunContext& ctx) const;
   Tensor softmax_attention(const Tensor& Q, const Tensor& K, const Tensor& V,
                            const AttentionMasks& m) const;
-  Tensor linear_elu(const Tensor& Q, const Tensor& K, const Tensor& V, const AttentionMasks& m,
-                    const RunContext& ctx) const;
   ModelConfig cfg_;
   Dropout state_drop_;
 };
