@@ -271,6 +271,14 @@ void Trainer::Impl::setup() {
   schedule.validate();
   config_yaml = to_yaml(cfg);
 
+  // A fresh run never mixes with an earlier run's checkpoints and metrics.
+  if (!opts.resume) {
+    auto earlier = step_checkpoints(cfg.run_dir);
+    bool best = fs::exists(best_checkpoint_path(cfg.run_dir));
+    ST_CHECK(earlier.empty() && !best, "run_dir: '", cfg.run_dir, "' holds checkpoints of an earlier run (",
+             earlier.empty() ? best_checkpoint_path(cfg.run_dir) : earlier.back(),
+             "); continue it with --resume ", cfg.run_dir, ", or choose another run_dir (or delete it)");
+  }
   // Run directory: must be writable before any work.
   std::error_code ec;
   fs::create_directories(cfg.run_dir, ec);

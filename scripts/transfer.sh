@@ -24,7 +24,8 @@ head -4 data/transfer/import.log
   --max-len 48 --overwrite
 export ST_PROGRESS="${ST_PROGRESS:-plain}"
 for run in minilm-simpletron minilm-scratch; do
-  echo "transfer: training configs/transfer/$run.yaml"
+  echo "transfer: training configs/transfer/$run.yaml (runs/transfer/$run is replaced)"
+  rm -rf "runs/transfer/$run"
   "$bin/st-train" "configs/transfer/$run.yaml" "$@"
 done
 # Test split, best checkpoint of each run: cosine, retrieval top-1, similarity Spearman.

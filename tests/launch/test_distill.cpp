@@ -115,6 +115,7 @@ TEST(Distill, SimpletronStudentLearnsTheTeachersEmbeddings) {
   write_sentences(dir, "train", 256, 1);
   write_sentences(dir, "val", 40, 2);
   TrainConfig c = distill_config(dir, teacher, "simpletron");
+  c.run_dir = dir.file("run-start");
   c.train.eval_every = 1;
   c.train.steps = 1;
   c.optim.lr = 1e-30;

@@ -133,6 +133,25 @@ TEST(TrainErrors, DataThatDisagreesWithTheConfig) {
   expect_error([&] { train(c); }, {"model.task: lm needs language-model shards"});
 }
 
+TEST(TrainErrors, FreshRunInADirectoryWithCheckpointsIsRefused) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  c.train.steps = 2;
+  c.train.eval_every = 0;
+  train(c);
+  auto before = step_checkpoints(c.run_dir);
+  ASSERT_FALSE(before.empty());
+  std::ifstream m(c.run_dir + "/metrics.jsonl");
+  std::string metrics((std::istreambuf_iterator<char>(m)), {});
+  expect_error([&] { train(c); }, {"run_dir", "holds checkpoints of an earlier run", "--resume"});
+  // Nothing of the earlier run was touched.
+  EXPECT_EQ(step_checkpoints(c.run_dir), before);
+  std::ifstream m2(c.run_dir + "/metrics.jsonl");
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(m2)), {}), metrics);
+}
+
 TEST(TrainErrors, UnwritableRunDirectory) {
   TempDir dir;
   write_data(dir, "train", 40);
