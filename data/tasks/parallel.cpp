@@ -24,14 +24,21 @@ void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& bo
   std::atomic<int64_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;
+  int64_t error_index = n;
   std::mutex error_mutex;
+  // Indices are handed out in increasing order, so every index below a failing one has been
+  // taken and runs to completion: keeping the lowest failing index reports the same error as a
+  // sequential loop would, whatever the timing.
   auto work = [&] {
     for (int64_t i; !failed && (i = next++) < n;) {
       try {
         body(i);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
+        if (i < error_index) {
+          error = std::current_exception();
+          error_index = i;
+        }
         failed = true;
       }
     }

@@ -1,6 +1,7 @@
 // A small parallel-for for example generation: indices [0, n) are handed out dynamically to
 // `threads` workers. Results must depend only on the index (per-example seeds), never on the
-// worker, so output is the same for any thread count. The first exception is rethrown.
+// worker, so output is the same for any thread count. The exception of the lowest failing index
+// is rethrown (the one a sequential loop would throw), whatever the timing.
 #pragma once
 #include <cstdint>
 #include <functional>

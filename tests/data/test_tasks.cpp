@@ -12,6 +12,8 @@
 #include <functional>
 #include <queue>
 #include <set>
+#include <stdexcept>
+#include <thread>
 
 #include "tests/support/expect_error.h"
 #include "core/tensor/error.h"
@@ -26,6 +28,7 @@
 #include "data/tasks/lm_windows.h"
 #include "data/tasks/pathfinder.h"
 #include "data/tasks/pathfinder_dataset.h"
+#include "data/tasks/parallel.h"
 #include "data/tasks/pathfinder_png.h"
 #include "data/tasks/png_gray.h"
 #include "data/tasks/seeds.h"
@@ -97,6 +100,23 @@ JobOptions quiet_job(uint64_t seed = 7, int threads = 2, int64_t shard_size = 10
 }
 
 // ---- ListOps ---------------------------------------------------------------------------------
+
+TEST(ParallelFor, ReportsTheLowestFailingIndexWhateverTheTiming) {
+  // Index 5 fails late, 12 and 19 fail at once: a sequential loop would report 5, and so must
+  // every parallel run.
+  for (int run = 0; run < 20; ++run) {
+    try {
+      parallel_for(64, 4, [](int64_t i) {
+        if (i % 7 != 5) return;
+        if (i == 5) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        throw std::runtime_error("index " + std::to_string(i));
+      });
+      ADD_FAILURE() << "no exception";
+    } catch (const std::runtime_error& e) {
+      ASSERT_STREQ(e.what(), "index 5") << "run " << run;
+    }
+  }
+}
 
 TEST(ListOps, EvaluatesHandWrittenExpressions) {
   EXPECT_EQ(evaluate_listops_text("[MAX 2 9 4 ]"), 9);
