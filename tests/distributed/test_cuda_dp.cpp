@@ -21,6 +21,7 @@
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
 #include "launch/trainer.h"
+#include "tests/support/run_records.h"
 #include "tests/support/mpi_gtest.h"
 
 namespace st {
@@ -37,28 +38,8 @@ double rel_error(const std::vector<double>& got, const std::vector<double>& want
   return num / den;
 }
 
-std::vector<double> train_losses(const std::string& run_dir) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::vector<double> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    nlohmann::json j = nlohmann::json::parse(line);
-    if (j["split"] == "train") out.push_back(j["loss"].get<double>());
-  }
-  return out;
-}
-
-std::vector<double> checkpoint_params(const std::string& ckpt) {
-  TrainConfig cfg = train_config_from_yaml(load_checkpoint(ckpt, nullptr, nullptr).config_yaml, ckpt);
-  SimpleTronModel m(cfg.model);
-  load_checkpoint(ckpt, &m, nullptr);
-  std::vector<double> out;
-  for (auto& [n, p] : m.named_parameters()) {
-    auto v = p.to_vector<double>();
-    out.insert(out.end(), v.begin(), v.end());
-  }
-  return out;
-}
+using testing::checkpoint_params;
+using testing::train_losses;
 
 TEST(CudaDataParallel, TwoRanksOnCudaMatchTwoRanksOnCpu) {
   if (cuda_device_count() == 0)

@@ -18,6 +18,7 @@
 #include "tests/data/temp_dir.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/h5_fixture.h"
+#include "tests/support/run_records.h"
 
 namespace st {
 namespace {
@@ -84,16 +85,6 @@ RunResult train(const TrainConfig& cfg) {
   return t.run();
 }
 
-std::vector<double> val_cosines(const std::string& run_dir) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::vector<double> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j.value("split", "") == "val" && j.contains("cosine")) out.push_back(j["cosine"].get<double>());
-  }
-  return out;
-}
 
 TEST(Distill, SoftmaxStudentFromTheTeachersWeightsIsTheTeacher) {
   TempDir dir;
@@ -128,7 +119,7 @@ TEST(Distill, SimpletronStudentLearnsTheTeachersEmbeddings) {
   // the start; learning shows as its relative decrease.
   EXPECT_LT(r.val_loss, 0.7 * start.val_loss);
   EXPECT_NEAR(r.val_loss, 1.0 - r.val_accuracy, 1e-5);
-  EXPECT_FALSE(val_cosines(d.run_dir).empty());
+  EXPECT_FALSE(testing::metric_values(d.run_dir, "val", "cosine").empty());
 }
 
 TEST(Distill, AgreementMeasures) {
