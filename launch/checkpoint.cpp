@@ -15,6 +15,16 @@ namespace st {
 namespace fs = std::filesystem;
 
 namespace {
+// Dataset ds of f, which must exist with the shape `expect` (errors name the file and `what`).
+Tensor read_checked(const h5::File& f, const std::string& ds, const Shape& expect, const std::string& what) {
+  ST_CHECK(f.has(ds), f.path(), ": missing ", what, " (", ds, "): was it saved from a different model?");
+  h5::DatasetInfo info = f.info(ds);
+  Shape shape(info.dims.begin(), info.dims.end());
+  ST_CHECK(shape == expect, f.path(), ": ", what, " has shape ", shape, ", this model expects ", expect,
+           " (model.* keys that change its size differ from the file's)");
+  return Tensor::from_vector(f.read_f32(ds), shape);
+}
+
 // Parameters, then optimizer moments (when given), then the attributes, into a temporary file
 // that is renamed into place.
 void write_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW* optimizer,
@@ -76,16 +86,11 @@ WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool
   for (auto& [name, p] : model.named_parameters()) {
     names.insert(name);
     std::string ds = "params/" + name;
-    if (!f.has(ds)) {
-      ST_CHECK(!require_all, path, ": has no parameter ", name, " (", ds, ")");
+    if (!f.has(ds) && !require_all) {
       rep.fresh.push_back(name);
       continue;
     }
-    h5::DatasetInfo info = f.info(ds);
-    Shape shape(info.dims.begin(), info.dims.end());
-    ST_CHECK(shape == p.shape(), path, ": parameter ", name, " has shape ", shape, ", the model expects ",
-             p.shape(), " (model.* keys that change its size differ from the file's)");
-    state[name] = Tensor::from_vector(f.read_f32(ds), shape);
+    state[name] = read_checked(f, ds, p.shape(), "parameter " + name);
     rep.loaded.push_back(name);
   }
   for (const std::string& n : f.list("params"))
@@ -116,13 +121,7 @@ CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model,
   if (model) {
     std::map<std::string, Tensor> state;
     auto read = [&](const std::string& ds, const Shape& expect, const std::string& what) {
-      ST_CHECK(f.has(ds), path, ": missing ", what, " (", ds, "): was it saved from a different model?");
-      h5::DatasetInfo info = f.info(ds);
-      Shape shape(info.dims.begin(), info.dims.end());
-      ST_CHECK(shape == expect, path, ": ", what, " has shape ", shape, ", this model expects ", expect,
-               " (--resume with an incompatible model config?)");
-      std::vector<float> v = f.read_f32(ds);
-      return Tensor::from_vector(v, shape);
+      return read_checked(f, ds, expect, what);
     };
     for (auto& [name, p] : model->named_parameters()) state[name] = read("params/" + name, p.shape(), "parameter " + name);
     std::vector<std::pair<Tensor, Tensor>> moments;

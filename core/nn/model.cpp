@@ -171,10 +171,9 @@ Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m, const Run
     count = count.detach().contiguous().clone();
     ctx.sp->all_reduce_sum(count);
   }
-  // Rows without any token (padding rows of an evaluation batch) pool to 0 instead of 0/0.
-  std::vector<float> c = count.contiguous().to(Device::cpu()).to(DType::F32).to_vector<float>();
-  for (float& v : c) v = v > 0 ? v : 1.0f;
-  count = Tensor::from_vector(c, {B, 1}).to(h.dtype()).to(h.device());
+  // Rows without any token (padding rows of an evaluation batch) pool to 0 instead of 0/0:
+  // max(count, 1) = count + relu(1 - count) for whole counts, on the tensor's own device.
+  count = add(count, relu(add_scalar(neg(count), 1.0)));
   return div(total, count);
 }
 
