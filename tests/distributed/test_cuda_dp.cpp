@@ -27,16 +27,7 @@
 namespace st {
 namespace {
 
-double rel_error(const std::vector<double>& got, const std::vector<double>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  double num = 0, den = 1;
-  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
-    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) return INFINITY;
-    num = std::max(num, std::fabs(got[i] - want[i]));
-    den = std::max(den, std::fabs(want[i]));
-  }
-  return num / den;
-}
+const auto& rel_error = testing::run_rel_error;
 
 using testing::checkpoint_params;
 using testing::train_losses;

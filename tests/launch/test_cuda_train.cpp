@@ -48,16 +48,7 @@ using testing::TempDir;
                    << (cuda_built() ? "none is visible to this process" : "this build has no CUDA support"); \
   } while (0)
 
-double rel_error(const std::vector<double>& got, const std::vector<double>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  double num = 0, den = 1;
-  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
-    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) return INFINITY;
-    num = std::max(num, std::fabs(got[i] - want[i]));
-    den = std::max(den, std::fabs(want[i]));
-  }
-  return num / den;
-}
+const auto& rel_error = testing::run_rel_error;
 
 // Labelled split (tokens 1..9, some padding at the end of every third row) or an LM split.
 void write_data(const TempDir& dir, const std::string& name, int64_t n, bool lm) {

@@ -1,9 +1,12 @@
 // What a finished st-train run left behind, read back for tests: the values of one metric from
-// RUN/metrics.jsonl, and every parameter of a checkpoint flattened to fp64 (parameter-name
-// order, as the model registers them).
+// RUN/metrics.jsonl, every parameter of a checkpoint flattened to fp64 (parameter-name order, as
+// the model registers them), and the error measure two runs are compared with.
 #pragma once
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -36,6 +39,18 @@ inline std::vector<double> checkpoint_params(const std::string& ckpt) {
     out.insert(out.end(), v.begin(), v.end());
   }
   return out;
+}
+
+// max |got - want| / max(1, max |want|); infinite when either side has a non-finite value.
+inline double run_rel_error(const std::vector<double>& got, const std::vector<double>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double num = 0, den = 1;
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) return INFINITY;
+    num = std::max(num, std::fabs(got[i] - want[i]));
+    den = std::max(den, std::fabs(want[i]));
+  }
+  return num / den;
 }
 
 }  // namespace st::testing
