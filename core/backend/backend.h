@@ -31,7 +31,9 @@ struct StridedLayout {
 
 // C = alpha * op(A) @ op(B) + beta * C for `batch` matrices, row-major: A is (m, k) or, with
 // trans_a, stored (k, m); lda is the distance between rows as stored. stride_* separate batch
-// items (0 = the same matrix for every batch item).
+// items (0 = the same matrix for every batch item). A, B and C share `dtype`, except that bf16
+// operands may write an f32 C (c_f32): bf16 products with f32 accumulation and f32 output,
+// the matrix product of mixed precision.
 struct GemmArgs {
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
@@ -43,7 +45,8 @@ struct GemmArgs {
   void* c = nullptr;
   int64_t ldc = 0, stride_c = 0;
   int64_t batch = 1;
-  DType dtype = DType::F32;
+  DType dtype = DType::F32;  // of A and B (and of C unless c_f32)
+  bool c_f32 = false;        // only with dtype bf16: C is f32
 };
 
 // The dropout random stream of a tensor that is a block [offset, offset + shape) of a larger

@@ -1,0 +1,31 @@
+// Compute precision of matrix products, per thread. Under Precision::BF16 the f32 matrix
+// products (matmul, linear, the per-head attention products) round their operands to bf16 and
+// accumulate and write in f32: bf16 tensor cores on CUDA, the same rounding emulated on CPU.
+// Everything else stays f32: parameters (the master weights), optimizer state, activations
+// and gradients as stored, attention states (K^T V), reductions, normalisation and losses.
+// An op records the precision of its forward pass and its backward uses the same one.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace st {
+
+enum class Precision : uint8_t { FP32, BF16 };
+
+Precision compute_precision();
+const char* precision_name(Precision p);         // "fp32" | "bf16"
+Precision parse_precision(const std::string& s);  // throws, naming s, for anything else
+
+// Sets the calling thread's precision for the scope's lifetime (restores the previous one).
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(Precision p);
+  ~PrecisionScope();
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Precision previous_;
+};
+
+}  // namespace st
