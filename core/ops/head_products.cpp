@@ -5,6 +5,8 @@
 // the strided head slices; outputs are written (=) directly in their final layout.
 //   heads_state(k, v): S (B, H, dk, dv),  S_bh = K_bh^T V_bh
 //   heads_apply(q, s): Y (B, N, H*dv),    Y_bh = Q_bh S_bh
+// Compute precision bf16: operands are rounded to bf16 (contiguous copies) and every product,
+// the state S included, is accumulated and written in f32.
 #include "core/ops/op_util.h"
 
 namespace st {
@@ -36,16 +38,16 @@ void head_gemm(int64_t B, int64_t H, int64_t m, int64_t n, int64_t k, const Head
     detail::be(c).fill(c, 0.0);
     return;
   }
-  size_t es = dtype_size(c.dtype());
-  auto at = [es](const Tensor& t, int64_t elements) {
-    return static_cast<char*>(t.raw_data()) + elements * static_cast<int64_t>(es);
+  auto at = [](const Tensor& t, int64_t elements) {
+    return static_cast<char*>(t.raw_data()) + elements * static_cast<int64_t>(dtype_size(t.dtype()));
   };
   for (int64_t i = 0; i < B; ++i) {
     GemmArgs g;
     g.m = m;
     g.n = n;
     g.k = k;
-    g.dtype = c.dtype();
+    g.dtype = a.t->dtype();
+    g.c_f32 = g.dtype == DType::BF16 && c.dtype() == DType::F32;
     g.batch = H;
     g.trans_a = a.trans;
     g.a = at(*a.t, i * a.stride_b);
@@ -84,19 +86,22 @@ Tensor heads_state(const Tensor& k_in, const Tensor& v_in, int64_t H) {
   ST_CHECK(k_in.size(0) == v_in.size(0) && k_in.size(1) == v_in.size(1),
            "heads_state: k ", k_in.shape(), " and v ", v_in.shape(), " differ in (B, N)");
   int64_t B = k_in.size(0), N = k_in.size(1), dk = k_in.size(2) / H, dv = v_in.size(2) / H;
-  Tensor k = rows_ready(k_in.detach()), v = rows_ready(v_in.detach());
-  Tensor s = Tensor::empty({B, H, dk, dv}, k.dtype(), k.device());
+  bool bf16 = detail::bf16_products(k_in);
+  Tensor k = detail::product_operand(rows_ready(k_in.detach()), bf16);
+  Tensor v = detail::product_operand(rows_ready(v_in.detach()), bf16);
+  Tensor s = Tensor::empty({B, H, dk, dv}, k_in.dtype(), k.device());
   head_gemm(B, H, dk, dv, N, rows_of(k, dk, true), rows_of(v, dv, false), state_of(s, false));
   bool gk = k_in.requires_grad(), gv = v_in.requires_grad();
-  return record(s, "heads_state", {k_in, v_in}, [k, v, B, N, H, dk, dv, gk, gv](const Tensor& g) {
-    Tensor ds = g.contiguous();  // (B, H, dk, dv)
+  return record(s, "heads_state", {k_in, v_in}, [k, v, B, N, H, dk, dv, gk, gv, bf16](const Tensor& g) {
+    Tensor ds = detail::product_operand(g.contiguous(), bf16);  // (B, H, dk, dv)
+    DType out = g.dtype();
     Tensor dK, dV;
     if (gk) {  // dK_bh (N, dk) = V_bh dS_bh^T
-      dK = Tensor::empty({B, N, H * dk}, ds.dtype(), ds.device());
+      dK = Tensor::empty({B, N, H * dk}, out, ds.device());
       head_gemm(B, H, N, dk, dv, rows_of(v, dv, false), state_of(ds, true), rows_of(dK, dk, false));
     }
     if (gv) {  // dV_bh (N, dv) = K_bh dS_bh
-      dV = Tensor::empty({B, N, H * dv}, ds.dtype(), ds.device());
+      dV = Tensor::empty({B, N, H * dv}, out, ds.device());
       head_gemm(B, H, N, dv, dk, rows_of(k, dk, false), state_of(ds, false), rows_of(dV, dv, false));
     }
     return std::vector<Tensor>{dK, dV};
@@ -111,19 +116,22 @@ Tensor heads_apply(const Tensor& q_in, const Tensor& s_in) {
   int64_t B = q_in.size(0), N = q_in.size(1), dk = q_in.size(2) / H, dv = s_in.size(3);
   ST_CHECK(s_in.size(0) == B && s_in.size(2) == dk, "heads_apply: state ", s_in.shape(),
            " does not fit q ", q_in.shape(), " with ", H, " heads");
-  Tensor q = rows_ready(q_in.detach()), s = s_in.detach().contiguous();
-  Tensor y = Tensor::empty({B, N, H * dv}, q.dtype(), q.device());
+  bool bf16 = detail::bf16_products(q_in);
+  Tensor q = detail::product_operand(rows_ready(q_in.detach()), bf16);
+  Tensor s = detail::product_operand(s_in.detach().contiguous(), bf16);
+  Tensor y = Tensor::empty({B, N, H * dv}, q_in.dtype(), q.device());
   head_gemm(B, H, N, dv, dk, rows_of(q, dk, false), state_of(s, false), rows_of(y, dv, false));
   bool gq = q_in.requires_grad(), gs = s_in.requires_grad();
-  return record(y, "heads_apply", {q_in, s_in}, [q, s, B, N, H, dk, dv, gq, gs](const Tensor& g) {
-    Tensor dy = rows_ready(g);  // (B, N, H*dv)
+  return record(y, "heads_apply", {q_in, s_in}, [q, s, B, N, H, dk, dv, gq, gs, bf16](const Tensor& g) {
+    Tensor dy = detail::product_operand(rows_ready(g), bf16);  // (B, N, H*dv)
+    DType out = g.dtype();
     Tensor dQ, dS;
     if (gq) {  // dQ_bh (N, dk) = dY_bh S_bh^T
-      dQ = Tensor::empty({B, N, H * dk}, dy.dtype(), dy.device());
+      dQ = Tensor::empty({B, N, H * dk}, out, dy.device());
       head_gemm(B, H, N, dk, dv, rows_of(dy, dv, false), state_of(s, true), rows_of(dQ, dk, false));
     }
     if (gs) {  // dS_bh (dk, dv) = Q_bh^T dY_bh
-      dS = Tensor::empty({B, H, dk, dv}, dy.dtype(), dy.device());
+      dS = Tensor::empty({B, H, dk, dv}, out, dy.device());
       head_gemm(B, H, dk, dv, N, rows_of(q, dk, true), rows_of(dy, dv, false), state_of(dS, false));
     }
     return std::vector<Tensor>{dQ, dS};

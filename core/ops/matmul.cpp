@@ -3,6 +3,9 @@
 // made contiguous first. Backward: dA = dC @ B^T, dB = A^T @ dC (summed over the batch when B
 // is shared), using transposed views, not copies. linear(): y = x W^T + b as one GEMM whose
 // output starts as the broadcast bias (beta = 1): no separate bias pass, no zeroing of C.
+// Compute precision bf16 (precision.h): operands are rounded to bf16 once (weights, inputs
+// and, in backward, output gradients) and every product writes f32; the backward rule uses
+// the precision its forward ran with and keeps the bf16 copies it needs, not the f32 ones.
 #include "core/ops/op_util.h"
 
 namespace st {
@@ -46,13 +49,15 @@ MatrixOperand as_operand(const Tensor& x) {
   return {c, false, std::max<int64_t>(C, 1), R * C};
 }
 
-// c (batch..., M, N) = a (..., M, K) @ b (..., K, N) or b (K, N). No autograd.
+// c (batch..., M, N) = a (..., M, K) @ b (..., K, N) or b (K, N). No autograd. bf16
+// operands give an f32 c (bf16 products, f32 accumulation).
 Tensor matmul_raw(const Tensor& a, const Tensor& b) {
   int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   Shape out_shape(a.shape().begin(), a.shape().end() - 2);
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor c = Tensor::empty(out_shape, a.dtype(), a.device());
+  bool mixed = a.dtype() == DType::BF16;
+  Tensor c = Tensor::empty(out_shape, mixed ? DType::F32 : a.dtype(), a.device());
   if (c.numel() == 0) return c;
   if (K == 0) {
     detail::be(c).fill(c, 0.0);
@@ -64,6 +69,7 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
   g.n = N;
   g.k = K;
   g.dtype = a.dtype();
+  g.c_f32 = mixed;
   g.c = c.raw_data();
   g.ldc = N;
   g.stride_c = M * N;
@@ -104,11 +110,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
              "matmul: batch dimensions differ: ", a.shape(), " @ ", b.shape(),
              " (batch dims must be equal, or b 2-D)");
   }
-  Tensor c = matmul_raw(a, b);
+  bool bf16 = detail::bf16_products(a);
+  Tensor pa = detail::product_operand(a.detach(), bf16), pb = detail::product_operand(b.detach(), bf16);
+  Tensor c = matmul_raw(pa, pb);
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  Tensor sa = gb ? a.detach() : Tensor(), sb = ga ? b.detach() : Tensor();
+  Tensor sa = gb ? pa : Tensor(), sb = ga ? pb : Tensor();
   bool shared_b = b.dim() == 2 && a.dim() > 2;
-  return record(c, "matmul", {a, b}, [sa, sb, shared_b](const Tensor& g) {
+  return record(c, "matmul", {a, b}, [sa, sb, shared_b, bf16](const Tensor& g_out) {
+    Tensor g = detail::product_operand(g_out, bf16);
     Tensor da, db;
     if (sb.defined()) da = matmul_raw(g, sb.transpose(-1, -2));
     if (sa.defined()) {
@@ -139,7 +148,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   out_shape.back() = out;
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   int64_t rows = in > 0 ? x.numel() / in : numel_of(out_shape) / std::max<int64_t>(out, 1);
-  Tensor xc = x.detach().contiguous(), wd = w.detach(), bd = b.detach();
+  bool bf16 = detail::bf16_products(x);
+  Tensor xc = detail::product_operand(x.detach().contiguous(), bf16);
+  Tensor wd = detail::product_operand(w.detach(), bf16), bd = b.detach();
   if (y.numel() > 0) {
     NoGradGuard ng;
     detail::be(y).copy(y.reshape({rows, out}), expand(bd.reshape({1, out}), {rows, out}));  // y = b
@@ -149,7 +160,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       g.n = out;
       g.k = in;
       g.beta = 1.0;
-      g.dtype = x.dtype();
+      g.dtype = xc.dtype();
+      g.c_f32 = bf16;
       g.a = xc.raw_data();
       g.lda = in;
       g.trans_b = true;
@@ -164,11 +176,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   bool gx = x.requires_grad(), gw = w.requires_grad();
   Tensor sx = gw ? xc : Tensor(), sw = gx ? wd : Tensor();  // saved only where needed
   Shape x_shape = x.shape();
-  return record(y, "linear", {x, w, b}, [sx, sw, x_shape, rows, in, out](const Tensor& g) {
+  return record(y, "linear", {x, w, b}, [sx, sw, x_shape, rows, in, out, bf16](const Tensor& g) {
     Tensor g2 = g.contiguous().reshape({rows, out});
-    Tensor dx = sw.defined() ? matmul_raw(g2, sw).reshape(x_shape) : Tensor();  // (rows, in)
-    Tensor dw = sx.defined() ? matmul_raw(g2.transpose(0, 1), sx.reshape({rows, in})) : Tensor();
-    Tensor db = sum(g2, {0});                                             // (out)
+    Tensor gp = detail::product_operand(g2, bf16);
+    Tensor dx = sw.defined() ? matmul_raw(gp, sw).reshape(x_shape) : Tensor();  // (rows, in)
+    Tensor dw = sx.defined() ? matmul_raw(gp.transpose(0, 1), sx.reshape({rows, in})) : Tensor();
+    Tensor db = sum(g2, {0});                                             // (out), f32
     return std::vector<Tensor>{dx, dw, db};
   });
 }

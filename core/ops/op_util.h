@@ -1,6 +1,7 @@
 // Checks and small helpers shared by the op implementations (private to core/ops).
 #pragma once
 #include "core/ops/ops.h"
+#include "core/ops/precision.h"
 
 namespace st::detail {
 
@@ -21,5 +22,16 @@ inline void check_floating(const char* op, const Tensor& t) {
 inline Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
 
 inline Backend& be(const Tensor& t) { return backend_for(t.device()); }
+
+// Whether a matrix product on t runs with bf16 operands (compute precision bf16 and t f32).
+inline bool bf16_products(const Tensor& t) {
+  return compute_precision() == Precision::BF16 && t.dtype() == DType::F32;
+}
+
+// t as a GEMM operand: rounded to bf16 (a new contiguous tensor, no autograd) when `bf16`,
+// otherwise t itself.
+inline Tensor product_operand(const Tensor& t, bool bf16) {
+  return bf16 && t.dtype() == DType::F32 ? t.detach().to(DType::BF16) : t;
+}
 
 }  // namespace st::detail

@@ -1,4 +1,7 @@
 // CPU GEMM through BLAS (OpenBLAS): row-major cblas_sgemm / cblas_dgemm per batch item.
+// bf16 operands (the mixed-precision products) are widened to f32 exactly and multiplied by
+// sgemm: the same rounded inputs and f32 accumulation as bf16 tensor cores, in another order.
+// C is f32 (c_f32) or bf16 (computed in f32, then rounded once).
 // BLAS threads follow set_num_threads(); OpenBLAS splits GEMMs over M and N, never K, so each
 // element's dot product keeps its order whatever the thread count. Optional accounting of
 // flops and time for benchmarks (gemm_stats.h).
@@ -8,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_common.h"
@@ -57,8 +61,55 @@ struct GemmTimer {
 };
 }  // namespace
 
+namespace {
+// Elements spanned by a batched operand stored (rows, cols) with leading dimension ld.
+int64_t operand_extent(int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride) {
+  if (rows == 0 || cols == 0) return 0;
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+std::vector<float> widen(const void* p, int64_t n) {
+  const bf16* src = static_cast<const bf16*>(p);
+  std::vector<float> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_float(src[i]);
+  return out;
+}
+
+// bf16 A and B: f32 copies of their spans, one f32 GEMM, C written as f32 or rounded to bf16.
+void gemm_bf16(const GemmArgs& g, CpuBackend& cpu) {
+  std::vector<float> a = widen(g.a, operand_extent(g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k,
+                                                   g.lda, g.batch, g.stride_a));
+  std::vector<float> b = widen(g.b, operand_extent(g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n,
+                                                   g.ldb, g.batch, g.stride_b));
+  GemmArgs f = g;
+  f.dtype = DType::F32;
+  f.c_f32 = false;
+  f.a = a.data();
+  f.b = b.data();
+  if (g.c_f32) {
+    cpu.gemm(f);
+    return;
+  }
+  int64_t c_extent = operand_extent(g.m, g.n, g.ldc, g.batch, g.stride_c);
+  std::vector<float> c = g.beta != 0.0 ? widen(g.c, c_extent) : std::vector<float>(c_extent);
+  f.c = c.data();
+  cpu.gemm(f);
+  // Round back only the elements of C (rows of n within ldc), leaving any gaps untouched.
+  bf16* out = static_cast<bf16*>(g.c);
+  for (int64_t i = 0; i < g.batch; ++i)
+    for (int64_t r = 0; r < g.m; ++r)
+      for (int64_t j = 0; j < g.n; ++j) {
+        int64_t at = i * g.stride_c + r * g.ldc + j;
+        out[at] = float_to_bf16(c[at]);
+      }
+}
+}  // namespace
+
 void CpuBackend::gemm(const GemmArgs& g) {
   if (g.m == 0 || g.n == 0) return;
+  ST_CHECK(!g.c_f32 || g.dtype == DType::BF16, "gemm: an f32 output (c_f32) needs bf16 operands, got ",
+           g.dtype);
+  if (g.dtype == DType::BF16) return gemm_bf16(g, *this);
   GemmTimer timer(g);
   auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
