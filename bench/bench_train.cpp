@@ -1,17 +1,25 @@
-// st-bench: training-step throughput and peak memory of the CPU path, per attention kind and
-// sequence length. One step = forward + loss, backward, AdamW step (+ zero_grad), each timed
-// separately; tokens/s = batch * N / step time (median over --steps after --warmup steps).
+// st-bench: training-step throughput and peak memory per attention kind and sequence length,
+// on the CPU or on a CUDA device (--device), in fp32 or bf16 matrix products (--precision, see
+// core/ops/precision.h). One step = forward + loss, backward, AdamW step (+ zero_grad), each
+// timed separately on the host around Backend::synchronize(); tokens/s = batch * N / step time
+// (median over --steps after --warmup steps). --tokens-per-step fixes batch * N (batch = T / N).
 // Model: the DESIGN section 3 classifier (tokens + positions + CLS, pre-LN blocks, GELU-erf FFN,
 // CLS head), dropout 0 (benchmarking: no random masks), random tokens without padding.
-// Peak memory is the core allocator's peak over one step; bytes/token is that peak minus what
-// was in use before the step (parameters and AdamW moments), divided by batch * N.
+// Peak memory is the core allocator's peak over one step on the benchmarked device (the CUDA
+// allocator's statistics on cuda); bytes/token is that peak minus what was in use before the
+// step (parameters and AdamW moments), divided by batch * N.
 // gemm_gflops: flops / time of the GEMMs the step actually ran (core/backend/cpu/gemm_stats.h);
 // gemm_share: their share of the step time. model_gflops: nominal flops of the full model (every
 // row of every block, backward = 2x forward) per second of step time; the model skips rows of
 // its last block that the CLS head does not read, so this exceeds the executed rate.
+// mfu (with --device cuda or --precision bf16, which add the columns device, precision,
+// step_tflop, mfu before note): nominal model FLOPs per step / (step time * --peak-tflops).
+// gemm_gflops and gemm_share are measured on the CPU only (0 on cuda).
 // Shapes whose estimated memory or time exceeds the budgets are skipped, and the output says why.
 //   st-bench --d 256 --layers 2 --heads 4 --batch 1 --n 256,1024,4096 --kinds simpletron,softmax
 //            --steps 3 --warmup 1 --threads 2 --csv out.csv [--sgemm-peak]
+//   st-bench --device cuda --precision bf16 --d 1024 --heads 16 --layers 4 --tokens-per-step 65536
+//            --n 1024,4096,16384,65536 --kinds simpletron,softmax --steps 5 --warmup 2
 #include <cblas.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +33,7 @@
 #include "core/backend/backend.h"
 #include "core/backend/cpu/gemm_stats.h"
 #include "core/nn/model.h"
+#include "core/ops/precision.h"
 #include "core/optim/adamw.h"
 
 namespace {
@@ -50,7 +59,36 @@ struct Options {
   double memory_gib = 16.0, time_s = 120.0;
   std::string csv;
   bool sgemm_peak = false;
+  std::string device_name = "cpu", precision_name = "fp32";
+  int64_t tokens_per_step = 0;  // > 0: batch = tokens_per_step / N for each N
+  double peak_tflops = 989.0;   // H100/H200 SXM dense bf16
+  Device device = Device::cpu();
+  Precision precision = Precision::FP32;
+  // The extra columns (device, precision, step_tflop, mfu) appear off the CPU fp32 path only,
+  // so the CPU output keeps its format.
+  bool extended() const { return !device.is_cpu() || precision != Precision::FP32; }
 };
+
+Device resolve_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu();
+  ST_CHECK(s == "cuda", "st-bench: --device '", s, "' is not one of cpu, cuda");
+  ST_CHECK(cuda_built(), "st-bench: --device cuda, but this build has no CUDA backend (configure with "
+           "-DST_CUDA=ON); use --device cpu");
+  ST_CHECK(cuda_device_count() > 0, "st-bench: --device cuda, but no CUDA device is visible to this process "
+           "(check nvidia-smi and CUDA_VISIBLE_DEVICES); use --device cpu");
+  return Device::cuda(0);
+}
+
+// The options of one shape: batch from --tokens-per-step when given.
+Options for_shape(const Options& o, int64_t n) {
+  Options s = o;
+  if (o.tokens_per_step > 0) {
+    ST_CHECK(o.tokens_per_step % n == 0 && o.tokens_per_step >= n, "st-bench: --tokens-per-step ",
+             o.tokens_per_step, " is not a positive multiple of N = ", n);
+    s.batch = o.tokens_per_step / n;
+  }
+  return s;
+}
 
 ModelConfig config_for(const Options& o, AttentionKind kind, int64_t n) {
   ModelConfig c;
@@ -90,44 +128,52 @@ double estimate_bytes(const Options& o, AttentionKind kind, int64_t n, int64_t p
 
 struct Row {
   std::string kind, status = "ok", note;
-  int64_t n = 0, params = 0;
+  int64_t n = 0, params = 0, batch = 0;
   double tokens_per_s = 0, fwd_ms = 0, bwd_ms = 0, opt_ms = 0, step_ms = 0;
   int64_t peak_bytes = 0;
-  double bytes_per_token = 0, gemm_gflops = 0, gemm_share = 0, model_gflops = 0;
+  double bytes_per_token = 0, gemm_gflops = 0, gemm_share = 0, model_gflops = 0, mfu = 0;
 };
 
 Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
   Row r;
   r.kind = name_of(kind);
   r.n = n;
+  r.batch = o.batch;
   ModelConfig cfg = config_for(o, kind, n);
   SimpleTronModel model(cfg);
   r.params = model.parameter_count();
+  model.to(o.device);  // before the optimizer, so its moments live on the same device
   AdamW opt(model.named_parameters(), AdamWConfig{.weight_decay = 0.01});
-  Tensor ids = Tensor::uniform({o.batch, n}, 7, 1, double(o.vocab), DType::I32);
-  Tensor labels = Tensor::uniform({o.batch}, 8, 0, double(o.classes), DType::I32);
+  Tensor ids = Tensor::uniform({o.batch, n}, 7, 1, double(o.vocab), DType::I32).to(o.device);
+  Tensor labels = Tensor::uniform({o.batch}, 8, 0, double(o.classes), DType::I32).to(o.device);
+  Backend& be = backend_for(o.device);
+  PrecisionScope precision(o.precision);
   std::vector<double> fwd, bwd, op, total, gflops, share;
   int64_t peak = 0;
   double peak_act = 0;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
     bool measured = s >= o.warmup;
-    int64_t before = memory_stats().bytes_in_use;
-    reset_peak_memory();
+    be.synchronize();
+    int64_t before = memory_stats(o.device).bytes_in_use;
+    reset_peak_memory(o.device);
     cpu::gemm_stats_reset();
     cpu::gemm_stats_enable(measured);
     RunContext ctx{.seed = 1, .step = static_cast<uint32_t>(s + 1)};
     auto t0 = Clock::now();
     Tensor loss = model.loss(model.forward(ids, Tensor(), ctx), labels);
+    be.synchronize();  // host timing: a phase ends when its device work has finished
     double tf = seconds_since(t0);
     auto t1 = Clock::now();
     loss.backward();
+    be.synchronize();
     double tb = seconds_since(t1);
     auto t2 = Clock::now();
     opt.step(1e-4);
     opt.zero_grad();
+    be.synchronize();
     double to = seconds_since(t2);
     cpu::gemm_stats_enable(false);
-    MemoryStats ms = memory_stats();
+    MemoryStats ms = memory_stats(o.device);
     double step_s = tf + tb + to;
     std::fprintf(stderr, "  %s N=%lld step %d/%d%s: %.3f s (fwd %.3f, bwd %.3f, opt %.3f)\n",
                  r.kind.c_str(), static_cast<long long>(n), s + 1, o.warmup + o.steps,
@@ -162,6 +208,7 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
   r.gemm_gflops = median(gflops);
   r.gemm_share = median(share);
   r.model_gflops = step_flops(o, kind, n) / (r.step_ms / 1e3) / 1e9;
+  r.mfu = r.model_gflops / (o.peak_tflops * 1e3);
   return r;
 }
 
@@ -199,15 +246,47 @@ int main(int argc, char** argv) {
   app.add_option("--time-budget", o.time_s, "skip shapes whose measured steps would exceed this (s)")->capture_default_str();
   app.add_option("--csv", o.csv, "write the results as CSV to this file");
   app.add_flag("--sgemm-peak", o.sgemm_peak, "also measure cblas_sgemm at 2048^3 (the GEMM peak)");
+  app.add_option("--device", o.device_name, "cpu | cuda (CUDA device 0; model, batch and optimizer state there)")
+      ->capture_default_str();
+  app.add_option("--precision", o.precision_name,
+                 "fp32 | bf16 (bf16 matrix products with f32 accumulation; everything else f32)")
+      ->capture_default_str();
+  app.add_option("--tokens-per-step", o.tokens_per_step,
+                 "if > 0: batch = this / N for every N (fixed tokens per step; overrides --batch)")
+      ->capture_default_str();
+  app.add_option("--peak-tflops", o.peak_tflops,
+                 "peak FLOP/s for the mfu column, in TFLOP/s (989: H100/H200 SXM dense bf16; fp32 runs are "
+                 "measured against it too)")->capture_default_str();
+  app.footer(
+      "Model FLOPs per step (nominal, every row of every block; the mfu and model_gflops columns):\n"
+      "  3 x layers x [2 T (3 d^2 + 2 d d_ff) + attention],  T = batch (N + 1) (CLS included),\n"
+      "  attention = 2 * 2 T d d_h (simpletron, linear_elu: K^T V and Q S over all heads)\n"
+      "            = 2 * 2 batch (N + 1)^2 d (softmax: Q K^T and P V);\n"
+      "  x 3 = forward + backward (twice the forward). mfu = FLOPs / (step time x --peak-tflops).\n"
+      "--memory-budget defaults to 16 GiB on cpu and 120 GiB on cuda when not given.");
   CLI11_PARSE(app, argc, argv);
   try {
     ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 1 && o.batch >= 1,
              "st-bench: --steps, --threads, --batch must be >= 1 and --warmup >= 0");
+    ST_CHECK(o.peak_tflops > 0, "st-bench: --peak-tflops must be > 0, got ", o.peak_tflops);
+    ST_CHECK(o.tokens_per_step >= 0, "st-bench: --tokens-per-step must be >= 0, got ", o.tokens_per_step);
+    ST_CHECK(o.precision_name == "fp32" || o.precision_name == "bf16", "st-bench: --precision '",
+             o.precision_name, "' is not one of fp32, bf16");
+    o.precision = parse_precision(o.precision_name);
+    o.device = resolve_device(o.device_name);
+    if (!o.device.is_cpu() && app.get_option("--memory-budget")->count() == 0) o.memory_gib = 120.0;
+    for (int64_t n : o.n) for_shape(o, n);  // every N divides --tokens-per-step, checked up front
     set_num_threads(o.threads);
-    std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %lld, %d threads, "
+    std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %s, %d threads, "
                  "dropout 0, pre-LN classifier, AdamW; %d warm-up + %d measured steps per shape\n",
                  (long long)o.d, (long long)o.layers, (long long)o.heads, (long long)(o.ff_mult * o.d),
-                 (long long)o.batch, o.threads, o.warmup, o.steps);
+                 o.tokens_per_step > 0 ? (std::to_string(o.tokens_per_step) + " / N").c_str()
+                                       : std::to_string(o.batch).c_str(),
+                 o.threads, o.warmup, o.steps);
+    if (o.extended())
+      std::fprintf(stderr, "st-bench: device %s, precision %s; mfu against %.0f TFLOP/s%s\n", o.device.str().c_str(),
+                   precision_name(o.precision), o.peak_tflops,
+                   o.precision == Precision::FP32 ? " (a bf16 peak: fp32 runs are measured against it too)" : "");
     double peak = o.sgemm_peak ? measure_sgemm_peak() : 0.0;
     if (o.sgemm_peak) std::printf("sgemm_peak_gflops,%.1f\n", peak);
     std::vector<Row> rows;
@@ -215,14 +294,16 @@ int main(int argc, char** argv) {
       AttentionKind kind = parse_attention(ks);
       double rate = 0;  // GFLOP/s measured at the previous N of this kind
       for (int64_t n : o.n) {
-        ModelConfig cfg = config_for(o, kind, n);
+        Options os = for_shape(o, n);
+        ModelConfig cfg = config_for(os, kind, n);
         int64_t params;
         { SimpleTronModel probe(cfg); params = probe.parameter_count(); }
-        double est = estimate_bytes(o, kind, n, params);
-        double est_s = rate > 0 ? step_flops(o, kind, n) / (rate * 1e9) * (o.steps + o.warmup) : 0;
+        double est = estimate_bytes(os, kind, n, params);
+        double est_s = rate > 0 ? step_flops(os, kind, n) / (rate * 1e9) * (o.steps + o.warmup) : 0;
         Row r;
         r.kind = name_of(kind);
         r.n = n;
+        r.batch = os.batch;
         r.params = params;
         if (est > o.memory_gib * (1ull << 30)) {
           r.status = "skipped";
@@ -234,7 +315,7 @@ int main(int argc, char** argv) {
         } else {
           std::fprintf(stderr, "st-bench: %s N=%lld (%lld parameters)\n", r.kind.c_str(), (long long)n,
                        (long long)params);
-          r = run_shape(o, kind, n);
+          r = run_shape(os, kind, n);
           if (r.status == "ok") rate = r.model_gflops;
         }
         if (r.status != "ok")
@@ -242,17 +323,25 @@ int main(int argc, char** argv) {
         rows.push_back(r);
       }
     }
-    const char* header = "kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,"
-                         "step_ms,peak_bytes,bytes_per_token,gemm_gflops,gemm_share,model_gflops,note";
-    std::string out = std::string(header) + "\n";
+    std::string header = "kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,"
+                         "step_ms,peak_bytes,bytes_per_token,gemm_gflops,gemm_share,model_gflops,";
+    header += o.extended() ? "device,precision,step_tflop,mfu,note" : "note";
+    std::string out = header + "\n";
     for (const Row& r : rows) {
       char buf[512];
-      std::snprintf(buf, sizeof buf, "%s,%lld,%lld,%lld,%lld,%lld,%d,%lld,%s,%.1f,%.2f,%.2f,%.2f,%.2f,%lld,%.1f,%.1f,%.3f,%.1f,%s\n",
+      std::snprintf(buf, sizeof buf, "%s,%lld,%lld,%lld,%lld,%lld,%d,%lld,%s,%.1f,%.2f,%.2f,%.2f,%.2f,%lld,%.1f,%.1f,%.3f,%.1f,",
                     r.kind.c_str(), (long long)r.n, (long long)o.d, (long long)o.layers, (long long)o.heads,
-                    (long long)o.batch, o.threads, (long long)r.params, r.status.c_str(), r.tokens_per_s,
+                    (long long)r.batch, o.threads, (long long)r.params, r.status.c_str(), r.tokens_per_s,
                     r.fwd_ms, r.bwd_ms, r.opt_ms, r.step_ms, (long long)r.peak_bytes, r.bytes_per_token,
-                    r.gemm_gflops, r.gemm_share, r.model_gflops, r.note.c_str());
+                    r.gemm_gflops, r.gemm_share, r.model_gflops);
       out += buf;
+      if (o.extended()) {
+        Options os = for_shape(o, r.n);
+        std::snprintf(buf, sizeof buf, "%s,%s,%.4f,%.4f,", o.device.is_cpu() ? "cpu" : "cuda",
+                      precision_name(o.precision), step_flops(os, parse_attention(r.kind), r.n) / 1e12, r.mfu);
+        out += buf;
+      }
+      out += r.note + "\n";
     }
     std::fputs(out.c_str(), stdout);
     if (!o.csv.empty()) {
@@ -263,7 +352,10 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "st-bench: error: %s\n", e.what());
+    // Our own messages name the program already; the core's get the prefix.
+    std::string m = e.what();
+    if (m.rfind("st-bench:", 0) != 0) m = "st-bench: error: " + m;
+    std::fprintf(stderr, "%s\n", m.c_str());
     return 1;
   }
 }
