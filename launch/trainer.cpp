@@ -16,6 +16,7 @@
 
 #include "core/backend/backend.h"
 #include "core/nn/model.h"
+#include "core/ops/precision.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
 #include "data/loader.h"
@@ -141,7 +142,9 @@ struct Trainer::Impl {
   std::unique_ptr<AdamW> optimizer;
   // Where parameters, optimizer state and each batch live; the log line saying why.
   Device device = Device::cpu();
-  std::string device_note, comm_note;
+  std::string device_note, comm_note, precision_note;
+  // Of the matrix products (precision.h); set for the whole run on the calling thread.
+  Precision precision = Precision::FP32;
   // The communicator of the gradient all-reduce when it is not grid.world() (device cuda: NCCL,
   // MPI with host staging, or local for one process); declared before `sync`, which uses it.
   std::shared_ptr<Communicator> grad_comm;
@@ -197,8 +200,7 @@ LoaderConfig Trainer::Impl::loader_config(const std::string& glob, bool training
 
 void Trainer::Impl::choose_device() {
   // Checked before any work: precision, then the device, then what the device supports.
-  ST_CHECK(cfg.precision == "fp32", "precision: ", cfg.precision, " (bf16 compute with fp32 master weights, "
-           "optimizer state and reductions) is not implemented yet; use precision: fp32");
+  precision = parse_precision(cfg.precision);
   int local = opts.local_rank >= 0 ? opts.local_rank : std::max(local_rank_from_env(), 0);
   if (cfg.device == "auto" && grid.sp_size() > 1) {
     device = Device::cpu();
@@ -214,6 +216,10 @@ void Trainer::Impl::choose_device() {
            ": sequence parallelism is not wired for device cuda yet; use distributed.sp: 1 (data parallelism "
            "over GPUs) or device: cpu");
   if (cfg.device != "cpu") device_note = dc.reason;
+  if (precision == Precision::BF16 && device.is_cpu())
+    precision_note = "precision: bf16 on cpu rounds the operands of every matrix product to bf16 as a GPU would "
+                     "(same results up to summation order) and is slower than fp32: meant for checking a bf16 run "
+                     "before it goes to a GPU";
 }
 
 bool Trainer::Impl::ranks_share_a_device() const {
@@ -290,6 +296,7 @@ void Trainer::Impl::setup() {
   grid.world().barrier();
   log = std::make_unique<RunLog>(cfg.run_dir, root());
   if (!device_note.empty()) log->info(device_note);
+  if (!precision_note.empty()) log->info(precision_note);
 
   model = std::make_unique<SimpleTronModel>(cfg.model);
   if (!cfg.init_from.empty() && !opts.resume) initialise_weights();
@@ -444,6 +451,7 @@ RunResult Trainer::Impl::run() {
   auto t_start = std::chrono::steady_clock::now();
   RunResult res;
   setup();
+  PrecisionScope precision_scope(precision);
   int64_t params = model->parameter_count();
   std::ostringstream head;
   head << "st-train: " << name_of(cfg.model.task) << ", " << name_of(cfg.model.attention) << " attention, "

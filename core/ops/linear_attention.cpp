@@ -3,19 +3,39 @@
 //   O_c = Q_c S + tril(Q_c K_c^T) V_c,   y_t = s_t o_t
 // Backward runs one pass forward (prefix states, for dQ) and one in reverse (suffix sums
 // G = sum_{later chunks} Q^T dO, for dK, dV and dS0), so memory stays O(N + d_h^2).
+#include <map>
+#include <memory>
+
 #include "core/ops/op_util.h"
 
 namespace st {
 
 namespace {
 
-// (L, L) lower-triangular ones (j <= i), as a tensor of dtype/device of `like`.
-Tensor tril_ones(int64_t L, const Tensor& like) {
+// (L, L) lower-triangular ones (j <= i).
+Tensor tril_ones(int64_t L, DType dtype, Device device) {
   std::vector<double> m(L * L, 0.0);
   for (int64_t i = 0; i < L; ++i)
     for (int64_t j = 0; j <= i; ++j) m[i * L + j] = 1.0;
-  return Tensor::from_vector(m, {L, L}).to(like.dtype()).to(like.device());
+  return Tensor::from_vector(m, {L, L}).to(dtype).to(device);
 }
+
+// tril_ones per chunk length, made once per call (at most two lengths: full and last chunk),
+// so a device run copies a mask to the device once per length, not once per chunk.
+class TrilMasks {
+ public:
+  TrilMasks(DType dtype, Device device) : dtype_(dtype), device_(device) {}
+  const Tensor& get(int64_t L) {
+    auto it = masks_.find(L);
+    if (it == masks_.end()) it = masks_.emplace(L, tril_ones(L, dtype_, device_)).first;
+    return it->second;
+  }
+
+ private:
+  DType dtype_;
+  Device device_;
+  std::map<int64_t, Tensor> masks_;
+};
 
 struct Chunks {
   int64_t n, size;
@@ -46,6 +66,7 @@ Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, cons
              "), got ", initial_state.shape());
   }
   Chunks ch{N, chunk};
+  auto tril = std::make_shared<TrilMasks>(q.dtype(), q.device());
   Tensor Q, K, V, S0, s;
   Tensor y;
   {
@@ -61,7 +82,7 @@ Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, cons
     for (int64_t c = 0; c < ch.count(); ++c) {
       int64_t c0 = ch.start(c), L = ch.length(c);
       Tensor Qc = Q.narrow(1, c0, L), Kc = K.narrow(1, c0, L), Vc = V.narrow(1, c0, L);
-      Tensor A = mul(matmul(Qc, Kc.transpose(1, 2)), tril_ones(L, q));
+      Tensor A = mul(matmul(Qc, Kc.transpose(1, 2)), tril->get(L));
       Tensor O = add(matmul(Qc, S), matmul(A, Vc));
       ys.push_back(mul(O, s.narrow(0, c0, L)));
       if (c + 1 < ch.count()) S = add(S, matmul(Kc.transpose(1, 2), Vc));
@@ -70,14 +91,14 @@ Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, cons
   }
   bool has_s0 = initial_state.defined();
   return record(y, "simpletron_causal", {q, k, v, initial_state},
-                [Q, K, V, S0, s, ch, B, H, N, dh, has_s0](const Tensor& gy) {
+                [Q, K, V, S0, s, ch, B, H, N, dh, has_s0, tril](const Tensor& gy) {
     Tensor dO = mul(gy.contiguous().reshape({B * H, N, dh}), s);
     std::vector<Tensor> dq(ch.count()), dk(ch.count()), dv(ch.count());
     Tensor S = S0;
     for (int64_t c = 0; c < ch.count(); ++c) {  // prefix pass: dQ
       int64_t c0 = ch.start(c), L = ch.length(c);
       Tensor Kc = K.narrow(1, c0, L), Vc = V.narrow(1, c0, L), dOc = dO.narrow(1, c0, L);
-      Tensor dA = mul(matmul(dOc, Vc.transpose(1, 2)), tril_ones(L, Q));
+      Tensor dA = mul(matmul(dOc, Vc.transpose(1, 2)), tril->get(L));
       dq[c] = add(matmul(dOc, S.transpose(1, 2)), matmul(dA, Kc));
       if (c + 1 < ch.count()) S = add(S, matmul(Kc.transpose(1, 2), Vc));
     }
@@ -86,7 +107,7 @@ Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, cons
       int64_t c0 = ch.start(c), L = ch.length(c);
       Tensor Qc = Q.narrow(1, c0, L), Kc = K.narrow(1, c0, L), Vc = V.narrow(1, c0, L);
       Tensor dOc = dO.narrow(1, c0, L);
-      Tensor tri = tril_ones(L, Q);
+      const Tensor& tri = tril->get(L);
       Tensor A = mul(matmul(Qc, Kc.transpose(1, 2)), tri);
       Tensor dA = mul(matmul(dOc, Vc.transpose(1, 2)), tri);
       dk[c] = add(matmul(Vc, G.transpose(1, 2)), matmul(dA.transpose(1, 2), Qc));

@@ -98,7 +98,7 @@ const std::vector<Key>& schema() {
     k.push_back(make_choice("precision", {"fp32", "bf16"},
                             [](TrainConfig& c, const std::string& v) { c.precision = v; },
                             [](const TrainConfig& c) { return c.precision; },
-                            "Arithmetic of the training step. fp32: everything in fp32 (the only mode on cpu). bf16 (bf16 compute with fp32 master weights, optimizer state and reductions) is not implemented yet and is rejected."));
+                            "Arithmetic of the matrix products. fp32: everything in fp32. bf16: every matrix product (linear layers, attention products, LM head) rounds its operands to bf16 and accumulates and writes in fp32 (bf16 tensor cores on cuda); parameters (the master weights), optimizer state, activations as stored, attention states K^T V, reductions, LayerNorm and losses stay fp32. On cpu, bf16 emulates the same rounding (slower than fp32; for checking a run before it goes to a GPU)."));
     // ---- model
     k.push_back(make_choice("model.task", {"classification", "retrieval", "lm", "embedding"},
                             [](TrainConfig& c, const std::string& v) { c.model.task = parse_task(v); },

@@ -53,7 +53,7 @@ struct TrainConfig {
   std::string init_from;  // model.init_from: initial weights (checkpoint or st-import output)
   uint64_t seed = 1;
   std::string device = "auto";     // auto | cpu | cuda
-  std::string precision = "fp32";  // fp32 | bf16 (bf16: not implemented yet, rejected by the trainer)
+  std::string precision = "fp32";  // fp32 | bf16 (bf16 matrix products, fp32 everything else)
   ModelConfig model = data_sized_model();  // vocab_size, num_classes, max_len 0: from the data
 
   static ModelConfig data_sized_model() {
