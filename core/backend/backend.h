@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/math/adamw.h"
 #include "core/math/philox.h"
@@ -139,6 +140,35 @@ class Backend {
   virtual void fill_random_normal(const Tensor& dst, const RngKey& key, double stddev) = 0;
   virtual void fill_random_uniform(const Tensor& dst, const RngKey& key, double lo,
                                    double hi) = 0;
+
+  // ---- fused kernels (math in core/math/fused.h) ------------------------------------------
+  // y (R, C) = act(h + b) with b (C) added to every row; act: GeluTanh, GeluErf or Relu.
+  virtual void bias_act_forward(UnaryOp act, const Tensor& h, const Tensor& b,
+                                const Tensor& y) = 0;
+  // dh (R, C) = act'(h + b) * dy (written); db (C) = sum over rows of dh (written), summed in
+  // a fixed blocking (no atomics), so the result depends only on the shapes.
+  virtual void bias_act_backward(UnaryOp act, const Tensor& h, const Tensor& b, const Tensor& dy,
+                                 const Tensor& dh, const Tensor& db) = 0;
+  // out = residual + dropout(x): exactly the elements dropout() keeps for (key, map), each
+  // kept x scaled by 1 / (1 - p). x, residual, out: one shape, contiguous.
+  virtual void dropout_add(const Tensor& x, const Tensor& residual, float p, const RngKey& key,
+                           const GlobalIndexMap& map, const Tensor& out) = 0;
+
+  // ---- multi-tensor kernels (one launch for a whole list on CUDA) -------------------------
+  // AdamW on every entry (f32, contiguous, p, m, v, g of equal numel; p, m, v in place), each
+  // with its own step (learning rate, weight decay). Same results as adamw_update per entry.
+  struct AdamWTensor {
+    Tensor p, m, v, g;
+    AdamWStep step;
+  };
+  virtual void adamw_update_many(const std::vector<AdamWTensor>& list) = 0;
+  // Sum over the list, in order and in double, of each tensor's sum of squares: the squares
+  // rounded to the tensor's dtype, summed in double in fixed blocks, that sum rounded to the
+  // dtype (what sum_all(mul(x, x)) gives). Contiguous tensors of one floating dtype; one
+  // device-to-host read.
+  virtual double sum_of_squares(const std::vector<Tensor>& xs) = 0;
+  // x *= alpha in place for every x of the list (contiguous, one floating dtype).
+  virtual void scale_many(const std::vector<Tensor>& xs, double alpha) = 0;
 };
 
 Backend& cpu_backend();

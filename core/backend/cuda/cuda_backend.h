@@ -104,6 +104,16 @@ class CudaBackend final : public Backend {
   void fill_random_normal(const Tensor& dst, const RngKey& key, double stddev) override;
   void fill_random_uniform(const Tensor& dst, const RngKey& key, double lo, double hi) override;
 
+  void bias_act_forward(UnaryOp act, const Tensor& h, const Tensor& b, const Tensor& y) override;
+  void bias_act_backward(UnaryOp act, const Tensor& h, const Tensor& b, const Tensor& dy,
+                         const Tensor& dh, const Tensor& db) override;
+  void dropout_add(const Tensor& x, const Tensor& residual, float p, const RngKey& key,
+                   const GlobalIndexMap& map, const Tensor& out) override;
+
+  void adamw_update_many(const std::vector<AdamWTensor>& list) override;
+  double sum_of_squares(const std::vector<Tensor>& xs) override;
+  void scale_many(const std::vector<Tensor>& xs, double alpha) override;
+
  private:
   int index_;
   cudaStream_t stream_ = nullptr;

@@ -1,0 +1,125 @@
+// CPU fused kernels: bias + activation (forward, and backward with the bias gradient) over
+// h (R, C) + b (C), and residual + dropout. Math in core/math/fused.h; all outputs written (=).
+// The bias gradient is summed in double over fixed blocks of kBiasRows rows (partials added in
+// block order), so it does not depend on the thread count.
+#include <algorithm>
+#include <vector>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_common.h"
+#include "core/backend/fused_functors.h"
+
+namespace st {
+
+namespace {
+constexpr int64_t kBiasRows = 256;  // rows per partial sum of the bias gradient
+constexpr int64_t kBiasCols = 64;   // columns per task
+
+void check_bias_shapes(const char* op, const Tensor& h, const Tensor& b) {
+  ST_CHECK(b.numel() > 0 && h.numel() % b.numel() == 0, op, ": bias ", b.shape(),
+           " does not divide input ", h.shape());
+}
+}  // namespace
+
+void CpuBackend::bias_act_forward(UnaryOp act, const Tensor& h, const Tensor& b,
+                                  const Tensor& y) {
+  check_bias_shapes("bias_act_forward", h, b);
+  int64_t C = b.numel(), R = h.numel() / C;
+  cpu::dispatch_float(h.dtype(), "bias_act_forward", [&](auto tag) {
+    using T = decltype(tag);
+    with_bias_act(act, [&](auto f, auto) {
+      const T* ph = h.data<T>();
+      const T* pb = b.data<T>();
+      T* py = y.data<T>();
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+      for (int64_t r = 0; r < R; ++r) {
+        const T* hr = ph + r * C;
+        T* yr = py + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) yr[c] = f(hr[c], pb[c]);
+      }
+    });
+  });
+}
+
+void CpuBackend::bias_act_backward(UnaryOp act, const Tensor& h, const Tensor& b,
+                                   const Tensor& dy, const Tensor& dh, const Tensor& db) {
+  check_bias_shapes("bias_act_backward", h, b);
+  int64_t C = b.numel(), R = h.numel() / C;
+  int64_t blocks = (R + kBiasRows - 1) / kBiasRows, tiles = (C + kBiasCols - 1) / kBiasCols;
+  cpu::dispatch_float(h.dtype(), "bias_act_backward", [&](auto tag) {
+    using T = decltype(tag);
+    with_bias_act(act, [&](auto, auto grad) {
+      const T* ph = h.data<T>();
+      const T* pb = b.data<T>();
+      const T* pg = dy.data<T>();
+      T* pdh = dh.data<T>();
+      T* pdb = db.data<T>();
+      std::vector<double> partial(static_cast<size_t>(blocks * C));  // (blocks, C)
+      // Task (block, tile): dh on rows [block * kBiasRows, ...) x columns of the tile, and
+      // that block's column sums.
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+      for (int64_t t = 0; t < blocks * tiles; ++t) {
+        int64_t blk = t / tiles, c0 = (t % tiles) * kBiasCols;
+        int64_t w = std::min(kBiasCols, C - c0), r1 = std::min(R, (blk + 1) * kBiasRows);
+        double acc[kBiasCols] = {};
+        for (int64_t r = blk * kBiasRows; r < r1; ++r) {
+          int64_t base = r * C + c0;
+          for (int64_t i = 0; i < w; ++i) {
+            T d = grad(ph[base + i], pb[c0 + i], pg[base + i]);
+            pdh[base + i] = d;
+            acc[i] += d;
+          }
+        }
+        for (int64_t i = 0; i < w; ++i) partial[blk * C + c0 + i] = acc[i];
+      }
+#pragma omp parallel for if (blocks * C > cpu::kParallelGrain)
+      for (int64_t c = 0; c < C; ++c) {
+        double s = 0;
+        for (int64_t blk = 0; blk < blocks; ++blk) s += partial[blk * C + c];
+        pdb[c] = static_cast<T>(s);
+      }
+    });
+  });
+}
+
+void CpuBackend::dropout_add(const Tensor& x, const Tensor& residual, float p, const RngKey& key,
+                             const GlobalIndexMap& map, const Tensor& out) {
+  StridedLayout l = layout_of(x);
+  ST_CHECK(map.ndim == 0 || map.ndim == l.ndim, "dropout_add: index map of rank ", map.ndim,
+           " for a tensor of shape ", x.shape());
+  cpu::dispatch_float(x.dtype(), "dropout_add", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* pr = residual.data<T>();
+    T* po = out.data<T>();
+    T keep_scale = static_cast<T>(1.0 / (1.0 - static_cast<double>(p)));
+    DropoutAdd f;
+    int64_t rows = cpu::row_count(l), len = cpu::last_size(l);
+    int nd = l.ndim;
+#pragma omp parallel for if (rows * len > cpu::kParallelGrain / 8)
+    for (int64_t r = 0; r < rows; ++r) {
+      // Global index of element (r, 0) and the global stride of the last dimension: the
+      // numbering of dropout().
+      int64_t g0 = r * len, gstep = 1;
+      if (map.ndim > 0) {
+        g0 = 0;
+        int64_t rem = r;
+        for (int d = nd - 2; d >= 0; --d) {
+          int64_t i = rem % l.shape[d];
+          rem /= l.shape[d];
+          g0 += (i + map.offset[d]) * map.global_strides[d];
+        }
+        g0 += map.offset[nd - 1] * map.global_strides[nd - 1];
+        gstep = map.global_strides[nd - 1];
+      }
+      for (int64_t j = 0; j < len; ++j) {
+        int64_t i = r * len + j;
+        bool keep = dropout_keep(key, static_cast<uint64_t>(g0 + j * gstep), p);
+        po[i] = f(px[i], pr[i], keep, keep_scale);
+      }
+    }
+  });
+}
+
+}  // namespace st
