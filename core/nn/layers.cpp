@@ -22,10 +22,8 @@ LayerNorm::LayerNorm(int64_t dim, double eps_) : eps(eps_) {
 
 Tensor LayerNorm::forward(const Tensor& x) const { return layer_norm(x, weight, bias, eps); }
 
-Tensor Dropout::forward(const Tensor& x, const RunContext& ctx, bool training,
-                        bool sequence_axis) const {
-  if (!training || p_ == 0.0f) return x;
-  RngKey key{ctx.seed, ctx.step, site_};
+GlobalIndexMap Dropout::index_map(const Tensor& x, const RunContext& ctx,
+                                  bool sequence_axis) const {
   GlobalIndexMap map;
   bool batch_split = ctx.batch_global >= 0 && x.dim() >= 1;
   bool seq_split = sequence_axis && ctx.seq_global >= 0 && x.dim() >= 2;
@@ -43,7 +41,19 @@ Tensor Dropout::forward(const Tensor& x, const RunContext& ctx, bool training,
     Strides gs = contiguous_strides(global);
     for (int d = 0; d < x.dim(); ++d) map.global_strides[d] = gs[d];
   }
-  return dropout(x, p_, key, true, map);
+  return map;
+}
+
+Tensor Dropout::forward(const Tensor& x, const RunContext& ctx, bool training,
+                        bool sequence_axis) const {
+  if (!training || p_ == 0.0f) return x;
+  return dropout(x, p_, key(ctx), true, index_map(x, ctx, sequence_axis));
+}
+
+Tensor Dropout::forward_add(const Tensor& x, const Tensor& residual, const RunContext& ctx,
+                            bool training) const {
+  if (!training || p_ == 0.0f) return add(residual, x);
+  return dropout_add(x, residual, p_, key(ctx), index_map(x, ctx, /*sequence_axis=*/true));
 }
 
 Tensor activate(const Tensor& x, FfnActivation act) {
@@ -64,8 +74,15 @@ FeedForward::FeedForward(int64_t d, int64_t d_ff, float dropout, FfnActivation a
 }
 
 Tensor FeedForward::forward(const Tensor& x, const RunContext& ctx) const {
-  Tensor h = drop_.forward(activate(fc1->forward(x), act_), ctx, training());
-  return fc2->forward(h);
+  Tensor a;  // (B, N, d_ff)
+  if (act_ == FfnActivation::GeluTanh || act_ == FfnActivation::GeluErf) {
+    // fc1's product without its bias, then bias + GELU in one kernel (same parameters).
+    GeluKind kind = act_ == FfnActivation::GeluTanh ? GeluKind::Tanh : GeluKind::Erf;
+    a = bias_gelu(linear(x, fc1->weight, Tensor()), fc1->bias, kind);
+  } else {
+    a = activate(fc1->forward(x), act_);
+  }
+  return fc2->forward(drop_.forward(a, ctx, training()));
 }
 
 }  // namespace st

@@ -47,9 +47,17 @@ class Dropout {
   Dropout(float p, InitStream& init) : p_(p), site_(init.next_site()) {}
   // x (B, N, ...): the sequence axis 1 is mapped to global positions under sequence parallelism.
   Tensor forward(const Tensor& x, const RunContext& ctx, bool training, bool sequence_axis = true) const;
+  // residual + forward(x, ctx, training) in one kernel (dropout_add), with the same mask.
+  Tensor forward_add(const Tensor& x, const Tensor& residual, const RunContext& ctx,
+                     bool training) const;
   float p() const { return p_; }
 
  private:
+  RngKey key(const RunContext& ctx) const { return RngKey{ctx.seed, ctx.step, site_}; }
+  // The global numbering of x's elements under data / sequence parallelism (identity when the
+  // batch and the sequence are not split).
+  GlobalIndexMap index_map(const Tensor& x, const RunContext& ctx, bool sequence_axis) const;
+
   float p_;
   uint32_t site_;
 };

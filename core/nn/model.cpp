@@ -99,18 +99,18 @@ Tensor Block::forward(const Tensor& x, const AttentionMasks& m, const RunContext
     if (c0.seq_global < 0) c0.seq_global = x.size(1);
     Tensor x0 = x.narrow(1, 0, 1);  // (B, 1, d)
     if (norm_ == NormPlacement::PreLN) {
-      Tensor h = add(x0, drop_attn_.forward(attn->forward(ln1->forward(x), m, ctx, 1), c0, tr));
-      return add(h, drop_ffn_.forward(ffn->forward(ln2->forward(h), c0), c0, tr));
+      Tensor h = drop_attn_.forward_add(attn->forward(ln1->forward(x), m, ctx, 1), x0, c0, tr);
+      return drop_ffn_.forward_add(ffn->forward(ln2->forward(h), c0), h, c0, tr);
     }
-    Tensor h = ln1->forward(add(x0, drop_attn_.forward(attn->forward(x, m, ctx, 1), c0, tr)));
-    return ln2->forward(add(h, drop_ffn_.forward(ffn->forward(h, c0), c0, tr)));
+    Tensor h = ln1->forward(drop_attn_.forward_add(attn->forward(x, m, ctx, 1), x0, c0, tr));
+    return ln2->forward(drop_ffn_.forward_add(ffn->forward(h, c0), h, c0, tr));
   }
   if (norm_ == NormPlacement::PreLN) {
-    Tensor h = add(x, drop_attn_.forward(attn->forward(ln1->forward(x), m, ctx), ctx, tr));
-    return add(h, drop_ffn_.forward(ffn->forward(ln2->forward(h), ctx), ctx, tr));
+    Tensor h = drop_attn_.forward_add(attn->forward(ln1->forward(x), m, ctx), x, ctx, tr);
+    return drop_ffn_.forward_add(ffn->forward(ln2->forward(h), ctx), h, ctx, tr);
   }
-  Tensor h = ln1->forward(add(x, drop_attn_.forward(attn->forward(x, m, ctx), ctx, tr)));
-  return ln2->forward(add(h, drop_ffn_.forward(ffn->forward(h, ctx), ctx, tr)));
+  Tensor h = ln1->forward(drop_attn_.forward_add(attn->forward(x, m, ctx), x, ctx, tr));
+  return ln2->forward(drop_ffn_.forward_add(ffn->forward(h, ctx), h, ctx, tr));
 }
 
 SimpleTronModel::SimpleTronModel(const ModelConfig& cfg) : cfg_(cfg) {

@@ -83,6 +83,16 @@ Tensor embedding(const Tensor& table, const Tensor& ids);
 Tensor dropout(const Tensor& x, float p, const RngKey& key, bool training = true,
                const GlobalIndexMap& map = GlobalIndexMap{});
 
+// ---- fused ops (one kernel forward, one backward) -------------------------------------------
+// h (..., C), b (C) -> gelu(h + b) (..., C). Saves h and b only (not h + b); backward gives dh
+// and db (a deterministic column sum) in one kernel. Equal to gelu(h + b) within f32 rounding.
+Tensor bias_gelu(const Tensor& h, const Tensor& b, GeluKind kind = GeluKind::Tanh);
+// residual + dropout(x, p, key, map) for x and residual of one shape: drops exactly the
+// elements dropout() drops, and is bitwise equal to add(residual, dropout(...)). Backward:
+// d_residual = g, dx = dropout(g) from the same Philox numbers (no mask stored).
+Tensor dropout_add(const Tensor& x, const Tensor& residual, float p, const RngKey& key,
+                   const GlobalIndexMap& map = GlobalIndexMap{});
+
 // ---- linear attention ----------------------------------------------------------------------
 // Causal SimpleTRON attention: q, k, v (B, H, N, d_h), scales (N) ->
 //   y_t = scales_t * q_t (S0 + sum_{j <= t} k_j v_j^T)   (B, H, N, d_h)

@@ -1,6 +1,7 @@
 // AdamW and gradient clipping; the per-element update is core/math/adamw.h.
 #include "core/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/backend/backend.h"
@@ -48,12 +49,19 @@ void AdamW::step(double lr) {
   s.eps = static_cast<float>(cfg_.eps);
   s.bias_correction1 = static_cast<float>(1.0 - std::pow(cfg_.beta1, static_cast<double>(step_)));
   s.bias_correction2 = static_cast<float>(1.0 - std::pow(cfg_.beta2, static_cast<double>(step_)));
+  // One multi-tensor update per device (in practice one), parameters in slot order.
+  std::vector<std::pair<Device, std::vector<Backend::AdamWTensor>>> per_device;
   for (Slot& slot : slots_) {
     Tensor g = slot.param.grad();
     if (!g.defined()) continue;
     s.weight_decay = slot.decay ? static_cast<float>(cfg_.weight_decay) : 0.0f;
-    backend_for(slot.param.device()).adamw_update(slot.param, slot.m, slot.v, g.contiguous(), s);
+    Device d = slot.param.device();
+    auto it = std::find_if(per_device.begin(), per_device.end(),
+                           [&](const auto& e) { return e.first == d; });
+    if (it == per_device.end()) it = per_device.insert(per_device.end(), {d, {}});
+    it->second.push_back({slot.param, slot.m, slot.v, g.contiguous(), s});
   }
+  for (auto& [device, list] : per_device) backend_for(device).adamw_update_many(list);
 }
 
 void AdamW::zero_grad() {
@@ -62,20 +70,43 @@ void AdamW::zero_grad() {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NoGradGuard ng;
-  double total = 0;
+  // Gradients grouped by (device, dtype) in first-seen order (in practice one group): one
+  // sum-of-squares kernel and one device-to-host read per group. Each tensor's sum is what
+  // sum_all(mul(g, g)) gives; the total adds them in parameter order, in double.
+  struct Group {
+    Device device;
+    DType dtype;
+    std::vector<Tensor> grads;
+  };
+  std::vector<Group> groups;
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    total += sum_all(mul(g, g)).item();
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& e) {
+      return e.device == g.device() && e.dtype == g.dtype();
+    });
+    if (it == groups.end()) it = groups.insert(groups.end(), Group{g.device(), g.dtype(), {}});
+    it->grads.push_back(g);
+  }
+  double total = 0;
+  for (const Group& grp : groups) {
+    std::vector<Tensor> contiguous;
+    for (const Tensor& g : grp.grads) contiguous.push_back(g.contiguous());
+    total += backend_for(grp.device).sum_of_squares(contiguous);
   }
   double norm = std::sqrt(total);
   if (max_norm > 0 && norm > max_norm) {
     double factor = max_norm / (norm + 1e-6);
-    for (const Tensor& p : params) {
-      Tensor g = p.grad();
-      if (!g.defined()) continue;
-      Tensor scaled = scale(g, factor);
-      copy_into(g, scaled);
+    for (const Group& grp : groups) {
+      std::vector<Tensor> in_place;
+      for (const Tensor& g : grp.grads) {
+        if (g.is_contiguous()) {
+          in_place.push_back(g);
+        } else {
+          copy_into(g, scale(g, factor));
+        }
+      }
+      backend_for(grp.device).scale_many(in_place, factor);
     }
   }
   return norm;

@@ -25,7 +25,8 @@ class AdamW {
  public:
   AdamW(std::vector<std::pair<std::string, Tensor>> params, const AdamWConfig& cfg);
   // One update with learning rate lr from the parameters' current .grad (a parameter without a
-  // gradient is left unchanged, its moments too). Increments step_count() first.
+  // gradient is left unchanged, its moments too): one multi-tensor kernel over all parameters
+  // (Backend::adamw_update_many). Increments step_count() first.
   void step(double lr);
   void zero_grad();
   int64_t step_count() const { return step_; }
@@ -48,7 +49,8 @@ class AdamW {
 
 // Global L2 norm of all gradients (deterministic order); when above max_norm (> 0), scales
 // every gradient by max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_ does. Returns
-// the norm before clipping. Parameters without a gradient are skipped.
+// the norm before clipping. Parameters without a gradient are skipped. One sum-of-squares
+// kernel and one device-to-host read, then one multi-tensor scale (per device and dtype).
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 }  // namespace st
