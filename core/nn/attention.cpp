@@ -152,7 +152,11 @@ Tensor Attention::linear_elu_rows(const Tensor& Q, const Tensor& K, const Tensor
 
 Tensor Attention::softmax_attention(const Tensor& Q, const Tensor& K, const Tensor& V,
                                     const AttentionMasks& m) const {
-  Tensor scores = scale(matmul(Q, K.transpose(2, 3)), 1.0 / std::sqrt(double(cfg_.head_dim())));
+  double s = 1.0 / std::sqrt(double(cfg_.head_dim()));
+  // On CUDA under bf16 compute precision: one cuDNN flash-attention kernel, no (B, H, N, N).
+  if (fused_softmax_attention_available(Q))
+    return softmax_attention_fused(Q, K, V, m.key_padding, cfg_.causal, s);
+  Tensor scores = scale(matmul(Q, K.transpose(2, 3)), s);
   if (m.key_padding.defined()) scores = masked_fill(scores, m.key_padding, -INFINITY);
   if (m.causal_mask.defined()) scores = masked_fill(scores, m.causal_mask, -INFINITY);
   return matmul(softmax(scores), V);  // (B, H, N, N) only here, for the baseline

@@ -3,6 +3,7 @@
 // Shapes in comments: (B, N, d) etc.; "..." is any number of leading dimensions.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/autograd/autograd.h"
@@ -115,6 +116,20 @@ Tensor all_reduce_sum(const Tensor& x, Communicator& comm);
 // y = sum of x over the ranks below this one (zeros on rank 0); backward: the gradient of x is
 // the sum of the gradients of the ranks above.
 Tensor exclusive_prefix_sum(const Tensor& x, Communicator& comm);
+
+// ---- fused softmax attention (cuDNN flash attention, CUDA) ---------------------------------
+// q (B, H, Nq, d_h), k and v (B, H, Nk, d_h) f32, key_mask i32 (B, 1, 1, Nk) (nonzero = masked
+// key) or undefined -> softmax(scale q k^T, masked keys and, when causal, keys j > i removed) v
+// (B, H, Nq, d_h) f32, in one cuDNN kernel (no N x N matrix): bf16 operands, f32 softmax and
+// accumulation. A row with no unmasked key gives 0 (and no gradient), as the unfused ops do.
+// Runs only where fused_softmax_attention_available(q); throws the reason otherwise.
+Tensor softmax_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v,
+                               const Tensor& key_mask, bool causal, double scale);
+// "" when softmax_attention_fused can run on q now, else why not: q f32 (B, H, N, d_h) with
+// d_h a multiple of 8 and at most 128, compute precision bf16, q on CUDA, a build with the
+// cuDNN fused attention, a device of compute capability 8.0 or newer.
+std::string fused_softmax_attention_problem(const Tensor& q);
+bool fused_softmax_attention_available(const Tensor& q);
 
 // ---- helpers for ops ------------------------------------------------------------------------
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);

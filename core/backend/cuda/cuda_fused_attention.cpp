@@ -1,0 +1,331 @@
+// cuDNN fused softmax attention (flash attention of cuDNN 9) through the cudnn-frontend graph
+// API: one sdpa graph for the forward pass and one sdpa_backward graph per shape, strides and
+// flags, built on first use and cached per device (a map under the device's mutex), executed on
+// the backend's stream with a workspace from its stream-ordered allocator. Each device has its
+// own cuDNN handle bound to its backend stream. Tensors: bf16 Q, K, V, O, dO, dQ, dK, dV
+// (B, H, N, d_h) with a contiguous last dimension, f32 stats (B, H, Nq, 1), optional bf16 bias
+// (B, 1, Nq, Nk); every output is written (=). The only file that includes cudnn_frontend.h.
+#include <cudnn_frontend.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/backend/cuda/cuda_backend.h"
+#include "core/backend/cuda/cuda_fused_attention.h"
+#include "core/backend/fused_attention.h"
+
+namespace st {
+
+namespace fe = cudnn_frontend;
+using cuda::AttentionGraphKey;
+using cuda::AttentionPass;
+
+namespace cuda {
+
+std::string AttentionGraphKey::str() const {
+  std::ostringstream os;
+  float scale = 0;
+  std::memcpy(&scale, &scale_bits, sizeof scale);
+  os << (pass == AttentionPass::Forward ? "forward" : "backward") << " B " << b << " H " << h
+     << " Nq " << nq << " Nk " << nk << " d_h " << dh << (causal ? " causal" : "")
+     << (has_bias ? " key bias" : "") << " scale " << scale;
+  return os.str();
+}
+
+void throw_cudnn_error(cudnnStatus_t status, const char* expr, const char* file, int line) {
+  int dev = -1;
+  if (cudaGetDevice(&dev) != cudaSuccess) dev = -1;
+  ST_THROW("cuDNN error in ", expr, " at ", file, ":", line, " on cuda:", dev, ": ",
+           cudnnGetErrorString(status));
+}
+
+}  // namespace cuda
+
+namespace {
+
+constexpr int kMaxDevices = 64;
+// Tensor uids in the variant packs.
+enum Uid : int64_t { kQ = 1, kK, kV, kO, kStats, kBias, kDO, kDQ, kDK, kDV };
+
+using GraphPtr = std::shared_ptr<fe::graph::Graph>;
+using TensorAttr = std::shared_ptr<fe::graph::Tensor_attributes>;
+
+// One per device, created on first use and never destroyed (tensors released during static
+// destruction may still run on the stream, like the backends themselves).
+struct DeviceAttention {
+  explicit DeviceAttention(int index) : backend(static_cast<CudaBackend&>(cuda_backend(index))) {
+    cuda::DeviceGuard guard(index);
+    ST_CUDNN_CHECK(cudnnCreate(&handle));
+    ST_CUDNN_CHECK(cudnnSetStream(handle, backend.stream()));
+  }
+  CudaBackend& backend;
+  cudnnHandle_t handle = nullptr;
+  std::mutex mutex;  // guards graphs and the use of handle
+  std::map<AttentionGraphKey, GraphPtr> graphs;
+};
+
+DeviceAttention& device_attention(int index) {
+  static std::atomic<DeviceAttention*> states[kMaxDevices];
+  static std::mutex create_mutex;
+  ST_CHECK(index >= 0 && index < kMaxDevices, "fused attention: cuda:", index,
+           " is outside the supported ", kMaxDevices, " devices");
+  DeviceAttention* s = states[index].load(std::memory_order_acquire);
+  if (s) return *s;
+  std::lock_guard<std::mutex> lock(create_mutex);
+  s = states[index].load(std::memory_order_relaxed);
+  if (!s) {
+    s = new DeviceAttention(index);
+    states[index].store(s, std::memory_order_release);
+  }
+  return *s;
+}
+
+void check_fe(fe::error_t status, const char* step, const AttentionGraphKey& key) {
+  if (status.is_good()) return;
+  ST_THROW("fused attention: cuDNN ", step, " failed for ", key.str(), ": ", status.get_message());
+}
+
+std::array<int64_t, 4> strides4(const Tensor& t) {
+  return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
+
+TensorAttr make_tensor(fe::graph::Graph& g, const char* name, Uid uid, std::vector<int64_t> dims,
+                       const std::array<int64_t, 4>& strides, fe::DataType_t type) {
+  return g.tensor(fe::graph::Tensor_attributes()
+                      .set_name(name)
+                      .set_uid(uid)
+                      .set_dim(dims)
+                      .set_stride({strides[0], strides[1], strides[2], strides[3]})
+                      .set_data_type(type));
+}
+
+void set_output(const TensorAttr& t, Uid uid, std::vector<int64_t> dims,
+                const std::array<int64_t, 4>& strides, fe::DataType_t type) {
+  t->set_output(true)
+      .set_uid(uid)
+      .set_dim(dims)
+      .set_stride({strides[0], strides[1], strides[2], strides[3]})
+      .set_data_type(type);
+}
+
+std::array<int64_t, 4> stats_strides(const AttentionGraphKey& k) {
+  return {k.h * k.nq, k.nq, 1, 1};
+}
+std::array<int64_t, 4> bias_strides(const AttentionGraphKey& k) {
+  return {k.nq * k.nk, k.nq * k.nk, k.nk, 1};
+}
+
+GraphPtr new_graph() {
+  auto g = std::make_shared<fe::graph::Graph>();
+  g->set_io_data_type(fe::DataType_t::BFLOAT16)
+      .set_intermediate_data_type(fe::DataType_t::FLOAT)
+      .set_compute_data_type(fe::DataType_t::FLOAT);
+  return g;
+}
+
+float scale_of(const AttentionGraphKey& k) {
+  float s = 0;
+  std::memcpy(&s, &k.scale_bits, sizeof s);
+  return s;
+}
+
+// Validates the graph, lowers it and builds the heuristics' first supported plan.
+void finish_graph(fe::graph::Graph& g, cudnnHandle_t handle, const AttentionGraphKey& key) {
+  check_fe(g.validate(), "graph validation", key);
+  check_fe(g.build_operation_graph(handle), "operation graph", key);
+  check_fe(g.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}),
+           "execution plans", key);
+  check_fe(g.check_support(handle), "support check", key);
+  check_fe(g.build_plans(fe::BuildPlanPolicy_t::HEURISTICS_CHOICE), "plan build", key);
+}
+
+GraphPtr build_forward(const AttentionGraphKey& k, cudnnHandle_t handle) {
+  GraphPtr g = new_graph();
+  const auto bf16 = fe::DataType_t::BFLOAT16;
+  TensorAttr q = make_tensor(*g, "Q", kQ, {k.b, k.h, k.nq, k.dh}, k.q_strides, bf16);
+  TensorAttr kk = make_tensor(*g, "K", kK, {k.b, k.h, k.nk, k.dh}, k.k_strides, bf16);
+  TensorAttr v = make_tensor(*g, "V", kV, {k.b, k.h, k.nk, k.dh}, k.v_strides, bf16);
+  auto options = fe::graph::SDPA_attributes()
+                     .set_name("softmax_attention")
+                     .set_generate_stats(true)
+                     .set_attn_scale(scale_of(k));
+  if (k.causal)
+    options.set_diagonal_alignment(fe::DiagonalAlignment_t::TOP_LEFT)
+        .set_diagonal_band_right_bound(0);
+  if (k.has_bias)
+    options.set_bias(make_tensor(*g, "key_bias", kBias, {k.b, 1, k.nq, k.nk}, bias_strides(k), bf16));
+  auto [o, stats] = g->sdpa(q, kk, v, options);
+  set_output(o, kO, {k.b, k.h, k.nq, k.dh}, k.o_strides, bf16);
+  set_output(stats, kStats, {k.b, k.h, k.nq, 1}, stats_strides(k), fe::DataType_t::FLOAT);
+  finish_graph(*g, handle, k);
+  return g;
+}
+
+GraphPtr build_backward(const AttentionGraphKey& k, cudnnHandle_t handle) {
+  GraphPtr g = new_graph();
+  const auto bf16 = fe::DataType_t::BFLOAT16;
+  TensorAttr q = make_tensor(*g, "Q", kQ, {k.b, k.h, k.nq, k.dh}, k.q_strides, bf16);
+  TensorAttr kk = make_tensor(*g, "K", kK, {k.b, k.h, k.nk, k.dh}, k.k_strides, bf16);
+  TensorAttr v = make_tensor(*g, "V", kV, {k.b, k.h, k.nk, k.dh}, k.v_strides, bf16);
+  TensorAttr o = make_tensor(*g, "O", kO, {k.b, k.h, k.nq, k.dh}, k.o_strides, bf16);
+  TensorAttr d_o = make_tensor(*g, "dO", kDO, {k.b, k.h, k.nq, k.dh}, k.o_strides, bf16);
+  TensorAttr stats = make_tensor(*g, "stats", kStats, {k.b, k.h, k.nq, 1}, stats_strides(k),
+                                 fe::DataType_t::FLOAT);
+  auto options = fe::graph::SDPA_backward_attributes()
+                     .set_name("softmax_attention_backward")
+                     .set_attn_scale(scale_of(k))
+                     .set_deterministic_algorithm(true);  // ordered dQ accumulation, no atomics
+  if (k.causal)
+    options.set_diagonal_alignment(fe::DiagonalAlignment_t::TOP_LEFT)
+        .set_diagonal_band_right_bound(0);
+  if (k.has_bias)
+    options.set_bias(make_tensor(*g, "key_bias", kBias, {k.b, 1, k.nq, k.nk}, bias_strides(k), bf16));
+  auto [dq, dk, dv] = g->sdpa_backward(q, kk, v, o, d_o, stats, options);
+  set_output(dq, kDQ, {k.b, k.h, k.nq, k.dh}, k.q_strides, bf16);
+  set_output(dk, kDK, {k.b, k.h, k.nk, k.dh}, k.k_strides, bf16);
+  set_output(dv, kDV, {k.b, k.h, k.nk, k.dh}, k.v_strides, bf16);
+  finish_graph(*g, handle, k);
+  return g;
+}
+
+void check_operand(const char* pass, const char* name, const Tensor& t, const Shape& shape,
+                   DType dtype, Device dev) {
+  ST_CHECK(t.defined(), "fused attention ", pass, ": ", name, " is undefined");
+  ST_CHECK(t.shape() == shape, "fused attention ", pass, ": ", name, " has shape ", t.shape(),
+           ", expected ", shape);
+  ST_CHECK(t.dtype() == dtype, "fused attention ", pass, ": ", name, " is ", t.dtype(),
+           ", expected ", dtype);
+  ST_CHECK(t.device() == dev, "fused attention ", pass, ": ", name, " is on ", t.device(),
+           ", expected ", dev);
+  ST_CHECK(shape.empty() || t.stride(-1) == 1 || shape.back() == 1, "fused attention ", pass,
+           ": ", name, " ", t.shape(), " needs a contiguous last dimension (strides ",
+           t.strides(), ")");
+}
+
+// Checks the arguments and returns the cache key of `pass` for them.
+AttentionGraphKey key_for(AttentionPass pass, const FusedAttentionArgs& a, const Tensor& o,
+                          const Tensor& stats) {
+  const char* name = pass == AttentionPass::Forward ? "forward" : "backward";
+  ST_CHECK(a.q.defined() && a.q.dim() == 4, "fused attention ", name,
+           ": q must be (B, H, Nq, d_h)");
+  ST_CHECK(a.q.device().is_cuda(), "fused attention ", name, ": q is on ", a.q.device(),
+           "; the fused attention runs on cuda");
+  Device dev = a.q.device();
+  AttentionGraphKey k;
+  k.pass = pass;
+  k.b = a.q.size(0);
+  k.h = a.q.size(1);
+  k.nq = a.q.size(2);
+  k.dh = a.q.size(3);
+  ST_CHECK(a.k.defined() && a.k.dim() == 4, "fused attention ", name,
+           ": k must be (B, H, Nk, d_h)");
+  k.nk = a.k.size(2);
+  check_operand(name, "q", a.q, {k.b, k.h, k.nq, k.dh}, DType::BF16, dev);
+  check_operand(name, "k", a.k, {k.b, k.h, k.nk, k.dh}, DType::BF16, dev);
+  check_operand(name, "v", a.v, {k.b, k.h, k.nk, k.dh}, DType::BF16, dev);
+  check_operand(name, "o", o, {k.b, k.h, k.nq, k.dh}, DType::BF16, dev);
+  check_operand(name, "stats", stats, {k.b, k.h, k.nq, 1}, DType::F32, dev);
+  ST_CHECK(stats.is_contiguous(), "fused attention ", name, ": stats must be contiguous");
+  ST_CHECK(k.b > 0 && k.h > 0 && k.nq > 0 && k.nk > 0 && k.dh > 0, "fused attention ", name,
+           ": empty shapes are not supported: q ", a.q.shape(), ", k ", a.k.shape());
+  ST_CHECK(!a.causal || k.nq == k.nk, "fused attention ", name, ": causal attention needs Nq == Nk, got ",
+           k.nq, " and ", k.nk);
+  if (a.bias.defined()) {
+    check_operand(name, "bias", a.bias, {k.b, 1, k.nq, k.nk}, DType::BF16, dev);
+    ST_CHECK(a.bias.is_contiguous(), "fused attention ", name, ": bias must be contiguous");
+  }
+  k.q_strides = strides4(a.q);
+  k.k_strides = strides4(a.k);
+  k.v_strides = strides4(a.v);
+  k.o_strides = strides4(o);
+  k.causal = a.causal;
+  k.has_bias = a.bias.defined();
+  float scale = static_cast<float>(a.scale);
+  std::memcpy(&k.scale_bits, &scale, sizeof scale);
+  return k;
+}
+
+// Runs the cached (or newly built) graph of `key` with the tensors of `pack` on the device's
+// stream, with a workspace from the backend's allocator (freed in stream order after it).
+void run_graph(const AttentionGraphKey& key, int index,
+               std::unordered_map<int64_t, void*>& pack) {
+  DeviceAttention& d = device_attention(index);
+  cuda::DeviceGuard guard(index);
+  std::lock_guard<std::mutex> lock(d.mutex);
+  GraphPtr& g = d.graphs[key];
+  if (!g) {
+    try {
+      g = key.pass == AttentionPass::Forward ? build_forward(key, d.handle)
+                                             : build_backward(key, d.handle);
+    } catch (...) {
+      d.graphs.erase(key);
+      throw;
+    }
+  }
+  int64_t workspace_bytes = 0;
+  check_fe(g->get_workspace_size(workspace_bytes), "workspace size", key);
+  CudaAllocator& alloc = d.backend.allocator();
+  void* workspace = workspace_bytes > 0 ? alloc.allocate(static_cast<size_t>(workspace_bytes))
+                                        : nullptr;
+  fe::error_t status = g->execute(d.handle, pack, workspace);
+  if (workspace) alloc.deallocate(workspace, static_cast<size_t>(workspace_bytes));
+  check_fe(status, "execution", key);
+}
+
+}  // namespace
+
+bool cudnn_fused_attention_built() { return true; }
+
+std::string cuda_fused_attention_device_problem(int device_index) {
+  int count = cuda_device_count();
+  if (device_index < 0 || device_index >= count)
+    return "cuda:" + std::to_string(device_index) + " is not visible (" + std::to_string(count) +
+           " CUDA device(s))";
+  int major = 0, minor = 0;
+  ST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_index));
+  ST_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_index));
+  if (major < 8)
+    return "cuda:" + std::to_string(device_index) + " has compute capability " +
+           std::to_string(major) + "." + std::to_string(minor) +
+           "; cuDNN fused attention needs 8.0 or newer";
+  return "";
+}
+
+void cuda_fused_attention_forward(const FusedAttentionArgs& a, const Tensor& o,
+                                  const Tensor& stats) {
+  AttentionGraphKey key = key_for(AttentionPass::Forward, a, o, stats);
+  std::unordered_map<int64_t, void*> pack = {
+      {kQ, a.q.raw_data()}, {kK, a.k.raw_data()},  {kV, a.v.raw_data()},
+      {kO, o.raw_data()},   {kStats, stats.raw_data()}};
+  if (a.bias.defined()) pack[kBias] = a.bias.raw_data();
+  run_graph(key, a.q.device().index, pack);
+}
+
+void cuda_fused_attention_backward(const FusedAttentionArgs& a, const Tensor& o,
+                                   const Tensor& d_o, const Tensor& stats, const Tensor& dq,
+                                   const Tensor& dk, const Tensor& dv) {
+  AttentionGraphKey key = key_for(AttentionPass::Backward, a, o, stats);
+  auto same_layout = [](const char* name, const Tensor& t, const Tensor& like) {
+    ST_CHECK(t.defined() && t.shape() == like.shape() && t.strides() == like.strides() &&
+                 t.dtype() == like.dtype() && t.device() == like.device(),
+             "fused attention backward: ", name, " must have the shape ", like.shape(),
+             ", strides ", like.strides(), " and dtype ", like.dtype(), " of its forward tensor");
+  };
+  same_layout("d_o", d_o, o);
+  same_layout("dq", dq, a.q);
+  same_layout("dk", dk, a.k);
+  same_layout("dv", dv, a.v);
+  std::unordered_map<int64_t, void*> pack = {
+      {kQ, a.q.raw_data()}, {kK, a.k.raw_data()},   {kV, a.v.raw_data()},
+      {kO, o.raw_data()},   {kDO, d_o.raw_data()}, {kStats, stats.raw_data()},
+      {kDQ, dq.raw_data()}, {kDK, dk.raw_data()},  {kDV, dv.raw_data()}};
+  if (a.bias.defined()) pack[kBias] = a.bias.raw_data();
+  run_graph(key, a.q.device().index, pack);
+}
+
+}  // namespace st
