@@ -11,6 +11,7 @@
 
 #include "core/backend/backend.h"
 #include "core/ops/ops.h"
+#include "core/optim/adamw.h"
 
 namespace st {
 namespace {
@@ -609,6 +610,147 @@ TEST(CudaBackend, TinyModelGradientsMatchCpu) {
   std::vector<Tensor> c = run(Device::cpu()), g = run(kCuda);
   const char* names[] = {"loss", "dx", "dw", "dgain"};
   for (size_t i = 0; i < c.size(); ++i) EXPECT_LE(rel_error(g[i], c[i]), 1e-5) << names[i];
+}
+
+// ==== fused and multi-tensor kernels (bias + GELU, dropout + residual, AdamW over a list, ====
+// ==== sum of squares, scale over a list) against the CPU                                   ====
+
+TEST(CudaFused, BiasActMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    for (UnaryOp act : {UnaryOp::GeluTanh, UnaryOp::GeluErf, UnaryOp::Relu}) {
+      for (const Shape& s : {Shape{1, 1}, Shape{7, 33}, Shape{300, 100}, Shape{1000, 7},
+                             Shape{600, 1}}) {
+        int64_t C = s[1];
+        Tensor h = rand_normal(s, 60, t), b = rand_normal({C}, 61, t), dy = rand_normal(s, 62, t);
+        Tensor y = Tensor::empty(s, t), dh = Tensor::empty(s, t), db = Tensor::empty({C}, t);
+        cpu().bias_act_forward(act, h, b, y);
+        cpu().bias_act_backward(act, h, b, dy, dh, db);
+        Tensor gh = to_gpu(h), gb = to_gpu(b), gdy = to_gpu(dy);
+        Tensor gy = Tensor::empty(s, t, kCuda), gdh = Tensor::empty(s, t, kCuda);
+        Tensor gdb = Tensor::empty({C}, t, kCuda);
+        gpu().bias_act_forward(act, gh, gb, gy);
+        gpu().bias_act_backward(act, gh, gb, gdy, gdh, gdb);
+        std::string what = dt_name(t) + " act " + std::to_string(static_cast<int>(act)) +
+                           " rows " + std::to_string(s[0]) + " C " + std::to_string(C);
+        EXPECT_LE(rel_error(gy, y), tolerance(t)) << "y " << what;
+        EXPECT_LE(rel_error(gdh, dh), tolerance(t)) << "dh " << what;
+        EXPECT_LE(rel_error(gdb, db), tolerance(t)) << "db " << what;
+      }
+    }
+  }
+}
+
+TEST(CudaFused, BiasGeluOpGradientsMatchCpu) {
+  ST_REQUIRE_CUDA();
+  Tensor h = rand_normal({3, 33, 100}, 63), b = rand_normal({100}, 64);
+  Tensor dy = rand_normal({3, 33, 100}, 65);
+  auto run = [&](Device d) {
+    Tensor hd = h.to(d), bd = b.to(d);
+    hd.set_requires_grad(true);
+    bd.set_requires_grad(true);
+    Tensor y = bias_gelu(hd, bd, GeluKind::Erf);
+    sum_all(mul(y, dy.to(d))).backward();
+    return std::vector<Tensor>{y, hd.grad(), bd.grad()};
+  };
+  std::vector<Tensor> c = run(Device::cpu()), g = run(kCuda);
+  const char* names[] = {"y", "dh", "db"};
+  for (size_t i = 0; i < c.size(); ++i) EXPECT_LE(rel_error(g[i], c[i]), 1e-5) << names[i];
+}
+
+TEST(CudaFused, DropoutAddEqualsCpuBitwise) {
+  ST_REQUIRE_CUDA();
+  RngKey key{4321, 3, 11};
+  GlobalIndexMap slice;  // a (4, 5, 100) block at (1, 10, 0) of a (8, 50, 100) tensor
+  slice.ndim = 3;
+  slice.offset[0] = 1;
+  slice.offset[1] = 10;
+  slice.global_strides[0] = 5000;
+  slice.global_strides[1] = 100;
+  slice.global_strides[2] = 1;
+  for (DType t : kFloatTypes) {
+    for (const Shape& shape : {Shape{7, 33}, Shape{4, 5, 100}, Shape{100003}}) {
+      for (bool sliced : {false, true}) {
+        if (sliced && shape.size() != 3) continue;
+        GlobalIndexMap map = sliced ? slice : identity_index_map();
+        Tensor x = rand_uniform(shape, 66, 0.5, 2.0, t), r = rand_normal(shape, 67, t);
+        Tensor y = Tensor::empty(shape, t), gy = Tensor::empty(shape, t, kCuda);
+        cpu().dropout_add(x, r, 0.3f, key, map, y);
+        gpu().dropout_add(to_gpu(x), to_gpu(r), 0.3f, key, map, gy);
+        EXPECT_TRUE(bitwise_equal(gy, y)) << dt_name(t) << " sliced " << sliced;
+        // And equal to residual + the CUDA dropout kernel's output.
+        Tensor gd = Tensor::empty(shape, t, kCuda);
+        gpu().dropout(to_gpu(x), 0.3f, key, map, gd);
+        EXPECT_TRUE(bitwise_equal(gy, add(to_gpu(r), gd))) << dt_name(t) << " sliced " << sliced;
+      }
+    }
+  }
+}
+
+TEST(CudaFused, MultiTensorAdamWMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  std::vector<Backend::AdamWTensor> host, dev;
+  uint64_t seed = 70;
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(16384), int64_t(16385), int64_t(0),
+                    int64_t(100003)}) {
+    Tensor p = rand_normal({n}, seed++), m = rand_normal({n}, seed++, DType::F32, 0.1);
+    Tensor v = rand_uniform({n}, seed++, 0.0, 0.01), g = rand_normal({n}, seed++);
+    float wd = host.size() % 2 ? 0.0f : 0.1f;
+    AdamWStep step{1e-3f * static_cast<float>(host.size() + 1), 0.9f, 0.999f, 1e-8f, wd,
+                   1.0f - 0.9f * 0.9f, 1.0f - 0.999f * 0.999f};
+    host.push_back({p, m, v, g, step});
+    dev.push_back({to_gpu(p), to_gpu(m), to_gpu(v), to_gpu(g), step});
+  }
+  cpu().adamw_update_many(host);
+  gpu().adamw_update_many(dev);
+  gpu().adamw_update_many(dev);  // a second step: the table is built again per call
+  cpu().adamw_update_many(host);
+  for (size_t k = 0; k < host.size(); ++k) {
+    EXPECT_LE(rel_error(dev[k].p, host[k].p), 1e-5) << "p, tensor " << k;
+    EXPECT_LE(rel_error(dev[k].m, host[k].m), 1e-5) << "m, tensor " << k;
+    EXPECT_LE(rel_error(dev[k].v, host[k].v), 1e-5) << "v, tensor " << k;
+  }
+}
+
+TEST(CudaFused, SumOfSquaresAndScaleManyMatchCpu) {
+  ST_REQUIRE_CUDA();
+  for (DType t : kFloatTypes) {
+    std::vector<Tensor> xs, gxs;
+    uint64_t seed = 80;
+    for (int64_t n : {int64_t(1), int64_t(0), int64_t(33), int64_t(16384), int64_t(16385),
+                      int64_t(100003), int64_t(4099)}) {
+      xs.push_back(rand_normal({n}, seed++, t, 0.3));
+      gxs.push_back(to_gpu(xs.back()));
+    }
+    double c = cpu().sum_of_squares(xs), g = gpu().sum_of_squares(gxs);
+    EXPECT_NEAR(g, c, (t == DType::F32 ? 1e-6 : 1e-12) * c) << dt_name(t);
+    double g2 = gpu().sum_of_squares(gxs);
+    EXPECT_EQ(std::memcmp(&g, &g2, sizeof(double)), 0) << "repeatable, " << dt_name(t);
+    EXPECT_EQ(gpu().sum_of_squares({}), 0.0);
+    cpu().scale_many(xs, -0.37);
+    gpu().scale_many(gxs, -0.37);
+    for (size_t k = 0; k < xs.size(); ++k)
+      EXPECT_TRUE(bitwise_equal(gxs[k], xs[k])) << dt_name(t) << " tensor " << k;
+  }
+}
+
+TEST(CudaFused, ClipGradNormMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  std::vector<Tensor> cp, gp;
+  uint64_t seed = 90;
+  for (int64_t n : {int64_t(7), int64_t(20000), int64_t(1)}) {
+    Tensor g = rand_normal({n}, seed++);
+    Tensor a = Tensor::zeros({n}).set_requires_grad(true);
+    Tensor b = Tensor::zeros({n}, DType::F32, kCuda).set_requires_grad(true);
+    a.set_grad(g.clone());
+    b.set_grad(to_gpu(g));
+    cp.push_back(a);
+    gp.push_back(b);
+  }
+  double nc = clip_grad_norm(cp, 0.5), ng = clip_grad_norm(gp, 0.5);
+  EXPECT_NEAR(ng, nc, 1e-6 * nc);
+  for (size_t k = 0; k < cp.size(); ++k)
+    EXPECT_LE(rel_error(gp[k].grad(), cp[k].grad()), 1e-5) << "gradient " << k;
 }
 
 }  // namespace
