@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The GPU suite in one command, for a machine with an NVIDIA GPU (sized for one H200, under 8
 # minutes): configures build-gpu (-DST_CUDA=ON, CUDA architecture 90 unless ST_CUDA_ARCH says
-# otherwise), builds, runs `ctest -L cuda`, trains the quickstart-sized config with device: cuda
-# (and prints its tokens/s beside a short CPU run's), runs the GPU benchmarks that exist (st-bench
-# when it has a --device option), runs the cpu tests in the time left, then prints a summary with
-# pass/fail counts. ST_GPU_BUDGET_S (default 470) is the time budget of the whole script.
+# otherwise), builds, runs `ctest -L cuda`, runs st_cuda_tests under compute-sanitizer memcheck
+# (and st_cuda_train_tests when time allows; skipped with the reason when compute-sanitizer is
+# not found in PATH or the CUDA toolkit), trains the quickstart-sized config with device: cuda
+# (and prints its tokens/s beside a short CPU run's), runs scripts/bench_gpu.sh in the time left
+# (less ST_GPU_CPU_TESTS_S, default 0, kept for the cpu tests), runs the cpu tests if time is
+# left, then prints a summary with pass/fail counts and the benchmark tables.
+# ST_GPU_BUDGET_S (default 470) is the time budget of the whole script.
 #   bash tests/gpu/run.sh                 everything (exits early with a message when no GPU is visible)
 #   bash tests/gpu/run.sh --build-only    configure and build only (works without a GPU)
 # Every long step runs under `timeout`; a step that runs out of the time budget is reported and
@@ -17,7 +20,7 @@ build_only=0
 for a in "$@"; do
   case "$a" in
     --build-only) build_only=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "gpu-run: unknown argument '$a' (valid: --build-only)"; exit 2 ;;
   esac
 done
@@ -64,7 +67,9 @@ if ! timeout "$(limit 120)" cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -D
 fi
 note "building with $jobs jobs"
 t0=$(date +%s)
-if ! timeout "$(limit 330)" cmake --build "$build" -j "$jobs" >"$logs/build.log" 2>&1; then
+# --build-only checks the build (often on a small machine): the GPU run's time budget does not apply.
+build_limit=$([ "$build_only" = 1 ] && echo 3600 || limit 330)
+if ! timeout "$build_limit" cmake --build "$build" -j "$jobs" >"$logs/build.log" 2>&1; then
   tail -n 40 "$logs/build.log"
   note "build failed or timed out after $(( $(date +%s) - t0 )) s (log: $logs/build.log)"
   exit 1
@@ -99,6 +104,38 @@ run_ctest() {  # NAME LABEL WANT_SECONDS
   add "ctest -L $2: $(ctest_counts "$logs/ctest-$1.log")"
 }
 run_ctest cuda cuda 150
+
+# ---- compute-sanitizer memcheck on the CUDA test binaries --------------------------------------
+sanitizer=$(command -v compute-sanitizer 2>/dev/null)
+for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+  [ -z "$sanitizer" ] && [ -x "$c" ] && sanitizer=$c
+done
+memcheck() {  # BINARY WANT_SECONDS
+  local bin="$build/tests/$1" l; l=$(limit "$2")
+  if [ ! -x "$bin" ]; then add "memcheck $1: skipped (not built)"; return; fi
+  note "compute-sanitizer --tool memcheck $1 (at most $l s)"
+  timeout "$l" "$sanitizer" --tool memcheck --error-exitcode 99 "$bin" --gtest_brief=1 >"$logs/memcheck-$1.log" 2>&1
+  local rc=$?
+  local errors; errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$logs/memcheck-$1.log" | tail -n 1 | grep -oE "[0-9]+")
+  local tests; tests=$(grep -oE "\[  PASSED  \] [0-9]+ test" "$logs/memcheck-$1.log" | grep -oE "[0-9]+")
+  if (( rc == 124 )); then
+    add "memcheck $1: incomplete (timed out after $l s; ${errors:-no} error summary so far; log $logs/memcheck-$1.log)"
+  elif (( rc == 0 )); then
+    add "memcheck $1: 0 errors (${tests:-?} tests passed)"
+  else
+    failed_steps=$((failed_steps + 1))
+    grep -E "^========= (Invalid|Program hit|  at|Address)|FAILED" "$logs/memcheck-$1.log" | head -n 20
+    add "memcheck $1: FAILED (exit $rc, ${errors:-?} memcheck errors; log $logs/memcheck-$1.log)"
+  fi
+}
+if [ -z "$sanitizer" ]; then
+  add "memcheck: skipped (compute-sanitizer not found in PATH, /usr/local/cuda/bin or /usr/local/cuda/compute-sanitizer)"
+else
+  memcheck st_cuda_tests 120
+  # The whole-training tests are slow under memcheck: only when the benchmarks keep their time.
+  if (( $(left) > 300 )); then memcheck st_cuda_train_tests 60
+  else add "memcheck st_cuda_train_tests: skipped (time budget: $(left) s left)"; fi
+fi
 
 # ---- st-train on the GPU: quickstart-sized ListOps ------------------------------------------
 data=data/generated/quickstart
@@ -147,21 +184,23 @@ else
   add "st-train: skipped (no quickstart data)"
 fi
 
-# ---- benchmarks ------------------------------------------------------------------------------
-bench="$build/bench/st-bench"
-if [ -x "$bench" ] && "$bench" --help 2>/dev/null | grep -q -- "--device"; then
-  l=$(limit 90)
-  note "st-bench --device cuda (at most $l s)"
-  if timeout "$l" "$bench" --device cuda >"$logs/bench.log" 2>&1; then
-    tail -n 20 "$logs/bench.log"
-    add "st-bench --device cuda: ok (output: $logs/bench.log)"
+# ---- benchmarks: scripts/bench_gpu.sh in what is left (less the cpu tests' share, 15 s margin) ----
+bench_out="$logs/bench"
+bench_budget=$(( $(left) - ${ST_GPU_CPU_TESTS_S:-0} - 15 ))
+if (( bench_budget >= 30 )); then
+  note "scripts/bench_gpu.sh --budget $bench_budget"
+  BUILD="$build" OUT="$bench_out" timeout $(( bench_budget + 10 )) bash scripts/bench_gpu.sh --budget "$bench_budget" \
+    >"$logs/bench.log" 2>&1
+  rc=$?
+  if (( rc == 0 )) && [ -s "$bench_out/tables.md" ]; then
+    add "benchmarks: done (tables below; raw CSVs and logs in $bench_out)"
   else
     failed_steps=$((failed_steps + 1))
     tail -n 20 "$logs/bench.log"
-    add "st-bench --device cuda: FAILED or timed out (log $logs/bench.log)"
+    add "benchmarks: FAILED (exit $rc; log $logs/bench.log)"
   fi
 else
-  add "st-bench: skipped ($( [ -x "$bench" ] && echo 'it has no --device option yet' || echo 'not built'))"
+  add "benchmarks: skipped (time budget: $(left) s left)"
 fi
 
 # ---- the cpu tests last, in what is left of the budget (CI runs them too) --------------------
@@ -176,6 +215,7 @@ echo
 echo "==== GPU suite summary ($gpu_name; $(( $(date +%s) - start )) s) ===="
 for s in "${summary[@]}"; do echo "  $s"; done
 echo "  logs: $logs"
+[ -s "$bench_out/tables.md" ] && cat "$bench_out/tables.md"
 if (( failed_steps > 0 )); then
   echo "  $failed_steps step(s) failed"
   exit 1
