@@ -18,7 +18,8 @@
 # Environment (defaults): BUILD=build-gpu OUT=$BUILD/bench-gpu REPS=1 PRECISION=bf16
 #   D=1024 HEADS=16 LAYERS=4 TOKENS=65536 NS="1024 4096 16384 65536" KINDS="simpletron softmax"
 #   ATT_NS="1024 2048 4096 16384 65536" STEPS=5 WARMUP=2 PEAK_TFLOPS=989 COMPILE_NS (all N, or
-#   4096 alone when the budget is under 420 s; "none" skips torch.compile)
+#   4096 alone when the budget is under 420 s; "none" skips torch.compile) TORCH_FIRST_ROW=1
+#   (PyTorch's last block on position 0 only, as ours runs; 0: its plain model)
 # Exit: 0 done, 2 bad arguments, 3 no GPU visible, 1 our benchmark binaries missing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -121,20 +122,21 @@ run() {
 }
 
 note "training step: d $D, $HEADS heads, $LAYERS layers, $TOKENS tokens/step, N {$NS}, kinds {$KINDS}, $PRECISION, $REPS repetition(s); budget $budget s"
+# Order by cost: ours and PyTorch eager, then attention alone, then torch.compile (tens of
+# seconds of compilation per shape) last, so a short budget loses the compile columns first.
+step_args() {  # KIND NS
+  echo --d "$D" --heads "$HEADS" --layers "$LAYERS" --tokens-per-step "$TOKENS" --n "$(csv_n "$2")" --kinds "$1" \
+    --steps "$STEPS" --warmup "$WARMUP" --device "$device" --precision "$PRECISION" --peak-tflops "$PEAK_TFLOPS"
+}
+torch_args() {  # KIND: softmax as SDPA; the last block on position 0 only unless TORCH_FIRST_ROW=0
+  [[ $1 == softmax ]] && echo --sdpa
+  [[ ${TORCH_FIRST_ROW:-1} == 1 ]] && echo --first-row-only
+}
 for rep in $(seq 1 "$REPS"); do
   for kind in $KINDS; do
-    common=(--d "$D" --heads "$HEADS" --layers "$LAYERS" --tokens-per-step "$TOKENS" --n "$(csv_n "$NS")"
-            --kinds "$kind" --steps "$STEPS" --warmup "$WARMUP" --device "$device" --precision "$PRECISION"
-            --peak-tflops "$PEAK_TFLOPS")
-    run "ours_${kind}_$rep" 150 "$ours" "${common[@]}"
+    run "ours_${kind}_$rep" 150 "$ours" $(step_args "$kind" "$NS")
     [[ -n $torch_reason ]] && continue
-    sdpa=(); [[ $kind == softmax ]] && sdpa=(--sdpa)
-    run "eager_${kind}_$rep" 150 python3 bench/torch_reference.py "${common[@]}" "${sdpa[@]}"
-    if [[ $COMPILE_NS != none ]]; then
-      cns=$NS; [[ $COMPILE_NS != all ]] && cns=$COMPILE_NS
-      common[9]=$(csv_n "$cns")  # the value after --n
-      run "compile_${kind}_$rep" 240 python3 bench/torch_reference.py "${common[@]}" "${sdpa[@]}" --compile
-    fi
+    run "eager_${kind}_$rep" 150 python3 bench/torch_reference.py $(step_args "$kind" "$NS") $(torch_args "$kind")
   done
 done
 
@@ -147,12 +149,23 @@ for rep in $(seq 1 "$REPS"); do
     --backends "$att_backends" --heads "$HEADS" --head-dim 64 --tokens "$TOKENS" --n "$(csv_n "$ATT_NS")" \
     --steps $((STEPS * 2)) --warmup "$WARMUP"
 done
+
+if [[ $COMPILE_NS != none && -z $torch_reason ]]; then
+  cns=$NS; [[ $COMPILE_NS != all ]] && cns=$COMPILE_NS
+  note "torch.compile at N {$cns}"
+  for rep in $(seq 1 "$REPS"); do
+    for kind in $KINDS; do
+      run "compile_${kind}_$rep" 240 python3 bench/torch_reference.py $(step_args "$kind" "$cns") $(torch_args "$kind") \
+        --compile
+    done
+  done
+fi
 (( dry )) && exit 0
 
-python3 - "$OUT" "$COMPILE_NS" <<'EOF' | tee "$OUT/tables.md"
+python3 - "$OUT" "$PEAK_TFLOPS" "${TORCH_FIRST_ROW:-1}" <<'EOF' | tee "$OUT/tables.md"
 import csv, glob, os, statistics, sys
 from collections import defaultdict
-out, compile_ns = sys.argv[1], sys.argv[2]
+out, peak, first_row = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 reason = open(os.path.join(out, "torch_reason.txt")).read().strip()
 
 def load(pattern, key):
@@ -181,7 +194,7 @@ keys = sorted(set(ours) | set(eager), key=lambda k: (k[0], k[1]))
 first = next((r for rs in ours.values() for r in rs), None) or next((r for rs in eager.values() for r in rs), None)
 if first:
     print(f"\n### Training step ({first.get('device', 'cpu')}, {first.get('precision', 'fp32')} matrix products; d {first['d']}, "
-          f"{first['heads']} heads, {first['layers']} layers; MFU against the peak given to st-bench)\n")
+          f"{first['heads']} heads, {first['layers']} layers; MFU against {peak} TFLOP/s)\n")
     print("| kind | N | B | ours tok/s | ours MFU | ours peak GiB | PyTorch eager tok/s | eager MFU | ours / eager "
           "| torch.compile tok/s | ours / compile |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -197,7 +210,11 @@ if first:
               f"{cell(et, e, torch_missing)} | {pct(em)} | {ratio(ot, et)} | {cell(ct, c, comp_missing)} | "
               f"{ratio(ot, ct)} |")
     print("\nPyTorch: the same model (bench/torch_reference.py) under torch.autocast for bf16; its softmax "
-          "attention is F.scaled_dot_product_attention (flash). Ours / X > 1: ours faster.")
+          "attention is F.scaled_dot_product_attention (flash). "
+          + ("Both compute only position 0 in the last block (the CLS head reads nothing else). "
+             if first_row else "Ours computes only position 0 in the last block, PyTorch every row. ")
+          + "MFU counts the nominal FLOPs of every row of every block (`st-bench --help`), so a bf16 "
+          "peak is the yardstick for fp32 runs too. Ours / X > 1: ours faster.")
 else:
     print("\n### Training step: no results\n")
 
