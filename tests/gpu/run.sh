@@ -2,8 +2,8 @@
 # The GPU suite in one command, for a machine with an NVIDIA GPU (sized for one H200, under 8
 # minutes): configures build-gpu (-DST_CUDA=ON, CUDA architecture 90 unless ST_CUDA_ARCH says
 # otherwise), builds, runs `ctest -L cuda`, runs st_cuda_tests under compute-sanitizer memcheck
-# (and st_cuda_train_tests when time allows; skipped with the reason when compute-sanitizer is
-# not found in PATH or the CUDA toolkit), trains the quickstart-sized config with device: cuda
+# (st_cuda_op_tests and st_cuda_train_tests too when time allows; skipped with the reason when
+# compute-sanitizer is not found in PATH or the CUDA toolkit), trains the quickstart-sized config with device: cuda
 # (and prints its tokens/s beside a short CPU run's), runs scripts/bench_gpu.sh in the time left
 # (less ST_GPU_CPU_TESTS_S, default 0, kept for the cpu tests), runs the cpu tests if time is
 # left, then prints a summary with pass/fail counts and the benchmark tables.
@@ -132,9 +132,12 @@ if [ -z "$sanitizer" ]; then
   add "memcheck: skipped (compute-sanitizer not found in PATH, /usr/local/cuda/bin or /usr/local/cuda/compute-sanitizer)"
 else
   memcheck st_cuda_tests 120
-  # The whole-training tests are slow under memcheck: only when the benchmarks keep their time.
-  if (( $(left) > 300 )); then memcheck st_cuda_train_tests 60
-  else add "memcheck st_cuda_train_tests: skipped (time budget: $(left) s left)"; fi
+  # The op table and whole-training tests are slow under memcheck: only while the benchmarks
+  # keep their time.
+  for b in st_cuda_op_tests st_cuda_train_tests; do
+    if (( $(left) > 300 )); then memcheck "$b" 60
+    else add "memcheck $b: skipped (time budget: $(left) s left)"; fi
+  done
 fi
 
 # ---- st-train on the GPU: quickstart-sized ListOps ------------------------------------------
