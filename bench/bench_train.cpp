@@ -33,6 +33,7 @@
 #include "core/backend/backend.h"
 #include "core/backend/cpu/gemm_stats.h"
 #include "core/nn/model.h"
+#include "core/ops/ops.h"
 #include "core/ops/precision.h"
 #include "core/optim/adamw.h"
 
@@ -64,6 +65,7 @@ struct Options {
   double peak_tflops = 989.0;   // H100/H200 SXM dense bf16
   Device device = Device::cpu();
   Precision precision = Precision::FP32;
+  bool fused_softmax = false;  // softmax attention runs cuDNN's fused kernel: no N x N in memory
   // The extra columns (device, precision, step_tflop, mfu) appear off the CPU fp32 path only,
   // so the CPU output keeps its format.
   bool extended() const { return !device.is_cpu() || precision != Precision::FP32; }
@@ -116,12 +118,13 @@ double step_flops(const Options& o, AttentionKind kind, int64_t n) {
 
 // Rough peak-memory estimate (bytes) before running: parameters x 4 (value, grad, m, v), the
 // activations each block saves (about 16 d + 3 d_ff floats per token), and for softmax the
-// N x N probabilities saved per layer plus three transient N x N buffers.
+// N x N probabilities saved per layer plus three transient N x N buffers (none when the fused
+// cuDNN attention runs).
 double estimate_bytes(const Options& o, AttentionKind kind, int64_t n, int64_t params) {
   double T = double(o.batch) * double(n + 1);
   double act = T * double(o.layers) * (16.0 * double(o.d) + 3.0 * double(o.ff_mult * o.d)) * 4.0;
   double quad = 0;
-  if (kind == AttentionKind::Softmax)
+  if (kind == AttentionKind::Softmax && !o.fused_softmax)
     quad = double(o.batch) * double(o.heads) * double(n + 1) * double(n + 1) * 4.0 * double(o.layers + 3);
   return 4.0 * 4.0 * double(params) + act + quad;
 }
@@ -283,6 +286,14 @@ int main(int argc, char** argv) {
                  o.tokens_per_step > 0 ? (std::to_string(o.tokens_per_step) + " / N").c_str()
                                        : std::to_string(o.batch).c_str(),
                  o.threads, o.warmup, o.steps);
+    if (!o.device.is_cpu()) {  // the model's softmax attention takes the fused path where this says ""
+      PrecisionScope scope(o.precision);
+      std::string why = fused_softmax_attention_problem(
+          Tensor::zeros({1, o.heads, 1, o.d / o.heads}, DType::F32, o.device));  // (B, H, N, d_h)
+      o.fused_softmax = why.empty();
+      std::fprintf(stderr, "st-bench: softmax attention %s\n",
+                   o.fused_softmax ? "fused (cuDNN; no N x N)" : ("unfused, N x N (" + why + ")").c_str());
+    }
     if (o.extended())
       std::fprintf(stderr, "st-bench: device %s, precision %s; mfu against %.0f TFLOP/s%s\n", o.device.str().c_str(),
                    precision_name(o.precision), o.peak_tflops,

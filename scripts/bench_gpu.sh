@@ -4,7 +4,8 @@
 #   1. training step: st-bench --device cuda against bench/torch_reference.py eager and
 #      torch.compile (same model, same FLOP count): tokens/s, MFU, ratios. d 1024, 16 heads,
 #      d_ff 4096, 4 layers, B * N = 65536 tokens per step, simpletron and softmax (PyTorch's
-#      softmax via SDPA, i.e. flash attention; ours forms N x N and skips what does not fit);
+#      softmax via SDPA, i.e. flash attention; ours via cuDNN fused attention when the build has
+#      it, else forming N x N and skipping what does not fit: st-bench's log says which);
 #   2. attention alone: st-bench-attention (SimpleTRON, forward + backward) against SDPA
 #      restricted to flash attention and to cuDNN attention (bench/torch_attention.py) at the
 #      same (B, H, N, d_h): ms and the ratio (> 1: ours faster).
