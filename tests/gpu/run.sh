@@ -58,13 +58,18 @@ fi
 # ---- configure and build --------------------------------------------------------------------
 mkdir -p "$logs"
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
-note "configuring $build (CUDA architecture $arch)"
+# cuDNN fused attention: the cudnn-frontend headers from ST_CUDNN_FRONTEND_INCLUDE or the cache
+# scripts/cudnn_frontend.sh fills (nothing is fetched here: a GPU machine may have no network).
+frontend=${ST_CUDNN_FRONTEND_INCLUDE:-$(ls -d "$root"/.cache/cudnn-frontend/*/include 2>/dev/null | tail -n 1)}
+note "configuring $build (CUDA architecture $arch${frontend:+, cudnn-frontend $frontend})"
 if ! timeout "$(limit 120)" cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DST_CUDA=ON \
-       -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$logs/configure.log" 2>&1; then
+       -DCMAKE_CUDA_ARCHITECTURES="$arch" ${frontend:+-DST_CUDNN_FRONTEND_INCLUDE="$frontend"} \
+       >"$logs/configure.log" 2>&1; then
   tail -n 30 "$logs/configure.log"
   note "configure failed (log: $logs/configure.log)"
   exit 1
 fi
+add "$(grep -o "cuDNN fused attention .*" "$logs/configure.log" | tail -n 1)"
 note "building with $jobs jobs"
 t0=$(date +%s)
 # --build-only checks the build (often on a small machine): the GPU run's time budget does not apply.
