@@ -82,7 +82,8 @@ torch_reason=""
 if (( smoke )); then
   python3 -c "import torch" 2>/dev/null || torch_reason="torch is not importable"
 elif ! (( dry )); then
-  torch_reason=$(python3 - 2>&1 <<'EOF'
+  # The reason on stdout only (import warnings on stderr are not a reason to skip).
+  torch_reason=$(python3 - 2>/dev/null <<'EOF' || echo "python3 failed while importing torch"
 try:
     import torch
 except Exception as e:
