@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -293,62 +294,229 @@ TEST(CudaBackend, SumAxisMatchesCpu) {
 }
 
 // ---- GEMM ----------------------------------------------------------------------------------
+// f32 and bf16 operands run through cuBLASLt, f64 and k == 0 through cuBLAS. Every case runs
+// on both backends from the same inputs. Tolerances, relative to max(1, max |want|):
+// - f32 1e-5, f64 1e-12: the order of the sums differs.
+// - bf16 -> f32 (c_f32) 1e-5: both backends multiply the same bf16 values, the product of two
+//   bf16 values (8-bit significands) is exact in f32, and both accumulate in f32, so again only
+//   the order of the f32 sums differs.
+// - bf16 -> bf16: both round their f32 result to bf16 once; f32 results that differ only in
+//   summation order round to the same or to adjacent bf16 values. Per element: one bf16 ulp of
+//   the element (2^-8 to 2^-7 of it) plus the f32 tolerance above.
 
-// Runs the same GemmArgs layout on both backends: A (batch_a, rows, lda) etc., C prefilled.
-void check_gemm(DType t, int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t batch,
-                bool shared_b, int64_t pad) {
-  int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
-  int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
-  int64_t lda = a_cols + pad, ldb = b_cols + pad;
-  Tensor a = rand_normal({batch, a_rows, lda}, 15, t);
-  Tensor b = rand_normal({shared_b ? 1 : batch, b_rows, ldb}, 16, t);
-  Tensor c = rand_normal({batch, m, n}, 17, t);
-  Tensor ga = to_gpu(a), gb = to_gpu(b), gc = to_gpu(c);
+struct GemmCase {
+  DType t = DType::F32;  // of A and B
+  bool c_f32 = false;    // bf16 A and B with an f32 C
+  int64_t m = 1, n = 1, k = 1;
+  bool ta = false, tb = false;
+  int64_t batch = 1;
+  bool shared_b = false;  // stride_b 0: one B for every batch item
+  int64_t pad = 0;        // extra elements per stored row of A, B and C
+  int64_t offset = 0;     // elements before the first one: pointers aligned to the element only
+  double beta = 0.5;      // 0: C starts as NaN, which must not be read
+};
+
+std::string describe(const GemmCase& c) {
+  std::ostringstream os;
+  os << dt_name(c.t) << (c.c_f32 ? " -> f32" : "") << " m " << c.m << " n " << c.n << " k "
+     << c.k << " ta " << c.ta << " tb " << c.tb << " batch " << c.batch << " shared_b "
+     << c.shared_b << " pad " << c.pad << " offset " << c.offset << " beta " << c.beta;
+  return os.str();
+}
+
+DType c_dtype(const GemmCase& c) { return c.c_f32 ? DType::F32 : c.t; }
+
+// The GemmArgs of c over flat buffers a, b, out (any device).
+GemmArgs gemm_args(const GemmCase& c, const Tensor& a, const Tensor& b, const Tensor& out) {
   GemmArgs g;
-  g.trans_a = ta;
-  g.trans_b = tb;
-  g.m = m;
-  g.n = n;
-  g.k = k;
+  g.trans_a = c.ta;
+  g.trans_b = c.tb;
+  g.m = c.m;
+  g.n = c.n;
+  g.k = c.k;
   g.alpha = 1.5;
-  g.beta = 0.5;
-  g.lda = lda;
-  g.stride_a = a_rows * lda;
-  g.ldb = ldb;
-  g.stride_b = shared_b ? 0 : b_rows * ldb;
-  g.ldc = n;
-  g.stride_c = m * n;
-  g.batch = batch;
-  g.dtype = t;
-  GemmArgs gg = g;
-  g.a = a.raw_data();
-  g.b = b.raw_data();
-  g.c = c.raw_data();
-  gg.a = ga.raw_data();
-  gg.b = gb.raw_data();
-  gg.c = gc.raw_data();
-  cpu().gemm(g);
-  gpu().gemm(gg);
-  EXPECT_LE(rel_error(gc, c), tolerance(t))
-      << dt_name(t) << " m " << m << " n " << n << " k " << k << " ta " << ta << " tb " << tb
-      << " batch " << batch << " shared_b " << shared_b << " pad " << pad;
+  g.beta = c.beta;
+  g.lda = (c.ta ? c.m : c.k) + c.pad;
+  g.ldb = (c.tb ? c.k : c.n) + c.pad;
+  g.ldc = c.n + c.pad;
+  g.stride_a = (c.ta ? c.k : c.m) * g.lda;
+  g.stride_b = c.shared_b ? 0 : (c.tb ? c.n : c.k) * g.ldb;
+  g.stride_c = c.m * g.ldc;
+  g.batch = c.batch;
+  g.dtype = c.t;
+  g.c_f32 = c.c_f32;
+  auto at = [&c](const Tensor& t) {
+    return static_cast<char*>(t.raw_data()) + c.offset * int64_t(dtype_size(t.dtype()));
+  };
+  g.a = at(a);
+  g.b = at(b);
+  g.c = at(out);
+  return g;
+}
+
+struct GemmInputs {
+  Tensor a, b, c;  // flat host buffers
+};
+
+// Normal inputs; bf16 ones are f32 normals rounded once, so both backends see the same values.
+GemmInputs gemm_inputs(const GemmCase& c, uint64_t seed) {
+  int64_t lda = (c.ta ? c.m : c.k) + c.pad, ldb = (c.tb ? c.k : c.n) + c.pad, ldc = c.n + c.pad;
+  int64_t na = c.offset + c.batch * (c.ta ? c.k : c.m) * lda;
+  int64_t nb = c.offset + (c.shared_b ? 1 : c.batch) * (c.tb ? c.n : c.k) * ldb;
+  int64_t nc = c.offset + c.batch * c.m * ldc;
+  DType gen = c.t == DType::F64 ? DType::F64 : DType::F32;
+  GemmInputs in;
+  in.a = rand_normal({na}, seed, gen).to(c.t);
+  in.b = rand_normal({nb}, seed + 1, gen).to(c.t);
+  in.c = c.beta == 0 ? Tensor::full({nc}, NAN, c_dtype(c))
+                     : rand_normal({nc}, seed + 2, gen).to(c_dtype(c));
+  return in;
+}
+
+// C of the GPU (as a host tensor) for inputs `in`; `in` itself is left unchanged.
+Tensor gpu_gemm(const GemmCase& c, const GemmInputs& in) {
+  Tensor ga = to_gpu(in.a), gb = to_gpu(in.b), gc = to_gpu(in.c.clone());
+  gpu().gemm(gemm_args(c, ga, gb, gc));
+  return to_host(gc);
+}
+
+// C of the CPU for inputs `in` (a host copy of in.c is updated).
+Tensor cpu_gemm(const GemmCase& c, const GemmInputs& in) {
+  Tensor out = in.c.clone();
+  cpu().gemm(gemm_args(c, in.a, in.b, out));
+  return out;
+}
+
+// One bf16 ulp of x: 2^(e - 7) for |x| in [2^e, 2^(e+1)).
+double bf16_ulp(double x) {
+  int e = 0;
+  std::frexp(std::fabs(x), &e);  // |x| = f 2^e, f in [0.5, 1)
+  return std::ldexp(1.0, e - 8);
+}
+
+// max |got - want| / (one bf16 ulp of the element + 1e-5 max(1, max |want|)); <= 1 passes.
+double bf16_error(const Tensor& got, const Tensor& want) {
+  std::vector<double> a = got.to_vector<double>(), b = want.to_vector<double>();
+  EXPECT_EQ(a.size(), b.size());
+  double den = 1;
+  for (double v : b)
+    if (std::isfinite(v)) den = std::max(den, std::fabs(v));
+  double worst = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) continue;
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    double allowed = bf16_ulp(std::max(std::fabs(a[i]), std::fabs(b[i]))) + 1e-5 * den;
+    worst = std::max(worst, std::fabs(a[i] - b[i]) / allowed);
+  }
+  return worst;
+}
+
+void check_gemm(const GemmCase& c, uint64_t seed = 15) {
+  GemmInputs in = gemm_inputs(c, seed);
+  Tensor got = gpu_gemm(c, in), want = cpu_gemm(c, in);
+  if (c.t == DType::BF16 && !c.c_f32)
+    EXPECT_LE(bf16_error(got, want), 1.0) << describe(c);
+  else
+    EXPECT_LE(rel_error(got, want), c.t == DType::F64 ? 1e-12 : 1e-5) << describe(c);
+}
+
+// Every size, transpose pair, batch layout and beta (0: C not read; 1: C += op(A) op(B)).
+void check_gemm_everywhere(DType t, bool c_f32) {
+  struct Size {
+    int64_t m, n, k;
+  };
+  const Size sizes[] = {{1, 1, 1}, {7, 33, 129}, {129, 7, 33}, {33, 129, 7}, {1, 33, 1}};
+  for (const Size& s : sizes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb)
+        for (double beta : {0.0, 0.5, 1.0})
+          for (int layout = 0; layout < 5; ++layout) {
+            GemmCase c{t, c_f32, s.m, s.n, s.k, bool(ta), bool(tb)};
+            c.beta = beta;
+            c.batch = layout == 0 ? 1 : 3;
+            c.shared_b = layout == 2;
+            c.pad = layout >= 3 ? 3 : 0;
+            c.offset = layout == 4 ? 1 : 0;
+            check_gemm(c);
+          }
 }
 
 TEST(CudaBackend, GemmMatchesCpu) {
   ST_REQUIRE_CUDA();
-  struct Size {
-    int64_t m, n, k;
+  for (DType t : kFloatTypes) check_gemm_everywhere(t, false);
+}
+
+TEST(CudaBackend, GemmBf16MatchesCpuWithinOneBf16Ulp) {
+  ST_REQUIRE_CUDA();
+  check_gemm_everywhere(DType::BF16, false);
+}
+
+TEST(CudaBackend, GemmBf16WithF32OutputMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  check_gemm_everywhere(DType::BF16, true);
+}
+
+TEST(CudaBackend, GemmRepeatedProblemIsBitwiseIdentical) {
+  ST_REQUIRE_CUDA();
+  // The second call finds the plan of the first (same shapes, beta != 0, alignment); the third
+  // runs it on other buffers. All three write the same bits.
+  for (int variant = 0; variant < 3; ++variant) {
+    GemmCase c{variant == 0 ? DType::F32 : DType::BF16, variant == 2, 33, 129, 7, true, false, 3};
+    GemmInputs in = gemm_inputs(c, 40);
+    Tensor first = gpu_gemm(c, in), second = gpu_gemm(c, in);
+    GemmInputs copy{in.a.clone(), in.b.clone(), in.c.clone()};
+    Tensor third = gpu_gemm(c, copy);
+    EXPECT_TRUE(bitwise_equal(first, second)) << describe(c);
+    EXPECT_TRUE(bitwise_equal(first, third)) << describe(c);
+  }
+}
+
+TEST(CudaBackend, GemmWithEmptyInnerDimensionScalesC) {
+  ST_REQUIRE_CUDA();
+  // k == 0: C = beta C as BLAS defines it (the ops never ask: matmul fills zeros itself).
+  for (DType t : {DType::F32, DType::F64, DType::BF16})
+    for (bool c_f32 : {false, true}) {
+      if (c_f32 && t != DType::BF16) continue;
+      for (double beta : {0.0, 0.5}) {
+        GemmCase c{t, c_f32, 7, 33, 0};
+        c.pad = 1;  // lda 1: A holds rows of no elements
+        c.batch = 2;
+        c.beta = beta;
+        check_gemm(c);
+      }
+    }
+  Tensor a = rand_normal({3, 7, 0}, 41), b = rand_normal({0, 5}, 42);
+  Tensor got = to_host(matmul(to_gpu(a), to_gpu(b)));
+  EXPECT_EQ(got.shape(), (Shape{3, 7, 5}));
+  EXPECT_TRUE(bitwise_equal(got, Tensor::zeros({3, 7, 5})));
+}
+
+TEST(CudaBackend, GemmRejectsBadArgumentsNamingThem) {
+  ST_REQUIRE_CUDA();
+  GemmCase c{DType::F32, false, 7, 33, 5};
+  GemmInputs in = gemm_inputs(c, 43);
+  Tensor ga = to_gpu(in.a), gb = to_gpu(in.b), gc = to_gpu(in.c);
+  auto expect_error = [&](GemmArgs g, const std::string& needle) {
+    try {
+      gpu().gemm(g);
+      ADD_FAILURE() << "accepted; expected an error containing '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
   };
-  const Size sizes[] = {{1, 1, 1}, {33, 7, 100}, {100, 33, 7}, {64, 64, 64}, {7, 100, 1}};
-  for (DType t : kFloatTypes)
-    for (const Size& s : sizes)
-      for (int ta = 0; ta < 2; ++ta)
-        for (int tb = 0; tb < 2; ++tb) {
-          check_gemm(t, s.m, s.n, s.k, ta, tb, 1, false, 0);
-          check_gemm(t, s.m, s.n, s.k, ta, tb, 3, false, 0);
-          check_gemm(t, s.m, s.n, s.k, ta, tb, 3, true, 0);
-          check_gemm(t, s.m, s.n, s.k, ta, tb, 2, false, 3);
-        }
+  GemmArgs g = gemm_args(c, ga, gb, gc);
+  g.c_f32 = true;
+  expect_error(g, "needs bf16 operands, got f32");
+  g = gemm_args(c, ga, gb, gc);
+  g.ldc = 32;
+  expect_error(g, "ldc 32 is smaller than n 33");
+  g = gemm_args(c, ga, gb, gc);
+  g.batch = int64_t(1) << 31;
+  g.stride_a = g.stride_b = g.stride_c = 0;  // nothing is read: the batch count is rejected first
+  expect_error(g, "exceeds the int32 batch count");
+  g = gemm_args(c, ga, gb, gc);
+  g.dtype = DType::I32;
+  expect_error(g, "dtype i32 is not supported on cuda");
 }
 
 TEST(CudaBackend, GemmBf16AccumulatesInFp32) {

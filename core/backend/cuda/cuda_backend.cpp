@@ -1,6 +1,7 @@
 // CUDA backend registry and plumbing: cuda_device_count / cuda_backend / cuda_allocator, one
-// lazily created CudaBackend per device (stream, cuBLAS handle and workspace, allocator), host
-// copies (cudaMemcpyAsync on the stream, then a stream synchronize) and synchronize().
+// lazily created CudaBackend per device (stream, cuBLAS and cuBLASLt handles, workspace,
+// allocator), host copies (cudaMemcpyAsync on the stream, then a stream synchronize) and
+// synchronize().
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -11,9 +12,9 @@ namespace st {
 
 namespace {
 constexpr int kMaxDevices = 64;
-// cuBLAS workspace: a fixed buffer per handle keeps its algorithm choice (and so its results)
-// reproducible; 32 MiB is NVIDIA's recommendation for Hopper.
-constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+// cuBLAS workspace (CudaBackend::kCublasWorkspaceBytes): a fixed buffer per handle keeps its
+// algorithm choice (and so its results) reproducible; 32 MiB is NVIDIA's recommendation for
+// Hopper. cuBLASLt GEMMs use the same buffer.
 
 std::atomic<CudaBackend*> g_backends[kMaxDevices];
 std::mutex g_create_mutex;
@@ -66,6 +67,7 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   ST_CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
   ST_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
   ST_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));  // fp32 stays fp32 (no TF32)
+  lt_.create();
   allocator_ = std::make_unique<CudaAllocator>(index, stream_);
 }
 

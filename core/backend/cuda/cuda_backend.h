@@ -10,6 +10,7 @@
 
 #include "core/backend/backend.h"
 #include "core/backend/cuda/cuda_check.h"
+#include "core/backend/cuda/cuda_gemm_plan.h"
 
 namespace st {
 
@@ -58,6 +59,9 @@ class CudaBackend final : public Backend {
   int index() const { return index_; }
   cudaStream_t stream() const { return stream_; }
   cublasHandle_t cublas() const { return cublas_; }
+  cublasLtHandle_t cublas_lt() const { return lt_.get(); }
+  // Workspace shared by cuBLAS and cuBLASLt (both run on stream_, so never at the same time).
+  static constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
   CudaAllocator& allocator() { return *allocator_; }
 
   void fill(const Tensor& dst, double value) override;
@@ -119,6 +123,9 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   void* cublas_workspace_ = nullptr;
+  cuda::LtHandle lt_;
+  cuda::GemmPlanCache gemm_plans_;  // cuBLASLt plans by problem (cuda_gemm.cpp)
+  void gemm_cublas(const GemmArgs& g);  // the legacy cuBLAS path of gemm()
   std::unique_ptr<CudaAllocator> allocator_;
 };
 

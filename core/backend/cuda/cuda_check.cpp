@@ -24,4 +24,10 @@ void throw_cublas_error(cublasStatus_t status, const char* expr, const char* fil
            cublasGetStatusName(status), " (", cublasGetStatusString(status), ")");
 }
 
+void throw_cublas_error_for(cublasStatus_t status, const char* expr, const char* file, int line,
+                            const std::string& context) {
+  ST_THROW("cuBLAS error in ", expr, " at ", file, ":", line, " on cuda:", current_device(), ": ",
+           cublasGetStatusName(status), " (", cublasGetStatusString(status), ") for ", context);
+}
+
 }  // namespace st::cuda
