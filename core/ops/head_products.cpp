@@ -1,8 +1,9 @@
 // Per-head products read straight from the projection layout, with no head permute:
 // a tensor (B, N, H*c) holds head h of row n in columns [h*c, (h+1)*c), so head (b, h) is an
 // (N, c) matrix at offset b*stride(0) + h*c with leading dimension stride(1). Each product is
-// one GEMM per batch row b, batched over the H heads (stride c), with lda/ldb/ldc addressing
-// the strided head slices; outputs are written (=) directly in their final layout.
+// one GEMM per batch row b batched over the H heads (stride c), or, when B > H, one GEMM per
+// head batched over the B rows (stride stride(0)), with lda/ldb/ldc addressing the strided head
+// slices; outputs are written (=) directly in their final layout.
 //   heads_state(k, v): S (B, H, dk, dv),  S_bh = K_bh^T V_bh
 //   heads_apply(q, s): Y (B, N, H*dv),    Y_bh = Q_bh S_bh
 // Compute precision bf16: operands are rounded to bf16 (contiguous copies) and every product,
@@ -41,25 +42,31 @@ void head_gemm(int64_t B, int64_t H, int64_t m, int64_t n, int64_t k, const Head
   auto at = [](const Tensor& t, int64_t elements) {
     return static_cast<char*>(t.raw_data()) + elements * static_cast<int64_t>(dtype_size(t.dtype()));
   };
-  for (int64_t i = 0; i < B; ++i) {
+  // The (b, h) offsets are not one uniform stride, so one of the two indices is a loop and the
+  // other the GEMM's batch: the loop runs over the smaller one (fewer, larger GEMM calls).
+  bool loop_b = B <= H;
+  int64_t loops = loop_b ? B : H;
+  for (int64_t i = 0; i < loops; ++i) {
+    auto offset = [&](const HeadMat& x) { return loop_b ? i * x.stride_b : i * x.stride_h; };
+    auto batch_stride = [&](const HeadMat& x) { return loop_b ? x.stride_h : x.stride_b; };
     GemmArgs g;
     g.m = m;
     g.n = n;
     g.k = k;
     g.dtype = a.t->dtype();
     g.c_f32 = g.dtype == DType::BF16 && c.dtype() == DType::F32;
-    g.batch = H;
+    g.batch = loop_b ? H : B;
     g.trans_a = a.trans;
-    g.a = at(*a.t, i * a.stride_b);
+    g.a = at(*a.t, offset(a));
     g.lda = a.ld;
-    g.stride_a = a.stride_h;
+    g.stride_a = batch_stride(a);
     g.trans_b = b.trans;
-    g.b = at(*b.t, i * b.stride_b);
+    g.b = at(*b.t, offset(b));
     g.ldb = b.ld;
-    g.stride_b = b.stride_h;
-    g.c = at(c, i * out.stride_b);
+    g.stride_b = batch_stride(b);
+    g.c = at(c, offset(out));
     g.ldc = out.ld;
-    g.stride_c = out.stride_h;
+    g.stride_c = batch_stride(out);
     detail::be(c).gemm(g);
   }
 }
