@@ -12,18 +12,11 @@
 
 #include "core/backend/backend.h"
 #include "core/ops/ops.h"
+#include "tests/support/cuda_compare.h"
 #include "core/optim/adamw.h"
 
 namespace st {
 namespace {
-
-#define ST_REQUIRE_CUDA()                                                                   \
-  do {                                                                                      \
-    if (cuda_device_count() == 0)                                                           \
-      GTEST_SKIP() << "no CUDA device: "                                                    \
-                   << (cuda_built() ? "none is visible to this process"                     \
-                                    : "this build has no CUDA support");                     \
-  } while (0)
 
 const Device kCuda = Device::cuda(0);
 const DType kFloatTypes[] = {DType::F32, DType::F64};
@@ -35,7 +28,7 @@ Backend& cpu() { return cpu_backend(); }
 Tensor to_gpu(const Tensor& t) { return t.to(kCuda); }
 Tensor to_host(const Tensor& t) { return t.to(Device::cpu()); }
 
-double tolerance(DType t) { return t == DType::F64 ? 1e-12 : 1e-5; }
+double tolerance(DType t) { return testing::op_tolerance(t); }
 
 Tensor rand_normal(const Shape& s, uint64_t seed, DType t = DType::F32, double stddev = 1.0) {
   return Tensor::randn(s, seed, stddev, t);
@@ -44,25 +37,9 @@ Tensor rand_uniform(const Shape& s, uint64_t seed, double lo, double hi, DType t
   return Tensor::uniform(s, seed, lo, hi, t);
 }
 
-// max |got - want| / max(1, max |want|); equal infinities and NaN pairs count as equal.
-double rel_error(const Tensor& got, const Tensor& want) {
-  std::vector<double> a = got.to_vector<double>(), b = want.to_vector<double>();
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 1;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) continue;
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
-    num = std::max(num, std::fabs(a[i] - b[i]));
-    den = std::max(den, std::fabs(b[i]));
-  }
-  return num / den;
-}
+double rel_error(const Tensor& got, const Tensor& want) { return testing::max_rel_error(got, want); }
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  Tensor ha = to_host(a).contiguous(), hb = to_host(b).contiguous();
-  return std::memcmp(ha.raw_data(), hb.raw_data(), ha.numel() * dtype_size(ha.dtype())) == 0;
-}
+bool bitwise_equal(const Tensor& a, const Tensor& b) { return testing::same_bits(a, b); }
 
 std::string dt_name(DType t) { return dtype_name(t); }
 

@@ -14,16 +14,14 @@
 #include "core/backend/fused_attention.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
+#include "tests/support/cuda_compare.h"
 
 namespace st {
 namespace {
 
 #define ST_REQUIRE_FUSED_ATTENTION()                                                        \
   do {                                                                                      \
-    if (cuda_device_count() == 0)                                                           \
-      GTEST_SKIP() << "no CUDA device: "                                                    \
-                   << (cuda_built() ? "none is visible to this process"                     \
-                                    : "this build has no CUDA support");                     \
+    ST_REQUIRE_CUDA();                                                                      \
     if (!cudnn_fused_attention_built())                                                     \
       GTEST_SKIP() << "this build has no cuDNN fused attention";                            \
     std::string problem_ = cuda_fused_attention_device_problem(0);                          \

@@ -13,54 +13,19 @@
 #include "core/nn/model.h"
 #include "core/optim/adamw.h"
 #include "tests/support/h5_fixture.h"
+#include "tests/support/model_fixture.h"
 
 namespace st {
 namespace {
 
-double rel(const Tensor& ours, const Tensor& ref) {
-  auto a = ours.to_vector<double>(), b = ref.to_vector<double>();
-  EXPECT_EQ(a.size(), b.size());
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    num = std::max(num, std::fabs(a[i] - b[i]));
-    den = std::max(den, std::fabs(b[i]));
-  }
-  return den > 0 ? num / den : num;
-}
-
-ModelConfig config_from(const std::map<std::string, std::string>& c) {
-  ModelConfig m;
-  auto i = [&](const char* k) { return std::stoll(c.at(k)); };
-  m.task = parse_task(c.at("task"));
-  m.vocab_size = i("vocab_size");
-  m.max_len = i("max_len");
-  m.num_classes = i("num_classes");
-  m.d_model = i("d_model");
-  m.heads = i("heads");
-  m.layers = i("layers");
-  m.d_ff = i("d_ff");
-  m.d_qkv = i("d_qkv");
-  m.d_mlp = i("d_mlp");
-  m.attention = parse_attention(c.at("attention"));
-  m.scale = parse_scale(c.at("scale"));
-  m.causal = i("causal") != 0;
-  m.chunk = i("chunk");
-  m.out_proj = i("out_proj") != 0;
-  m.norm = parse_norm(c.at("norm"));
-  m.ln_eps = std::stod(c.at("ln_eps"));
-  m.activation = parse_activation(c.at("activation"));
-  m.pooling = parse_pooling(c.at("pooling"));
-  m.tie_embeddings = i("tie_embeddings") != 0;
-  m.label_smoothing = std::stod(c.at("label_smoothing"));
-  m.dropout = 0.0f;
-  return m;
-}
+using testing::fixture_config;
+using testing::fixture_rel;
 
 class ModelReference : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ModelReference, MatchesPyTorch) {
   testing::H5Fixture fx(testing::fixtures_dir() + "/model_" + GetParam() + ".h5");
-  ModelConfig cfg = config_from(fx.attribute_map("config"));
+  ModelConfig cfg = fixture_config(fx.attribute_map("config"));
   SimpleTronModel model(cfg);
 
   // Parameter names and order must be those of the reference.
@@ -83,8 +48,8 @@ TEST_P(ModelReference, MatchesPyTorch) {
   RunContext ctx;
   Tensor logits = model.forward(ids, ids2, ctx);
   Tensor loss = model.loss(logits, labels);
-  double e_logits = rel(logits, fx.read("expected/logits"));
-  double e_loss = rel(loss, fx.read("expected/loss"));
+  double e_logits = fixture_rel(logits, fx.read("expected/logits"));
+  double e_loss = fixture_rel(loss, fx.read("expected/loss"));
   EXPECT_LE(e_logits, 1e-5);
   EXPECT_LE(e_loss, 1e-5);
 
@@ -106,7 +71,7 @@ TEST_P(ModelReference, MatchesPyTorch) {
       null_grads += " " + n;
       continue;
     }
-    double e = rel(p.grad(), ref);
+    double e = fixture_rel(p.grad(), ref);
     EXPECT_LE(e, 1e-4) << "gradient of " << n;
     if (e > e_grad) { e_grad = e; worst = n; }
   }
@@ -126,7 +91,7 @@ TEST_P(ModelReference, MatchesPyTorch) {
   }
   double e_after = 0;
   for (auto& [n, p] : model.named_parameters()) {
-    double e = rel(p, fx.read("after/" + n));
+    double e = fixture_rel(p, fx.read("after/" + n));
     EXPECT_LE(e, 1e-5) << "parameter " << n << " after 3 steps";
     e_after = std::max(e_after, e);
   }
@@ -135,11 +100,7 @@ TEST_P(ModelReference, MatchesPyTorch) {
               null_grads.empty() ? "" : "  vanishing:", null_grads.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ModelReference,
-                         ::testing::Values("simpletron_pad_preln", "simpletron_postln_mean",
-                                           "simpletron_scale_n_relu", "simpletron_causal_lm",
-                                           "simpletron_causal_lm_tied", "softmax_pad",
-                                           "softmax_lm", "linear_elu_pad", "retrieval"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelReference, ::testing::ValuesIn(testing::model_fixture_names()));
 
 }  // namespace
 }  // namespace st
