@@ -18,6 +18,15 @@ double scale_for(ScaleMode mode, double n, double dh) {
   }
   return 1.0;
 }
+
+// (N, N) i32 on `device`, 1 above the diagonal (key j > query i): the causal mask of the
+// unfused softmax attention.
+Tensor causal_mask_tensor(int64_t N, Device device) {
+  std::vector<int32_t> cm(static_cast<size_t>(N * N), 0);
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t j = i + 1; j < N; ++j) cm[i * N + j] = 1;
+  return Tensor::from_vector(cm, {N, N}).to(device);
+}
 }  // namespace
 
 AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg,
@@ -56,11 +65,12 @@ AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const M
       ps[t] = scale_for(cfg.scale, static_cast<double>(ctx.seq_offset + t + 1),
                         static_cast<double>(cfg.head_dim()));
     m.position_scale = to_dev(Tensor::from_vector(ps, {N}));
-    std::vector<int32_t> cm(N * N, 0);
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = i + 1; j < N; ++j) cm[i * N + j] = 1;
-    if (cfg.attention == AttentionKind::Softmax)
-      m.causal_mask = Tensor::from_vector(cm, {N, N}).to(device);
+    // Only the unfused softmax reads an (N, N) mask (N^2 int32 on the host and the device);
+    // simpletron and the fused softmax (causal in its kernel) need none.
+    if (cfg.attention == AttentionKind::Softmax &&
+        !fused_softmax_attention_available(
+            Tensor::empty({1, cfg.heads, 1, cfg.head_dim()}, dtype, device)))
+      m.causal_mask = causal_mask_tensor(N, device);
   }
   return m;
 }
@@ -158,7 +168,10 @@ Tensor Attention::softmax_attention(const Tensor& Q, const Tensor& K, const Tens
     return softmax_attention_fused(Q, K, V, m.key_padding, cfg_.causal, s);
   Tensor scores = scale(matmul(Q, K.transpose(2, 3)), s);
   if (m.key_padding.defined()) scores = masked_fill(scores, m.key_padding, -INFINITY);
-  if (m.causal_mask.defined()) scores = masked_fill(scores, m.causal_mask, -INFINITY);
+  if (cfg_.causal)  // built here when make_attention_masks expected the fused path
+    scores = masked_fill(
+        scores, m.causal_mask.defined() ? m.causal_mask : causal_mask_tensor(Q.size(2), Q.device()),
+        -INFINITY);
   return matmul(softmax(scores), V);  // (B, H, N, N) only here, for the baseline
 }
 
