@@ -118,14 +118,16 @@ double step_flops(const Options& o, AttentionKind kind, int64_t n) {
 
 // Rough peak-memory estimate (bytes) before running: parameters x 4 (value, grad, m, v), the
 // activations each block saves (about 16 d + 3 d_ff floats per token), and for softmax the
-// N x N probabilities saved per layer plus three transient N x N buffers (none when the fused
-// cuDNN attention runs).
+// N x N probabilities saved per layer plus three transient N x N buffers. The fused cuDNN
+// attention saves none, but its deterministic backward (ordered dQ accumulation) may take a
+// bf16 dP workspace of B H N^2 while one layer's backward runs (cuDNN before 9.25 on Hopper),
+// so that is counted once.
 double estimate_bytes(const Options& o, AttentionKind kind, int64_t n, int64_t params) {
   double T = double(o.batch) * double(n + 1);
   double act = T * double(o.layers) * (16.0 * double(o.d) + 3.0 * double(o.ff_mult * o.d)) * 4.0;
   double quad = 0;
-  if (kind == AttentionKind::Softmax && !o.fused_softmax)
-    quad = double(o.batch) * double(o.heads) * double(n + 1) * double(n + 1) * 4.0 * double(o.layers + 3);
+  double nn = double(o.batch) * double(o.heads) * double(n + 1) * double(n + 1);
+  if (kind == AttentionKind::Softmax) quad = o.fused_softmax ? nn * 2.0 : nn * 4.0 * double(o.layers + 3);
   return 4.0 * 4.0 * double(params) + act + quad;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 #include <string>
 
+#include "core/tensor/error.h"
 #include "core/tensor/tensor.h"
 
 namespace st {
@@ -19,6 +20,13 @@ constexpr double kFusedAttentionMaskBias = -1e6;
 // A query row whose softmax log-sum-exp (stats) is below this had no unmasked key: all its
 // scores carried the mask bias. Valid rows have stats >= their largest valid score.
 constexpr double kFusedAttentionEmptyRowStats = 0.5 * kFusedAttentionMaskBias;
+
+// Thrown when cuDNN does not support a fused-attention graph (its validation, heuristics or plan
+// building refuse it): the caller may run the unfused attention instead.
+class FusedAttentionRejected : public Error {
+ public:
+  using Error::Error;
+};
 
 // Whether this build contains the cuDNN fused attention (CUDA with cudnn-frontend).
 bool cudnn_fused_attention_built();

@@ -2,7 +2,9 @@
 #include "core/nn/attention.h"
 
 #include <cmath>
+#include <cstdio>
 
+#include "core/backend/fused_attention.h"
 #include "core/comm/communicator.h"
 
 namespace st {
@@ -164,8 +166,15 @@ Tensor Attention::softmax_attention(const Tensor& Q, const Tensor& K, const Tens
                                     const AttentionMasks& m) const {
   double s = 1.0 / std::sqrt(double(cfg_.head_dim()));
   // On CUDA under bf16 compute precision: one cuDNN flash-attention kernel, no (B, H, N, N).
-  if (fused_softmax_attention_available(Q))
-    return softmax_attention_fused(Q, K, V, m.key_padding, cfg_.causal, s);
+  // Should cuDNN refuse this shape, the attention says so once and runs unfused from then on.
+  if (fused_softmax_attention_available(Q)) {
+    try {
+      return softmax_attention_fused(Q, K, V, m.key_padding, cfg_.causal, s);
+    } catch (const FusedAttentionRejected& e) {
+      reject_fused_softmax_attention(e.what());
+      std::fprintf(stderr, "softmax attention: %s; running the unfused softmax attention from now on\n", e.what());
+    }
+  }
   Tensor scores = scale(matmul(Q, K.transpose(2, 3)), s);
   if (m.key_padding.defined()) scores = masked_fill(scores, m.key_padding, -INFINITY);
   if (cfg_.causal)  // built here when make_attention_masks expected the fused path

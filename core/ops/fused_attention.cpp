@@ -6,6 +6,9 @@
 // (masks may have padding anywhere, so cuDNN's sequence-length padding is not used). A row
 // whose keys are all masked would average V under that bias; its log-sum-exp gives it away and
 // its output and gradient are set to 0, as softmax over -inf rows gives in the unfused path.
+#include <mutex>
+#include <string>
+
 #include "core/backend/fused_attention.h"
 #include "core/ops/op_util.h"
 
@@ -49,7 +52,20 @@ void scale_rows_in_place(const Tensor& y, const Tensor& rows) {
   detail::be(y).binary(BinaryOp::Mul, y_bshd, r, y_bshd);
 }
 
+std::mutex g_rejected_mutex;
+std::string g_rejected;  // why cuDNN refused the fused attention in this process, or ""
+
+std::string rejected_reason() {
+  std::lock_guard<std::mutex> lock(g_rejected_mutex);
+  return g_rejected;
+}
+
 }  // namespace
+
+void reject_fused_softmax_attention(const std::string& why) {
+  std::lock_guard<std::mutex> lock(g_rejected_mutex);
+  if (g_rejected.empty()) g_rejected = why.empty() ? std::string("cuDNN refused it") : why;
+}
 
 std::string fused_softmax_attention_problem(const Tensor& q) {
   if (!q.defined() || q.dim() != 4) return "q must be a (B, H, N, d_h) tensor";
@@ -68,6 +84,8 @@ std::string fused_softmax_attention_problem(const Tensor& q) {
   if (!cudnn_fused_attention_built())
     return "this build has no cuDNN fused attention (configure with "
            "-DST_CUDNN_FRONTEND_INCLUDE=$(bash scripts/cudnn_frontend.sh))";
+  std::string rejected = rejected_reason();
+  if (!rejected.empty()) return "cuDNN refused the fused attention earlier in this process: " + rejected;
   return cuda_fused_attention_device_problem(q.device().index);
 }
 

@@ -130,6 +130,9 @@ Tensor softmax_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v
 // cuDNN fused attention, a device of compute capability 8.0 or newer.
 std::string fused_softmax_attention_problem(const Tensor& q);
 bool fused_softmax_attention_available(const Tensor& q);
+// After cuDNN refused a graph (FusedAttentionRejected): the fused attention is off for the rest
+// of the process, and fused_softmax_attention_problem says why. The first reason is kept.
+void reject_fused_softmax_attention(const std::string& why);
 
 // ---- helpers for ops ------------------------------------------------------------------------
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);

@@ -230,5 +230,21 @@ TEST(CudaFusedAttention, BadKeyMaskIsReported) {
   }
 }
 
+// Last in this file: it turns the fused attention off for the rest of the process.
+TEST(CudaFusedAttention, ARefusalTurnsItOffForTheProcessWithTheReason) {
+  ST_REQUIRE_FUSED_ATTENTION();
+  PrecisionScope bf16(Precision::BF16);
+  Tensor q = Tensor::zeros({1, 2, 5, 64}, DType::F32, kCuda);
+  ASSERT_TRUE(fused_softmax_attention_available(q));
+  reject_fused_softmax_attention("fused attention: cuDNN plan building failed for a test key");
+  reject_fused_softmax_attention("a second reason is not kept");
+  std::string why = fused_softmax_attention_problem(q);
+  EXPECT_NE(why.find("refused the fused attention earlier in this process: fused attention: cuDNN plan"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(why.find("second"), std::string::npos) << why;
+  EXPECT_FALSE(fused_softmax_attention_available(q));
+}
+
 }  // namespace
 }  // namespace st

@@ -87,7 +87,8 @@ DeviceAttention& device_attention(int index) {
 
 void check_fe(fe::error_t status, const char* step, const AttentionGraphKey& key) {
   if (status.is_good()) return;
-  ST_THROW("fused attention: cuDNN ", step, " failed for ", key.str(), ": ", status.get_message());
+  throw FusedAttentionRejected(::st::detail::concat("fused attention: cuDNN ", step, " failed for ", key.str(),
+                                                   ": ", status.get_message()));
 }
 
 std::array<int64_t, 4> strides4(const Tensor& t) {
@@ -179,7 +180,9 @@ GraphPtr build_backward(const AttentionGraphKey& k, cudnnHandle_t handle) {
   auto options = fe::graph::SDPA_backward_attributes()
                      .set_name("softmax_attention_backward")
                      .set_attn_scale(scale_of(k))
-                     .set_deterministic_algorithm(true);  // ordered dQ accumulation, no atomics
+                     // Ordered dQ accumulation, no atomics. With cuDNN before 9.25 on Hopper the
+                     // frontend then picks its dP-workspace kernel: B H Nq Nk bf16 of workspace.
+                     .set_deterministic_algorithm(true);
   if (k.causal)
     options.set_diagonal_alignment(fe::DiagonalAlignment_t::TOP_LEFT)
         .set_diagonal_band_right_bound(0);
