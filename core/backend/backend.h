@@ -164,8 +164,9 @@ class Backend {
   virtual void adamw_update_many(const std::vector<AdamWTensor>& list) = 0;
   // Sum over the list, in order and in double, of each tensor's sum of squares: the squares
   // rounded to the tensor's dtype, summed in double in fixed blocks, that sum rounded to the
-  // dtype (what sum_all(mul(x, x)) gives). Contiguous tensors of one floating dtype; one
-  // device-to-host read.
+  // dtype. On CPU the blocks are sum_all's, so the result is bitwise sum_all(mul(x, x)); on
+  // CUDA the blocking differs (deterministic, equal up to rounding). Contiguous tensors of one
+  // floating dtype; one device-to-host read.
   virtual double sum_of_squares(const std::vector<Tensor>& xs) = 0;
   // x *= alpha in place for every x of the list (contiguous, one floating dtype).
   virtual void scale_many(const std::vector<Tensor>& xs, double alpha) = 0;
