@@ -8,6 +8,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_common.h"
 #include "core/backend/fused_functors.h"
+#include "core/backend/global_index.h"
 
 namespace st {
 
@@ -96,26 +97,12 @@ void CpuBackend::dropout_add(const Tensor& x, const Tensor& residual, float p, c
     T keep_scale = static_cast<T>(1.0 / (1.0 - static_cast<double>(p)));
     DropoutAdd f;
     int64_t rows = cpu::row_count(l), len = cpu::last_size(l);
-    int nd = l.ndim;
 #pragma omp parallel for if (rows * len > cpu::kParallelGrain / 8)
     for (int64_t r = 0; r < rows; ++r) {
-      // Global index of element (r, 0) and the global stride of the last dimension: the
-      // numbering of dropout().
-      int64_t g0 = r * len, gstep = 1;
-      if (map.ndim > 0) {
-        g0 = 0;
-        int64_t rem = r;
-        for (int d = nd - 2; d >= 0; --d) {
-          int64_t i = rem % l.shape[d];
-          rem /= l.shape[d];
-          g0 += (i + map.offset[d]) * map.global_strides[d];
-        }
-        g0 += map.offset[nd - 1] * map.global_strides[nd - 1];
-        gstep = map.global_strides[nd - 1];
-      }
+      GlobalRow g = global_row(map, l, r, len);  // the numbering of dropout()
       for (int64_t j = 0; j < len; ++j) {
         int64_t i = r * len + j;
-        bool keep = dropout_keep(key, static_cast<uint64_t>(g0 + j * gstep), p);
+        bool keep = dropout_keep(key, static_cast<uint64_t>(g.start + j * g.step), p);
         po[i] = f(px[i], pr[i], keep, keep_scale);
       }
     }

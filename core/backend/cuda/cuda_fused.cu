@@ -4,6 +4,7 @@
 // cuda_reduce.cuh with a term that stores dh as it goes (fixed 256-row chunks and fixed trees,
 // no atomics; chunk partials in double).
 #include "core/backend/cuda/cuda_reduce.cuh"
+#include "core/backend/global_index.h"
 #include "core/backend/fused_functors.h"
 
 namespace st {
@@ -47,17 +48,7 @@ __global__ void dropout_add_kernel(const T* __restrict__ x, const T* __restrict_
   int64_t len = nd ? l.shape[nd - 1] : 1;
   DropoutAdd f;
   ST_CUDA_GRID_STRIDE(i, n) {
-    int64_t g = i;
-    if (map.ndim > 0) {
-      int64_t rem = i / len, j = i - rem * len;
-      g = 0;
-      for (int d = nd - 2; d >= 0; --d) {
-        int64_t k = rem % l.shape[d];
-        rem /= l.shape[d];
-        g += (k + map.offset[d]) * map.global_strides[d];
-      }
-      g += map.offset[nd - 1] * map.global_strides[nd - 1] + j * map.global_strides[nd - 1];
-    }
+    int64_t g = global_index(map, l, i, len);
     bool keep = dropout_keep(key, static_cast<uint64_t>(g), p);
     out[i] = f(x[i], residual[i], keep, keep_scale);
   }

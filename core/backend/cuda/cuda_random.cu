@@ -2,6 +2,7 @@
 // streams: normal / uniform fills (any dtype, contiguous, dst =) and inverted dropout (f32, f64,
 // contiguous x and y, y =) whose keep mask uses the global index of GlobalIndexMap.
 #include "core/backend/cuda/cuda_common.cuh"
+#include "core/backend/global_index.h"
 
 namespace st {
 
@@ -36,17 +37,7 @@ __global__ void dropout_kernel(const T* __restrict__ x, T* __restrict__ y, int64
   int nd = l.ndim;
   int64_t len = nd ? l.shape[nd - 1] : 1;
   ST_CUDA_GRID_STRIDE(i, n) {
-    int64_t g = i;
-    if (map.ndim > 0) {
-      int64_t rem = i / len, j = i - rem * len;
-      g = 0;
-      for (int d = nd - 2; d >= 0; --d) {
-        int64_t k = rem % l.shape[d];
-        rem /= l.shape[d];
-        g += (k + map.offset[d]) * map.global_strides[d];
-      }
-      g += map.offset[nd - 1] * map.global_strides[nd - 1] + j * map.global_strides[nd - 1];
-    }
+    int64_t g = global_index(map, l, i, len);
     bool keep = dropout_keep(key, static_cast<uint64_t>(g), p);
     y[i] = keep ? x[i] * keep_scale : T(0);
   }
