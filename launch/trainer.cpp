@@ -142,7 +142,9 @@ struct Trainer::Impl {
   std::unique_ptr<AdamW> optimizer;
   // Where parameters, optimizer state and each batch live; the log line saying why.
   Device device = Device::cpu();
-  std::string device_note, comm_note, precision_note;
+  std::string device_note, comm_note, precision_note, sp_note;
+  // The communicator of the sequence-parallel collectives when it is not grid.sp() (device cuda).
+  std::shared_ptr<Communicator> sp_comm;
   // Of the matrix products (precision.h); set for the whole run on the calling thread.
   Precision precision = Precision::FP32;
   // The communicator of the gradient all-reduce when it is not grid.world() (device cuda: NCCL,
@@ -173,6 +175,12 @@ struct Trainer::Impl {
   Communicator& gradient_communicator();
   bool ranks_share_a_device() const;
   Tensor on_device(const Tensor& t) const { return t.defined() ? t.to(device) : t; }
+  // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator.
+  RunContext context(uint32_t step) const {
+    RunContext ctx = grid.context(cfg.seed, step, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
+    if (sp_comm) ctx.sp = sp_comm.get();
+    return ctx;
+  }
 
   void setup();
   LoaderConfig loader_config(const std::string& glob, bool training) const;
@@ -202,20 +210,16 @@ void Trainer::Impl::choose_device() {
   // Checked before any work: precision, then the device, then what the device supports.
   precision = parse_precision(cfg.precision);
   int local = opts.local_rank >= 0 ? opts.local_rank : std::max(local_rank_from_env(), 0);
-  if (cfg.device == "auto" && grid.sp_size() > 1) {
-    device = Device::cpu();
-    device_note = "device: auto -> cpu (distributed.sp > 1: sequence parallelism runs on cpu only in this version)";
-    return;
-  }
   DeviceChoice dc = st::choose_device(cfg.device, cuda_built(), cuda_device_count(), local);
   device = dc.device;
-  // The sequence-parallel collectives take host tensors (token counts) and device tensors (the
-  // states S) through one communicator: NCCL takes device tensors only, and a host-staged SP path
-  // is not verified on GPUs yet.
-  ST_CHECK(device.is_cpu() || grid.sp_size() == 1, "distributed.sp: ", grid.sp_size(),
-           ": sequence parallelism is not wired for device cuda yet; use distributed.sp: 1 (data parallelism "
-           "over GPUs) or device: cpu");
   if (cfg.device != "cpu") device_note = dc.reason;
+  if (device.is_cuda() && grid.sp_size() > 1) {
+    // The sequence-parallel collectives carry host tensors (token counts) and device tensors (the
+    // (B, H, d_h, d_h) states, independent of N) through one communicator: the SP group's MPI
+    // communicator, with device tensors staged through host buffers.
+    sp_comm = std::make_shared<HostStagingCommunicator>(borrow(grid.sp()));
+    sp_note = "sequence-parallel collectives: " + sp_comm->name() + " (states of B x H x d_h^2 values per layer)";
+  }
   if (precision == Precision::BF16 && device.is_cpu())
     precision_note = "precision: bf16 on cpu rounds the operands of every matrix product to bf16 as a GPU would "
                      "(same results up to summation order) and is slower than fp32: meant for checking a bf16 run "
@@ -317,6 +321,7 @@ void Trainer::Impl::setup() {
   sync = std::make_unique<GradientSync>(model->named_parameters(), gradient_communicator(), static_cast<int>(dp),
                                         static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20)));
   if (!comm_note.empty()) log->info(comm_note);
+  if (!sp_note.empty()) log->info(sp_note);
   train_loader = std::make_unique<Loader>(loader_config(cfg.data.train, true));
   if (!cfg.data.val.empty()) val_loader = std::make_unique<Loader>(loader_config(cfg.data.val, false));
   if (!cfg.data.test.empty()) test_loader = std::make_unique<Loader>(loader_config(cfg.data.test, false));
@@ -421,7 +426,7 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
       if (b.valid == 0) continue;
       b.inputs = b.inputs.narrow(0, 0, b.valid).contiguous();
     }
-    RunContext ctx = grid.context(cfg.seed, 0, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
+    RunContext ctx = context(0);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     if (out.logits.defined()) {
@@ -491,8 +496,7 @@ RunResult Trainer::Impl::run() {
       Batch b;
       train_loader->next(b);
       wait += b.wait_seconds;
-      RunContext ctx = grid.context(cfg.seed, static_cast<uint32_t>((step - 1) * accum + k),
-                                    micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
+      RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
       ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
       Tensor targets = targets_for(b);
       ParallelLoss pl = parallel_loss(*model, out, targets, grid);

@@ -94,7 +94,7 @@ const std::vector<Key>& schema() {
     k.push_back(make_choice("device", {"auto", "cpu", "cuda"},
                             [](TrainConfig& c, const std::string& v) { c.device = v; },
                             [](const TrainConfig& c) { return c.device; },
-                            "Where to train. cuda: each process uses CUDA device local rank % visible devices (local rank from OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or MPI's node split); an error when the build has no CUDA backend or no device is visible. auto: cuda when both are there and distributed.sp is 1, else cpu (the log says which). On cuda, parameters and AdamW state live on the GPU, gradients are all-reduced with NCCL, checkpoints stay device-independent, and distributed.sp must be 1 (sequence parallelism is cpu-only for now)."));
+                            "Where to train. cuda: each process uses CUDA device local rank % visible devices (local rank from OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or MPI's node split); an error when the build has no CUDA backend or no device is visible. auto: cuda when both are there, else cpu (the log says which). On cuda, parameters and AdamW state live on the GPU, gradients are all-reduced with NCCL (MPI with host staging when ranks share a GPU), the sequence-parallel collectives (distributed.sp > 1; B x H x d_h^2 values per layer, independent of N) go through MPI with host staging, and checkpoints stay device-independent."));
     k.push_back(make_choice("precision", {"fp32", "bf16"},
                             [](TrainConfig& c, const std::string& v) { c.precision = v; },
                             [](const TrainConfig& c) { return c.precision; },
