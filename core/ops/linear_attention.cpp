@@ -1,4 +1,5 @@
-// Causal SimpleTRON attention in chunks (never an N x N matrix). Per (batch, head), with the
+// Causal SimpleTRON attention in chunks (never an N x N matrix), sequentially (CPU; CUDA runs
+// the chunk-parallel form of linear_attention_parallel.cpp). Per (batch, head), with the
 // running state S = S0 + sum_{j < chunk start} k_j v_j^T:
 //   O_c = Q_c S + tril(Q_c K_c^T) V_c,   y_t = s_t o_t
 // Backward runs one pass forward (prefix states, for dQ) and one in reverse (suffix sums
@@ -49,6 +50,8 @@ struct Chunks {
 Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
                          int64_t chunk, const Tensor& initial_state) {
   detail::check_floating("simpletron_causal", q);
+  if (q.device().is_cuda())  // a fixed number of batched GEMMs instead of a loop over chunks
+    return simpletron_causal_chunk_parallel(q, k, v, scales, chunk, initial_state);
   detail::check_same("simpletron_causal", q, k);
   detail::check_same("simpletron_causal", q, v);
   detail::check_same("simpletron_causal", q, scales);

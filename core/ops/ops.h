@@ -99,8 +99,17 @@ Tensor dropout_add(const Tensor& x, const Tensor& residual, float p, const RngKe
 //   y_t = scales_t * q_t (S0 + sum_{j <= t} k_j v_j^T)   (B, H, N, d_h)
 // computed in chunks of `chunk` tokens without any N x N matrix. initial_state S0
 // (B, H, d_h, d_h) is the sum of earlier tokens' states (sequence parallelism); undefined = 0.
+// On CUDA it runs the chunk-parallel form below; on the CPU the sequential chunk loop (prefix
+// and suffix passes in backward, O(N + d_h^2) memory).
 Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
                          int64_t chunk, const Tensor& initial_state = Tensor());
+// The same result in the chunk-parallel form: all chunk states K_c^T V_c at once, their
+// exclusive prefix over chunks as one f32 GEMM, then Q_c P_c + tril(Q_c K_c^T) V_c for every
+// chunk at once: a fixed number of batched GEMMs whatever N is, for devices where a loop of
+// small GEMMs costs launches. Keeps the chunk states and the (L, L) chunk scores for backward.
+Tensor simpletron_causal_chunk_parallel(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor& scales, int64_t chunk,
+                                        const Tensor& initial_state = Tensor());
 
 // ---- per-head products in the projection layout (no head permute) ---------------------------
 // k (B, N, H*dk), v (B, N, H*dv) -> S (B, H, dk, dv), S_bh = K_bh^T V_bh, where head h of a

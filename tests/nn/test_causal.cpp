@@ -1,4 +1,5 @@
-// The chunked causal SimpleTRON op equals the naive masked O(N^2) formula
+// The chunked causal SimpleTRON op, in its sequential form (CPU) and its chunk-parallel form
+// (CUDA, run here on the CPU), equals the naive masked O(N^2) formula
 //   Y = diag(s) (tril(Q K^T) V + Q S0)
 // forward and backward, for N in {1, 7, 64, 100, 1000} and chunk sizes {1, 16, 64}, in fp64.
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 
 #include "core/autograd/gradcheck.h"
 #include "core/ops/ops.h"
+#include "core/ops/precision.h"
 
 namespace st {
 namespace {
@@ -45,8 +47,10 @@ struct Case {
 
 class CausalChunked : public ::testing::TestWithParam<Case> {};
 
-TEST_P(CausalChunked, MatchesNaiveForwardAndBackward) {
-  auto [N, chunk] = GetParam();
+using CausalOp = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
+                            const Tensor&);
+
+void expect_matches_naive(CausalOp op, int64_t N, int64_t chunk) {
   const int64_t B = 2, H = 2, dh = 3;
   auto leaf = [&](uint64_t seed) {
     return Tensor::randn({B, H, N, dh}, seed, 1.0, DType::F64).set_requires_grad(true);
@@ -58,7 +62,7 @@ TEST_P(CausalChunked, MatchesNaiveForwardAndBackward) {
   Tensor s = causal_scales(N);
   Tensor w = Tensor::randn({B, H, N, dh}, 9, 1.0, DType::F64);
 
-  Tensor y1 = simpletron_causal(q1, k1, v1, s, chunk);
+  Tensor y1 = op(q1, k1, v1, s, chunk, Tensor());
   Tensor y2 = naive_causal(q2, k2, v2, s, Tensor());
   EXPECT_LE(max_rel(y1, y2), 1e-12) << "forward";
   sum_all(mul(y1, w)).backward();
@@ -66,6 +70,14 @@ TEST_P(CausalChunked, MatchesNaiveForwardAndBackward) {
   EXPECT_LE(max_rel(q1.grad(), q2.grad()), 1e-12) << "dQ";
   EXPECT_LE(max_rel(k1.grad(), k2.grad()), 1e-12) << "dK";
   EXPECT_LE(max_rel(v1.grad(), v2.grad()), 1e-12) << "dV";
+}
+
+TEST_P(CausalChunked, MatchesNaiveForwardAndBackward) {
+  expect_matches_naive(&simpletron_causal, GetParam().n, GetParam().chunk);
+}
+
+TEST_P(CausalChunked, ChunkParallelFormMatchesNaiveForwardAndBackward) {
+  expect_matches_naive(&simpletron_causal_chunk_parallel, GetParam().n, GetParam().chunk);
 }
 
 std::vector<Case> all_cases() {
@@ -95,6 +107,37 @@ TEST(CausalChunked, InitialStateMatchesNaiveAndGradchecks) {
   EXPECT_TRUE(r.ok) << r.message;
 }
 
+TEST(CausalChunked, ChunkParallelInitialStateMatchesNaiveAndGradchecks) {
+  const int64_t B = 1, H = 2, N = 9, dh = 3;
+  Tensor q = Tensor::randn({B, H, N, dh}, 11, 1.0, DType::F64).set_requires_grad(true);
+  Tensor k = Tensor::randn({B, H, N, dh}, 12, 1.0, DType::F64).set_requires_grad(true);
+  Tensor v = Tensor::randn({B, H, N, dh}, 13, 1.0, DType::F64).set_requires_grad(true);
+  Tensor s0 = Tensor::randn({B, H, dh, dh}, 14, 1.0, DType::F64).set_requires_grad(true);
+  Tensor s = causal_scales(N);
+  EXPECT_LE(max_rel(simpletron_causal_chunk_parallel(q, k, v, s, 4, s0), naive_causal(q, k, v, s, s0)), 1e-12);
+  GradcheckResult r = gradcheck(
+      [&](const std::vector<Tensor>& x) {
+        return simpletron_causal_chunk_parallel(x[0], x[1], x[2], s, 4, x[3]);
+      },
+      {q, k, v, s0});
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+TEST(CausalChunked, ChunkParallelFormInBf16AgreesWithTheSequentialForm) {
+  // Both round the same q, k, v to bf16; the states they multiply by differ only in f32
+  // summation order before their own rounding to bf16 (2^-9 relative), so they agree to ~1e-2
+  // of the output's scale, while fp32 and bf16 differ by more than 1e-4.
+  const int64_t B = 2, H = 2, N = 100, dh = 8;
+  Tensor q = Tensor::randn({B, H, N, dh}, 31), k = Tensor::randn({B, H, N, dh}, 32);
+  Tensor v = Tensor::randn({B, H, N, dh}, 33);
+  Tensor s = causal_scales(N).to(DType::F32);
+  Tensor full = simpletron_causal(q, k, v, s, 16);
+  PrecisionScope bf16(Precision::BF16);
+  Tensor sequential = simpletron_causal(q, k, v, s, 16), parallel = simpletron_causal_chunk_parallel(q, k, v, s, 16);
+  EXPECT_LE(max_rel(parallel, sequential), 1e-2);
+  EXPECT_GT(max_rel(sequential, full), 1e-4) << "bf16 products must round";
+}
+
 TEST(CausalChunked, SplitSequenceWithCarriedStateEqualsWhole) {
   // What a sequence-parallel rank computes: the second half with the first half's state.
   const int64_t B = 1, H = 1, N = 10, dh = 2;
@@ -114,6 +157,8 @@ TEST(CausalChunked, BadArgumentsAreClearErrors) {
   EXPECT_THROW(simpletron_causal(q, q, q, Tensor::ones({4}), 0), Error);
   EXPECT_THROW(simpletron_causal(q, q, Tensor::zeros({1, 1, 5, 2}), Tensor::ones({4}), 2), Error);
   EXPECT_THROW(simpletron_causal(q, q, q, Tensor::ones({3}), 2), Error);
+  EXPECT_THROW(simpletron_causal_chunk_parallel(q, q, q, Tensor::ones({4}), 0), Error);
+  EXPECT_THROW(simpletron_causal_chunk_parallel(q, q, q, Tensor::ones({3}), 2), Error);
 }
 
 }  // namespace

@@ -1,0 +1,82 @@
+// Causal SimpleTRON attention in the chunk-parallel form: every chunk at once, with a fixed
+// number of batched GEMMs whatever N is (the sequential form in linear_attention.cpp runs a
+// loop of small GEMMs per chunk, which on a GPU costs kernel launches, not arithmetic). With
+// L = chunk, C = ceil(N / L) chunks (the last one padded with zero rows), per (batch, head):
+//   S_c = K_c^T V_c                              (C, d_h, d_h)  chunk states, all chunks at once
+//   P_c = S0 + sum_{c' < c} S_c'                 exclusive prefix over chunks, as one f32 GEMM
+//                                                with the strictly lower (C, C) ones matrix
+//   O_c = Q_c P_c + tril(Q_c K_c^T) V_c,  y_t = s_t o_t
+// Built from differentiable ops, so backward is theirs. Memory: the chunk states and prefixes
+// (2 B H C d_h^2 values) and the intra-chunk scores (B H N L) are kept for backward, more than
+// the sequential form's O(N + d_h^2); the prefix GEMM costs C^2 d_h^2 per head.
+#include "core/ops/op_util.h"
+
+namespace st {
+
+namespace {
+
+// (n, n) f64 ones where keep(i, j), as dtype/device of `like`.
+template <class Keep>
+Tensor ones_where(int64_t n, const Tensor& like, Keep keep) {
+  std::vector<double> m(n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) m[i * n + j] = keep(i, j) ? 1.0 : 0.0;
+  return Tensor::from_vector(m, {n, n}).to(like.dtype()).to(like.device());
+}
+
+// x (BH, N, d) -> (BH, C L, d): zero rows appended.
+Tensor pad_rows(const Tensor& x, int64_t padded) {
+  int64_t n = x.size(1);
+  if (padded == n) return x;
+  Tensor zeros = Tensor::zeros({x.size(0), padded - n, x.size(2)}, x.dtype(), x.device());
+  return concat({x, zeros}, 1);
+}
+
+}  // namespace
+
+Tensor simpletron_causal_chunk_parallel(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor& scales, int64_t chunk,
+                                        const Tensor& initial_state) {
+  detail::check_floating("simpletron_causal_chunk_parallel", q);
+  detail::check_same("simpletron_causal_chunk_parallel", q, k);
+  detail::check_same("simpletron_causal_chunk_parallel", q, v);
+  detail::check_same("simpletron_causal_chunk_parallel", q, scales);
+  ST_CHECK(q.dim() == 4 && k.shape() == q.shape() && v.shape() == q.shape(),
+           "simpletron_causal_chunk_parallel: q, k, v must be equal (B, H, N, d_h), got ", q.shape(),
+           ", ", k.shape(), ", ", v.shape());
+  ST_CHECK(chunk >= 1, "simpletron_causal_chunk_parallel: chunk size must be at least 1, got ", chunk);
+  int64_t B = q.size(0), H = q.size(1), N = q.size(2), dh = q.size(3);
+  ST_CHECK(scales.shape() == Shape{N}, "simpletron_causal_chunk_parallel: scales must be (", N,
+           "), got ", scales.shape());
+  if (initial_state.defined()) {
+    detail::check_same("simpletron_causal_chunk_parallel", q, initial_state);
+    ST_CHECK(initial_state.shape() == (Shape{B, H, dh, dh}),
+             "simpletron_causal_chunk_parallel: initial state must be (", B, ", ", H, ", ", dh, ", ",
+             dh, "), got ", initial_state.shape());
+  }
+  if (q.numel() == 0) return mul(q, scales.reshape({N, 1}));
+  int64_t BH = B * H, L = std::min(chunk, N), C = (N + L - 1) / L, Np = C * L;
+  auto chunks = [&](const Tensor& x) {  // (B, H, N, d_h) -> (BH, C, L, d_h)
+    return pad_rows(x.reshape({BH, N, dh}), Np).reshape({BH, C, L, dh});
+  };
+  Tensor Q = chunks(q), K = chunks(k), V = chunks(v);
+  Tensor states = matmul(K.transpose(2, 3), V);  // (BH, C, d_h, d_h), S_c
+  Tensor prefix;                                  // (BH, C, d_h, d_h), P_c
+  {
+    // The states are sums over tokens: their prefix is kept in full precision, whatever the
+    // precision of the products (precision.h).
+    PrecisionScope full(Precision::FP32);
+    Tensor before = ones_where(C, q, [](int64_t i, int64_t j) { return j < i; });  // (C, C)
+    Tensor flat = states.reshape({BH, C, dh * dh}).transpose(1, 2);               // (BH, d_h^2, C)
+    prefix = matmul(flat, before.transpose(0, 1)).transpose(1, 2).reshape({BH, C, dh, dh});
+  }
+  if (initial_state.defined()) prefix = add(prefix, initial_state.reshape({BH, 1, dh, dh}));
+  Tensor tril = ones_where(L, q, [](int64_t i, int64_t j) { return j <= i; });  // (L, L)
+  Tensor scores = mul(matmul(Q, K.transpose(2, 3)), tril);                       // (BH, C, L, L)
+  Tensor o = add(matmul(Q, prefix), matmul(scores, V));                          // (BH, C, L, d_h)
+  o = o.reshape({BH, Np, dh});
+  if (Np != N) o = o.narrow(1, 0, N);
+  return mul(o.reshape({B, H, N, dh}), scales.reshape({N, 1}));
+}
+
+}  // namespace st
