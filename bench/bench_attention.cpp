@@ -134,6 +134,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "st-bench-attention: %s, %s, H %lld, d_h %lld, %d warm-up + %d measured repetitions\n",
                  dev.str().c_str(), precision_name(prec), (long long)o.heads, (long long)o.head_dim, o.warmup, o.steps);
     std::string out = "impl,b,h,n,dh,device,precision,status,fwd_ms,bwd_ms,total_ms,tflops,note\n";
+    // Rows go out as their shapes finish, so a run cut short keeps the rows before it.
+    std::fputs(out.c_str(), stdout);
+    std::fflush(stdout);
     for (int64_t n : o.n) {
       int64_t B = o.tokens > 0 ? o.tokens / n : o.batch;
       // Q, K, V, dY, Y and the three gradients, f32; plus S per head.
@@ -147,17 +150,29 @@ int main(int argc, char** argv) {
                  std::to_string(budget) + " GiB";
         std::fprintf(stderr, "st-bench-attention: N=%lld SKIPPED (%s)\n", (long long)n, r.note.c_str());
       } else {
-        r = run_shape(o, dev, B, n);
-        std::fprintf(stderr, "st-bench-attention: B=%lld N=%lld: fwd %.3f ms, bwd %.3f ms, total %.3f ms\n",
-                     (long long)B, (long long)n, r.fwd_ms, r.bwd_ms, r.total_ms);
+        try {
+          r = run_shape(o, dev, B, n);
+          std::fprintf(stderr, "st-bench-attention: B=%lld N=%lld: fwd %.3f ms, bwd %.3f ms, total %.3f ms\n",
+                       (long long)B, (long long)n, r.fwd_ms, r.bwd_ms, r.total_ms);
+        } catch (const std::exception& e) {
+          // E.g. out of device memory: this N fails, the others still run.
+          r.b = B;
+          r.n = n;
+          r.status = "failed";
+          r.note = std::string(e.what()).substr(0, 300);  // the row's buffer holds 512 characters
+          for (char& ch : r.note)
+            if (ch == ',' || ch == '\n' || ch == '\r') ch = ch == ',' ? ';' : ' ';
+          std::fprintf(stderr, "st-bench-attention: N=%lld FAILED (%s)\n", (long long)n, r.note.c_str());
+        }
       }
       char buf[512];
       std::snprintf(buf, sizeof buf, "simpletron,%lld,%lld,%lld,%lld,%s,%s,%s,%.4f,%.4f,%.4f,%.2f,%s\n", (long long)r.b,
                     (long long)o.heads, (long long)r.n, (long long)o.head_dim, dev.is_cpu() ? "cpu" : "cuda",
                     precision_name(prec), r.status.c_str(), r.fwd_ms, r.bwd_ms, r.total_ms, r.tflops, r.note.c_str());
+      std::fputs(buf, stdout);
+      std::fflush(stdout);
       out += buf;
     }
-    std::fputs(out.c_str(), stdout);
     if (!o.csv.empty()) {
       std::ofstream f(o.csv);
       ST_CHECK(f.good(), "st-bench-attention: cannot write ", o.csv);

@@ -15,7 +15,9 @@
 // mfu (with --device cuda or --precision bf16, which add the columns device, precision,
 // step_tflop, mfu before note): nominal model FLOPs per step / (step time * --peak-tflops).
 // gemm_gflops and gemm_share are measured on the CPU only (0 on cuda).
-// Shapes whose estimated memory or time exceeds the budgets are skipped, and the output says why.
+// Shapes whose estimated memory or time exceeds the budgets are skipped, and the output says why;
+// a shape that throws (e.g. out of device memory) gets status failed with the error as its note.
+// Each row is written to stdout as soon as its shape is done.
 //   st-bench --d 256 --layers 2 --heads 4 --batch 1 --n 256,1024,4096 --kinds simpletron,softmax
 //            --steps 3 --warmup 1 --threads 2 --csv out.csv [--sgemm-peak]
 //   st-bench --device cuda --precision bf16 --d 1024 --heads 16 --layers 4 --tokens-per-step 65536
@@ -302,7 +304,14 @@ int main(int argc, char** argv) {
                    o.precision == Precision::FP32 ? " (a bf16 peak: fp32 runs are measured against it too)" : "");
     double peak = o.sgemm_peak ? measure_sgemm_peak() : 0.0;
     if (o.sgemm_peak) std::printf("sgemm_peak_gflops,%.1f\n", peak);
-    std::vector<Row> rows;
+    // Each row goes out as soon as its shape is done, so a run cut short (a timeout, a crash at a
+    // large N) keeps the rows before it.
+    std::string header = "kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,"
+                         "step_ms,peak_bytes,bytes_per_token,gemm_gflops,gemm_share,model_gflops,";
+    header += o.extended() ? "device,precision,step_tflop,mfu,note" : "note";
+    std::string out = header + "\n";
+    std::fputs(out.c_str(), stdout);
+    std::fflush(stdout);
     for (const std::string& ks : o.kinds) {
       AttentionKind kind = parse_attention(ks);
       double rate = 0;  // GFLOP/s measured at the previous N of this kind
@@ -328,35 +337,38 @@ int main(int argc, char** argv) {
         } else {
           std::fprintf(stderr, "st-bench: %s N=%lld (%lld parameters)\n", r.kind.c_str(), (long long)n,
                        (long long)params);
-          r = run_shape(os, kind, n);
+          try {
+            r = run_shape(os, kind, n);
+          } catch (const std::exception& e) {
+            // E.g. out of device memory past the estimate: this shape fails, the others still run.
+            r.status = "failed";
+            r.note = e.what();
+            for (char& ch : r.note)
+              if (ch == ',' || ch == '\n' || ch == '\r') ch = ch == ',' ? ';' : ' ';
+          }
           if (r.status == "ok") rate = r.model_gflops;
         }
         if (r.status != "ok")
           std::fprintf(stderr, "st-bench: %s N=%lld SKIPPED (%s)\n", r.kind.c_str(), (long long)n, r.note.c_str());
-        rows.push_back(r);
+        std::string line;
+        char buf[512];
+        std::snprintf(buf, sizeof buf, "%s,%lld,%lld,%lld,%lld,%lld,%d,%lld,%s,%.1f,%.2f,%.2f,%.2f,%.2f,%lld,%.1f,%.1f,%.3f,%.1f,",
+                      r.kind.c_str(), (long long)r.n, (long long)o.d, (long long)o.layers, (long long)o.heads,
+                      (long long)r.batch, o.threads, (long long)r.params, r.status.c_str(), r.tokens_per_s,
+                      r.fwd_ms, r.bwd_ms, r.opt_ms, r.step_ms, (long long)r.peak_bytes, r.bytes_per_token,
+                      r.gemm_gflops, r.gemm_share, r.model_gflops);
+        line += buf;
+        if (o.extended()) {
+          std::snprintf(buf, sizeof buf, "%s,%s,%.4f,%.4f,", o.device.is_cpu() ? "cpu" : "cuda",
+                        precision_name(o.precision), step_flops(os, kind, n) / 1e12, r.mfu);
+          line += buf;
+        }
+        line += r.note + "\n";
+        std::fputs(line.c_str(), stdout);
+        std::fflush(stdout);
+        out += line;
       }
     }
-    std::string header = "kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,"
-                         "step_ms,peak_bytes,bytes_per_token,gemm_gflops,gemm_share,model_gflops,";
-    header += o.extended() ? "device,precision,step_tflop,mfu,note" : "note";
-    std::string out = header + "\n";
-    for (const Row& r : rows) {
-      char buf[512];
-      std::snprintf(buf, sizeof buf, "%s,%lld,%lld,%lld,%lld,%lld,%d,%lld,%s,%.1f,%.2f,%.2f,%.2f,%.2f,%lld,%.1f,%.1f,%.3f,%.1f,",
-                    r.kind.c_str(), (long long)r.n, (long long)o.d, (long long)o.layers, (long long)o.heads,
-                    (long long)r.batch, o.threads, (long long)r.params, r.status.c_str(), r.tokens_per_s,
-                    r.fwd_ms, r.bwd_ms, r.opt_ms, r.step_ms, (long long)r.peak_bytes, r.bytes_per_token,
-                    r.gemm_gflops, r.gemm_share, r.model_gflops);
-      out += buf;
-      if (o.extended()) {
-        Options os = for_shape(o, r.n);
-        std::snprintf(buf, sizeof buf, "%s,%s,%.4f,%.4f,", o.device.is_cpu() ? "cpu" : "cuda",
-                      precision_name(o.precision), step_flops(os, parse_attention(r.kind), r.n) / 1e12, r.mfu);
-        out += buf;
-      }
-      out += r.note + "\n";
-    }
-    std::fputs(out.c_str(), stdout);
     if (!o.csv.empty()) {
       std::ofstream f(o.csv);
       ST_CHECK(f.good(), "st-bench: cannot write ", o.csv);

@@ -106,7 +106,8 @@ void gemm_bf16(const GemmArgs& g, CpuBackend& cpu) {
 }  // namespace
 
 void CpuBackend::gemm(const GemmArgs& g) {
-  if (g.m == 0 || g.n == 0) return;
+  // batch 0 computes nothing (and the bf16 path's operand spans would be negative).
+  if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   ST_CHECK(!g.c_f32 || g.dtype == DType::BF16, "gemm: an f32 output (c_f32) needs bf16 operands, got ",
            g.dtype);
   if (g.dtype == DType::BF16) return gemm_bf16(g, *this);
