@@ -39,6 +39,18 @@ Tensor rand_uniform(const Shape& s, uint64_t seed, double lo, double hi, DType t
 
 double rel_error(const Tensor& got, const Tensor& want) { return testing::max_rel_error(got, want); }
 
+// The index map of a (4, 5, 100) block at (1, 10, 0) of a (8, 50, 100) tensor.
+GlobalIndexMap block_of_a_larger_tensor() {
+  GlobalIndexMap slice;
+  slice.ndim = 3;
+  slice.offset[0] = 1;
+  slice.offset[1] = 10;
+  slice.global_strides[0] = 5000;
+  slice.global_strides[1] = 100;
+  slice.global_strides[2] = 1;
+  return slice;
+}
+
 bool bitwise_equal(const Tensor& a, const Tensor& b) { return testing::same_bits(a, b); }
 
 std::string dt_name(DType t) { return dtype_name(t); }
@@ -675,13 +687,7 @@ TEST(CudaBackend, DropoutMaskEqualsCpu) {
   ST_REQUIRE_CUDA();
   RngKey key{1234, 7, 9};
   GlobalIndexMap identity = identity_index_map();
-  GlobalIndexMap slice;  // a (4, 5, 100) block at (1, 10, 0) of a (8, 50, 100) tensor
-  slice.ndim = 3;
-  slice.offset[0] = 1;
-  slice.offset[1] = 10;
-  slice.global_strides[0] = 5000;
-  slice.global_strides[1] = 100;
-  slice.global_strides[2] = 1;
+  GlobalIndexMap slice = block_of_a_larger_tensor();
   for (DType t : kFloatTypes) {
     for (const Shape& shape : {Shape{7, 33}, Shape{4, 5, 100}, Shape{100003}}) {
       for (bool sliced : {false, true}) {
@@ -806,13 +812,7 @@ TEST(CudaFused, BiasGeluOpGradientsMatchCpu) {
 TEST(CudaFused, DropoutAddEqualsCpuBitwise) {
   ST_REQUIRE_CUDA();
   RngKey key{4321, 3, 11};
-  GlobalIndexMap slice;  // a (4, 5, 100) block at (1, 10, 0) of a (8, 50, 100) tensor
-  slice.ndim = 3;
-  slice.offset[0] = 1;
-  slice.offset[1] = 10;
-  slice.global_strides[0] = 5000;
-  slice.global_strides[1] = 100;
-  slice.global_strides[2] = 1;
+  GlobalIndexMap slice = block_of_a_larger_tensor();
   for (DType t : kFloatTypes) {
     for (const Shape& shape : {Shape{7, 33}, Shape{4, 5, 100}, Shape{100003}}) {
       for (bool sliced : {false, true}) {

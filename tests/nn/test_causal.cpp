@@ -93,34 +93,25 @@ INSTANTIATE_TEST_SUITE_P(Sizes, CausalChunked, ::testing::ValuesIn(all_cases()),
                                   std::to_string(info.param.chunk);
                          });
 
-TEST(CausalChunked, InitialStateMatchesNaiveAndGradchecks) {
+void expect_initial_state_matches_naive_and_gradchecks(CausalOp op) {
   const int64_t B = 1, H = 2, N = 9, dh = 3;
   Tensor q = Tensor::randn({B, H, N, dh}, 11, 1.0, DType::F64).set_requires_grad(true);
   Tensor k = Tensor::randn({B, H, N, dh}, 12, 1.0, DType::F64).set_requires_grad(true);
   Tensor v = Tensor::randn({B, H, N, dh}, 13, 1.0, DType::F64).set_requires_grad(true);
   Tensor s0 = Tensor::randn({B, H, dh, dh}, 14, 1.0, DType::F64).set_requires_grad(true);
   Tensor s = causal_scales(N);
-  EXPECT_LE(max_rel(simpletron_causal(q, k, v, s, 4, s0), naive_causal(q, k, v, s, s0)), 1e-12);
+  EXPECT_LE(max_rel(op(q, k, v, s, 4, s0), naive_causal(q, k, v, s, s0)), 1e-12);
   GradcheckResult r = gradcheck(
-      [&](const std::vector<Tensor>& x) { return simpletron_causal(x[0], x[1], x[2], s, 4, x[3]); },
-      {q, k, v, s0});
+      [&](const std::vector<Tensor>& x) { return op(x[0], x[1], x[2], s, 4, x[3]); }, {q, k, v, s0});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
+TEST(CausalChunked, InitialStateMatchesNaiveAndGradchecks) {
+  expect_initial_state_matches_naive_and_gradchecks(&simpletron_causal);
+}
+
 TEST(CausalChunked, ChunkParallelInitialStateMatchesNaiveAndGradchecks) {
-  const int64_t B = 1, H = 2, N = 9, dh = 3;
-  Tensor q = Tensor::randn({B, H, N, dh}, 11, 1.0, DType::F64).set_requires_grad(true);
-  Tensor k = Tensor::randn({B, H, N, dh}, 12, 1.0, DType::F64).set_requires_grad(true);
-  Tensor v = Tensor::randn({B, H, N, dh}, 13, 1.0, DType::F64).set_requires_grad(true);
-  Tensor s0 = Tensor::randn({B, H, dh, dh}, 14, 1.0, DType::F64).set_requires_grad(true);
-  Tensor s = causal_scales(N);
-  EXPECT_LE(max_rel(simpletron_causal_chunk_parallel(q, k, v, s, 4, s0), naive_causal(q, k, v, s, s0)), 1e-12);
-  GradcheckResult r = gradcheck(
-      [&](const std::vector<Tensor>& x) {
-        return simpletron_causal_chunk_parallel(x[0], x[1], x[2], s, 4, x[3]);
-      },
-      {q, k, v, s0});
-  EXPECT_TRUE(r.ok) << r.message;
+  expect_initial_state_matches_naive_and_gradchecks(&simpletron_causal_chunk_parallel);
 }
 
 TEST(CausalChunked, ChunkParallelFormInBf16AgreesWithTheSequentialForm) {
