@@ -1,5 +1,6 @@
 // st-eval: loss and accuracy of a checkpoint on any split.
 //   st-eval --checkpoint FILE --data GLOB [--dump OUT.h5] [--batch N] [--teacher FILE]
+//           [--device cpu|cuda|auto] [--precision fp32|bf16]
 // The model is rebuilt from the config stored in the checkpoint. --dump writes, per example in
 // split order, the logits (/logits (examples, classes), or (examples, length, vocab) for
 // language models) and the labels (/labels).
@@ -7,15 +8,19 @@
 // the checkpoint's distill.teacher): loss 1 - cosine, mean cosine, retrieval top-1 (is the
 // nearest teacher embedding the sentence's own?) and the Spearman correlation of pairwise
 // similarities (launch/embedding_metrics.h); --dump writes /embeddings and /teacher_embeddings.
+// --device cuda runs the model(s) on CUDA device 0 (auto: cuda when there is one); --precision
+// bf16 evaluates with bf16 matrix products, as a bf16 training run's evaluations do.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "core/nn/model.h"
+#include "core/ops/precision.h"
 #include "data/h5.h"
 #include "data/loader.h"
 #include "distributed/mpi_communicator.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
+#include "launch/device.h"
 #include "launch/embedding_metrics.h"
 #include "launch/trainer.h"
 
@@ -31,8 +36,16 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "Examples per batch")->check(CLI::PositiveNumber);
   std::string teacher_path;
   app.add_option("--teacher", teacher_path, "Embedding models: the teacher (default: the stored distill.teacher)");
+  std::string device_setting = "cpu", precision_setting = "fp32";
+  app.add_option("--device", device_setting, "cpu | cuda | auto (cuda device 0; auto: cuda when the build has CUDA and a device is visible)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  app.add_option("--precision", precision_setting, "fp32 | bf16 (bf16 matrix products with fp32 accumulation)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   CLI11_PARSE(app, argc, argv);
   try {
+    Device device = choose_device(device_setting, cuda_built(), cuda_device_count(), 0).device;
+    PrecisionScope precision(parse_precision(precision_setting));
+    auto on_device = [&](const Tensor& t) { return t.defined() ? t.to(device) : t; };
     CheckpointState saved = load_checkpoint(ckpt, nullptr, nullptr);
     TrainConfig cfg = train_config_from_yaml(saved.config_yaml, ckpt + " (stored config)");
     cfg.data.train = data;  // check the split against the model the same way training does
@@ -43,6 +56,7 @@ int main(int argc, char** argv) {
     SimpleTronModel model(stored);
     load_checkpoint(ckpt, &model, nullptr);
     model.eval();
+    model.to(device);
     LoaderConfig lc;
     lc.glob = data;
     lc.batch_size = batch;
@@ -54,13 +68,14 @@ int main(int argc, char** argv) {
       ST_CHECK(!teacher_path.empty(), "--teacher: ", ckpt, " is an embedding model without a stored distill.teacher; "
                "name the teacher");
       std::unique_ptr<SimpleTronModel> teacher = load_model(teacher_path);
+      teacher->to(device);
       ST_CHECK(teacher->config().d_model == stored.d_model, "--teacher: ", teacher_path, " has d_model ",
                teacher->config().d_model, ", the model ", stored.d_model);
       std::vector<float> emb, temb;
       Batch b;
       while (loader.next(b)) {
         if (b.valid == 0) continue;
-        Tensor ids = b.inputs.narrow(0, 0, b.valid).contiguous();
+        Tensor ids = on_device(b.inputs.narrow(0, 0, b.valid).contiguous());
         auto s = model.forward(ids, Tensor(), RunContext{}).contiguous().to_vector<float>();
         auto t = teacher->forward(ids, Tensor(), RunContext{}).contiguous().to_vector<float>();
         emb.insert(emb.end(), s.begin(), s.end());
@@ -90,8 +105,8 @@ int main(int argc, char** argv) {
     Batch b;
     bool lm = stored.task == TaskKind::LanguageModel;
     while (loader.next(b)) {
-      Tensor logits = model.forward(b.inputs, b.inputs2, RunContext{});
-      Tensor targets = lm ? SimpleTronModel::next_token_targets(b.inputs) : b.labels;
+      Tensor logits = model.forward(on_device(b.inputs), on_device(b.inputs2), RunContext{});
+      Tensor targets = on_device(lm ? SimpleTronModel::next_token_targets(b.inputs) : b.labels);
       int64_t n = 0;
       loss_sum += model.loss_sum(logits, targets, &n).item();
       counted += static_cast<double>(n);
