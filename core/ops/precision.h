@@ -2,8 +2,9 @@
 // products (matmul, linear, the per-head attention products) round their operands to bf16 and
 // accumulate and write in f32: bf16 tensor cores on CUDA, the same rounding emulated on CPU.
 // Everything else stays f32: parameters (the master weights), optimizer state, activations
-// and gradients as stored, attention states (K^T V), reductions, normalisation and losses.
-// An op records the precision of its forward pass and its backward uses the same one.
+// and gradients, attention states (K^T V), reductions, normalisation and losses. A product
+// keeps its bf16 operand copies (not the f32 tensors) for its backward, and records the
+// precision of its forward pass so that its backward uses the same one.
 #pragma once
 #include <cstdint>
 #include <string>
