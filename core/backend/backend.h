@@ -91,6 +91,11 @@ class Backend {
   // out(o, i) = sum_r x(o, r, i) with x viewed as (outer, r, inner).
   virtual void sum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
                         const Tensor& out) = 0;
+  // out(o, i, j) = sum of x(o, k, j) over k <= i (inclusive) or k < i (exclusive); with
+  // `reverse` over k >= i or k > i. x and out contiguous, viewed as (outer, r, inner); each
+  // (o, j) is summed in index order in double.
+  virtual void cumsum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
+                           bool exclusive, bool reverse, const Tensor& out) = 0;
 
   // ---- matrix products -------------------------------------------------------------------
   virtual void gemm(const GemmArgs& args) = 0;

@@ -13,14 +13,6 @@ namespace st {
 
 namespace {
 
-// (L, L) lower-triangular ones (j <= i).
-Tensor tril_ones(int64_t L, DType dtype, Device device) {
-  std::vector<double> m(L * L, 0.0);
-  for (int64_t i = 0; i < L; ++i)
-    for (int64_t j = 0; j <= i; ++j) m[i * L + j] = 1.0;
-  return Tensor::from_vector(m, {L, L}).to(dtype).to(device);
-}
-
 // tril_ones per chunk length, made once per call (at most two lengths: full and last chunk),
 // so a device run copies a mask to the device once per length, not once per chunk.
 class TrilMasks {
@@ -28,7 +20,7 @@ class TrilMasks {
   TrilMasks(DType dtype, Device device) : dtype_(dtype), device_(device) {}
   const Tensor& get(int64_t L) {
     auto it = masks_.find(L);
-    if (it == masks_.end()) it = masks_.emplace(L, tril_ones(L, dtype_, device_)).first;
+    if (it == masks_.end()) it = masks_.emplace(L, detail::tril_ones(L, dtype_, device_)).first;
     return it->second;
   }
 

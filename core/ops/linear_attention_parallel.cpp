@@ -3,26 +3,17 @@
 // loop of small GEMMs per chunk, which on a GPU costs kernel launches, not arithmetic). With
 // L = chunk, C = ceil(N / L) chunks (the last one padded with zero rows), per (batch, head):
 //   S_c = K_c^T V_c                              (C, d_h, d_h)  chunk states, all chunks at once
-//   P_c = S0 + sum_{c' < c} S_c'                 exclusive prefix over chunks, as one f32 GEMM
-//                                                with the strictly lower (C, C) ones matrix
+//   P_c = S0 + sum_{c' < c} S_c'                 exclusive running sum over chunks (cumsum,
+//                                                in double, f32 result)
 //   O_c = Q_c P_c + tril(Q_c K_c^T) V_c,  y_t = s_t o_t
 // Built from differentiable ops, so backward is theirs. Memory: the chunk states and prefixes
 // (2 B H C d_h^2 values) and the intra-chunk scores (B H N L) are kept for backward, more than
-// the sequential form's O(N + d_h^2); the prefix GEMM costs C^2 d_h^2 per head.
+// the sequential form's O(N + d_h^2). Every step is linear in N.
 #include "core/ops/op_util.h"
 
 namespace st {
 
 namespace {
-
-// (n, n) f64 ones where keep(i, j), as dtype/device of `like`.
-template <class Keep>
-Tensor ones_where(int64_t n, const Tensor& like, Keep keep) {
-  std::vector<double> m(n * n, 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) m[i * n + j] = keep(i, j) ? 1.0 : 0.0;
-  return Tensor::from_vector(m, {n, n}).to(like.dtype()).to(like.device());
-}
 
 // x (BH, N, d) -> (BH, C L, d): zero rows appended.
 Tensor pad_rows(const Tensor& x, int64_t padded) {
@@ -61,17 +52,10 @@ Tensor simpletron_causal_chunk_parallel(const Tensor& q, const Tensor& k, const 
   };
   Tensor Q = chunks(q), K = chunks(k), V = chunks(v);
   Tensor states = matmul(K.transpose(2, 3), V);  // (BH, C, d_h, d_h), S_c
-  Tensor prefix;                                  // (BH, C, d_h, d_h), P_c
-  {
-    // The states are sums over tokens: their prefix is kept in full precision, whatever the
-    // precision of the products (precision.h).
-    PrecisionScope full(Precision::FP32);
-    Tensor before = ones_where(C, q, [](int64_t i, int64_t j) { return j < i; });  // (C, C)
-    Tensor flat = states.reshape({BH, C, dh * dh}).transpose(1, 2);               // (BH, d_h^2, C)
-    prefix = matmul(flat, before.transpose(0, 1)).transpose(1, 2).reshape({BH, C, dh, dh});
-  }
+  // Exclusive running sum over chunks, in double (a scan, linear in C), kept in f32.
+  Tensor prefix = cumsum(states, 1, /*exclusive=*/true);  // (BH, C, d_h, d_h), P_c
   if (initial_state.defined()) prefix = add(prefix, initial_state.reshape({BH, 1, dh, dh}));
-  Tensor tril = ones_where(L, q, [](int64_t i, int64_t j) { return j <= i; });  // (L, L)
+  Tensor tril = detail::tril_ones(L, q.dtype(), q.device());  // (L, L)
   Tensor scores = mul(matmul(Q, K.transpose(2, 3)), tril);                       // (BH, C, L, L)
   Tensor o = add(matmul(Q, prefix), matmul(scores, V));                          // (BH, C, L, d_h)
   o = o.reshape({BH, Np, dh});

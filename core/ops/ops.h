@@ -52,6 +52,9 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
 Tensor mean(const Tensor& x, const std::vector<int>& axes, bool keepdim = false);
 Tensor sum_all(const Tensor& x);   // () scalar
 Tensor mean_all(const Tensor& x);  // () scalar
+// Running sum along `axis` (same shape as x): y_i = sum_{k <= i} x_k, or k < i when exclusive;
+// with reverse, k >= i or k > i. Each running sum in index order, in double.
+Tensor cumsum(const Tensor& x, int axis, bool exclusive = false, bool reverse = false);
 // Sums g over the dimensions that were broadcast from `shape` (the inverse of broadcasting).
 Tensor sum_to(const Tensor& g, const Shape& shape);
 
@@ -104,7 +107,7 @@ Tensor dropout_add(const Tensor& x, const Tensor& residual, float p, const RngKe
 Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
                          int64_t chunk, const Tensor& initial_state = Tensor());
 // The same result in the chunk-parallel form: all chunk states K_c^T V_c at once, their
-// exclusive prefix over chunks as one f32 GEMM, then Q_c P_c + tril(Q_c K_c^T) V_c for every
+// exclusive running sum over chunks (cumsum), then Q_c P_c + tril(Q_c K_c^T) V_c for every
 // chunk at once: a fixed number of batched GEMMs whatever N is, for devices where a loop of
 // small GEMMs costs launches. Keeps the chunk states and the (L, L) chunk scores for backward.
 Tensor simpletron_causal_chunk_parallel(const Tensor& q, const Tensor& k, const Tensor& v,

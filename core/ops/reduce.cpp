@@ -1,5 +1,7 @@
 // Sum and mean over axes (deterministic: see CpuBackend::sum_axis). Adjacent reduced axes are
 // merged into one kernel call. Backward broadcasts the gradient back to the input's shape.
+// cumsum: running sums along one axis; its backward is the running sum of the gradient in the
+// other direction (y_i = sum_{k <= i} x_k gives dx_k = sum_{i >= k} dy_i).
 #include <algorithm>
 #include <set>
 
@@ -72,6 +74,20 @@ Tensor sum_all(const Tensor& x) {
 
 Tensor mean_all(const Tensor& x) {
   return scale(sum_all(x), x.numel() ? 1.0 / static_cast<double>(x.numel()) : 0.0);
+}
+
+Tensor cumsum(const Tensor& x, int axis, bool exclusive, bool reverse) {
+  detail::check_floating("cumsum", x);
+  int a = x.norm_dim(axis);
+  int64_t outer = 1, r = x.size(a), inner = 1;
+  for (int d = 0; d < a; ++d) outer *= x.size(d);
+  for (int d = a + 1; d < x.dim(); ++d) inner *= x.size(d);
+  Tensor xc = x.detach().contiguous();
+  Tensor y = detail::empty_like(xc);
+  if (y.numel() > 0) detail::be(y).cumsum_axis(xc, outer, r, inner, exclusive, reverse, y);
+  return record(y, "cumsum", {x}, [a, exclusive, reverse](const Tensor& g) {
+    return std::vector<Tensor>{cumsum(g, a, exclusive, !reverse)};
+  });
 }
 
 }  // namespace st

@@ -159,6 +159,9 @@ void add_reductions_and_shapes(std::vector<OpCase>& c) {
   c.push_back({"sum_all_large", {normal({33, 1000}, 74)}, [](const In& x) { return sum_all(x[0]); }});
   c.push_back({"mean_all_transposed", {normal({3, 1, 7, 5}, 75)},
                [](const In& x) { return mean_all(x[0].transpose(0, 3)); }});
+  c.push_back({"cumsum_inclusive_axis1", {normal({3, 50, 7}, 78)}, [](const In& x) { return cumsum(x[0], 1); }});
+  c.push_back({"cumsum_exclusive_reverse_last", {normal({4, 7, 33}, 79)},
+               [](const In& x) { return cumsum(x[0].transpose(0, 1), -1, true, true); }});
   c.push_back({"sum_to_broadcast_shape", {normal({4, 7, 33}, 76)},
                [](const In& x) { return sum_to(x[0], {7, 1}); }});
   c.push_back({"reshape_permute", {normal({2, 3, 7}, 77)},

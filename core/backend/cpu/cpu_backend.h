@@ -26,6 +26,8 @@ class CpuBackend final : public Backend {
 
   void sum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
                 const Tensor& out) override;
+  void cumsum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner, bool exclusive,
+                   bool reverse, const Tensor& out) override;
   void gemm(const GemmArgs& args) override;
 
   void layer_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,

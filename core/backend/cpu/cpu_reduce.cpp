@@ -1,7 +1,8 @@
 // CPU reductions. out(o, i) = sum_r x(o, r, i) over x viewed as (outer, r, inner).
 // Fixed blocking: each output is summed by one thread in index order, in double; a long single
 // reduction is cut into fixed 8192-element blocks whose partial sums are added in block order.
-// So the result never depends on the thread count.
+// So the result never depends on the thread count. cumsum_axis: running sums along r, one
+// thread per (o, i) column, in index order (or reverse), in double.
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
@@ -53,6 +54,32 @@ void CpuBackend::sum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inn
       for (int64_t j = 0; j < r; ++j)
         for (int64_t i = 0; i < w; ++i) acc[i] += base[j * inner + i];
       for (int64_t i = 0; i < w; ++i) po[o * inner + i0 + i] = static_cast<T>(acc[i]);
+    }
+  });
+}
+
+void CpuBackend::cumsum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
+                             bool exclusive, bool reverse, const Tensor& out) {
+  cpu::dispatch_float(x.dtype(), "cumsum", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+#pragma omp parallel for if (outer * r * inner > cpu::kParallelGrain)
+    for (int64_t c = 0; c < outer * inner; ++c) {
+      int64_t o = c / inner, i = c % inner;
+      const T* in = px + o * r * inner + i;
+      T* res = po + o * r * inner + i;
+      double acc = 0;
+      for (int64_t s = 0; s < r; ++s) {
+        int64_t k = reverse ? r - 1 - s : s;
+        if (exclusive) {
+          res[k * inner] = static_cast<T>(acc);
+          acc += in[k * inner];
+        } else {
+          acc += in[k * inner];
+          res[k * inner] = static_cast<T>(acc);
+        }
+      }
     }
   });
 }

@@ -1,9 +1,34 @@
 // CUDA sum over one axis: out(o, i) = sum_r x(o, r, i) for contiguous x viewed as
 // (outer, r, inner); out (outer, inner) is written (=). Accumulates in double like the CPU, in
 // fixed chunks and fixed trees (cuda_reduce.cuh), so results never depend on scheduling.
+// cumsum_axis: running sums along r, one thread per (o, i) column (neighbouring threads read
+// neighbouring i), in index order or reverse, in double like the CPU: the same bits.
 #include "core/backend/cuda/cuda_reduce.cuh"
 
 namespace st {
+
+namespace {
+template <class T>
+__global__ void cumsum_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t outer,
+                              int64_t r, int64_t inner, bool exclusive, bool reverse) {
+  ST_CUDA_GRID_STRIDE(c, outer * inner) {
+    int64_t o = c / inner, i = c - o * inner;
+    const T* in = x + o * r * inner + i;
+    T* res = out + o * r * inner + i;
+    double acc = 0;
+    for (int64_t s = 0; s < r; ++s) {
+      int64_t k = reverse ? r - 1 - s : s;
+      if (exclusive) {
+        res[k * inner] = static_cast<T>(acc);
+        acc += static_cast<double>(in[k * inner]);
+      } else {
+        acc += static_cast<double>(in[k * inner]);
+        res[k * inner] = static_cast<T>(acc);
+      }
+    }
+  }
+}
+}  // namespace
 
 void CudaBackend::sum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
                            const Tensor& out) {
@@ -19,6 +44,20 @@ void CudaBackend::sum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t in
     using T = decltype(tag);
     cuda::axis_sum<double, T>(*this, cuda::LoadTerm<double, T>{x.data<T>(), r, inner}, outer, r,
                               inner, out.data<T>());
+  });
+}
+
+void CudaBackend::cumsum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t inner,
+                              bool exclusive, bool reverse, const Tensor& out) {
+  ST_CHECK(outer * r * inner == x.numel() && x.numel() == out.numel(), "cumsum_axis: x ",
+           x.shape(), " viewed as (", outer, ", ", r, ", ", inner, ") into out ", out.shape());
+  if (out.numel() == 0) return;
+  cuda::DeviceGuard guard(index_);
+  cuda::dispatch_float(x.dtype(), "cumsum", [&](auto tag) {
+    using T = decltype(tag);
+    cumsum_kernel<T><<<cuda::grid_for(outer * inner), cuda::kThreads, 0, stream_>>>(
+        x.data<T>(), out.data<T>(), outer, r, inner, exclusive, reverse);
+    ST_CUDA_CHECK_LAUNCH();
   });
 }
 
