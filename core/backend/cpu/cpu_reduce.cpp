@@ -7,6 +7,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_common.h"
+#include "core/math/scan.h"
 
 namespace st {
 
@@ -67,19 +68,7 @@ void CpuBackend::cumsum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t 
 #pragma omp parallel for if (outer * r * inner > cpu::kParallelGrain)
     for (int64_t c = 0; c < outer * inner; ++c) {
       int64_t o = c / inner, i = c % inner;
-      const T* in = px + o * r * inner + i;
-      T* res = po + o * r * inner + i;
-      double acc = 0;
-      for (int64_t s = 0; s < r; ++s) {
-        int64_t k = reverse ? r - 1 - s : s;
-        if (exclusive) {
-          res[k * inner] = static_cast<T>(acc);
-          acc += in[k * inner];
-        } else {
-          acc += in[k * inner];
-          res[k * inner] = static_cast<T>(acc);
-        }
-      }
+      running_sum_column(px + o * r * inner + i, po + o * r * inner + i, r, inner, exclusive, reverse);
     }
   });
 }

@@ -4,6 +4,7 @@
 // cumsum_axis: running sums along r, one thread per (o, i) column (neighbouring threads read
 // neighbouring i), in index order or reverse, in double like the CPU: the same bits.
 #include "core/backend/cuda/cuda_reduce.cuh"
+#include "core/math/scan.h"
 
 namespace st {
 
@@ -13,19 +14,7 @@ __global__ void cumsum_kernel(const T* __restrict__ x, T* __restrict__ out, int6
                               int64_t r, int64_t inner, bool exclusive, bool reverse) {
   ST_CUDA_GRID_STRIDE(c, outer * inner) {
     int64_t o = c / inner, i = c - o * inner;
-    const T* in = x + o * r * inner + i;
-    T* res = out + o * r * inner + i;
-    double acc = 0;
-    for (int64_t s = 0; s < r; ++s) {
-      int64_t k = reverse ? r - 1 - s : s;
-      if (exclusive) {
-        res[k * inner] = static_cast<T>(acc);
-        acc += static_cast<double>(in[k * inner]);
-      } else {
-        acc += static_cast<double>(in[k * inner]);
-        res[k * inner] = static_cast<T>(acc);
-      }
-    }
+    running_sum_column(x + o * r * inner + i, out + o * r * inner + i, r, inner, exclusive, reverse);
   }
 }
 }  // namespace
