@@ -292,8 +292,7 @@ int main(int argc, char** argv) {
                  o.threads, o.warmup, o.steps);
     if (!o.device.is_cpu()) {  // the model's softmax attention takes the fused path where this says ""
       PrecisionScope scope(o.precision);
-      std::string why = fused_softmax_attention_problem(
-          Tensor::zeros({1, o.heads, 1, o.d / o.heads}, DType::F32, o.device));  // (B, H, N, d_h)
+      std::string why = fused_softmax_attention_problem(DType::F32, o.device, o.d / o.heads);
       o.fused_softmax = why.empty();
       std::fprintf(stderr, "st-bench: softmax attention %s\n",
                    o.fused_softmax ? "fused (cuDNN; no N x N)" : ("unfused, N x N (" + why + ")").c_str());

@@ -70,8 +70,7 @@ AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const M
     // Only the unfused softmax reads an (N, N) mask (N^2 int32 on the host and the device);
     // simpletron and the fused softmax (causal in its kernel) need none.
     if (cfg.attention == AttentionKind::Softmax &&
-        !fused_softmax_attention_available(
-            Tensor::empty({1, cfg.heads, 1, cfg.head_dim()}, dtype, device)))
+        !fused_softmax_attention_problem(dtype, device, cfg.head_dim()).empty())
       m.causal_mask = causal_mask_tensor(N, device);
   }
   return m;

@@ -69,24 +69,27 @@ void reject_fused_softmax_attention(const std::string& why) {
 
 std::string fused_softmax_attention_problem(const Tensor& q) {
   if (!q.defined() || q.dim() != 4) return "q must be a (B, H, N, d_h) tensor";
-  if (q.dtype() != DType::F32)
-    return detail::concat("q is ", q.dtype(), "; the fused attention takes f32 activations");
-  int64_t dh = q.size(3);
+  if (q.numel() == 0) return detail::concat("q ", q.shape(), " is empty");
+  return fused_softmax_attention_problem(q.dtype(), q.device(), q.size(3));
+}
+
+std::string fused_softmax_attention_problem(DType dtype, Device device, int64_t dh) {
+  if (dtype != DType::F32)
+    return detail::concat("q is ", dtype, "; the fused attention takes f32 activations");
   if (dh % 8 != 0 || dh <= 0 || dh > 128)
     return detail::concat("head dim d_h ", dh,
                           " is not supported by cuDNN fused attention (a multiple of 8, at most 128)");
-  if (q.numel() == 0) return detail::concat("q ", q.shape(), " is empty");
   if (compute_precision() != Precision::BF16)
     return detail::concat("compute precision is ", precision_name(compute_precision()),
                           "; the fused attention computes in bf16 (precision: bf16)");
-  if (!q.device().is_cuda())
-    return detail::concat("q is on ", q.device(), "; the fused attention runs on cuda");
+  if (!device.is_cuda())
+    return detail::concat("q is on ", device, "; the fused attention runs on cuda");
   if (!cudnn_fused_attention_built())
     return "this build has no cuDNN fused attention (configure with "
            "-DST_CUDNN_FRONTEND_INCLUDE=$(bash scripts/cudnn_frontend.sh))";
   std::string rejected = rejected_reason();
   if (!rejected.empty()) return "cuDNN refused the fused attention earlier in this process: " + rejected;
-  return cuda_fused_attention_device_problem(q.device().index);
+  return cuda_fused_attention_device_problem(device.index);
 }
 
 bool fused_softmax_attention_available(const Tensor& q) {

@@ -141,6 +141,8 @@ Tensor softmax_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v
 // d_h a multiple of 8 and at most 128, compute precision bf16, q on CUDA, a build with the
 // cuDNN fused attention, a device of compute capability 8.0 or newer.
 std::string fused_softmax_attention_problem(const Tensor& q);
+// The same rules for a model's attention before any q exists: q's dtype and device, and d_h.
+std::string fused_softmax_attention_problem(DType dtype, Device device, int64_t head_dim);
 bool fused_softmax_attention_available(const Tensor& q);
 // After cuDNN refused a graph (FusedAttentionRejected): the fused attention is off for the rest
 // of the process, and fused_softmax_attention_problem says why. The first reason is kept.
