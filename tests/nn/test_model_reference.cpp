@@ -29,12 +29,7 @@ TEST_P(ModelReference, MatchesPyTorch) {
   SimpleTronModel model(cfg);
 
   // Parameter names and order must be those of the reference.
-  std::vector<std::string> names;
-  {
-    std::stringstream ss(fx.attribute("param_names"));
-    std::string n;
-    while (std::getline(ss, n, ';')) names.push_back(n);
-  }
+  std::vector<std::string> names = testing::fixture_param_names(fx);
   auto ours = model.named_parameters();
   ASSERT_EQ(ours.size(), names.size());
   for (size_t k = 0; k < names.size(); ++k) EXPECT_EQ(ours[k].first, names[k]);

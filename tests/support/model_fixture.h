@@ -77,6 +77,15 @@ inline ModelConfig fixture_config(const std::map<std::string, std::string>& c) {
   return m;
 }
 
+// The reference's parameter names, in its order (the attribute param_names, ';'-separated).
+inline std::vector<std::string> fixture_param_names(const H5Fixture& fx) {
+  std::vector<std::string> names;
+  std::stringstream ss(fx.attribute("param_names"));
+  std::string n;
+  while (std::getline(ss, n, ';')) names.push_back(n);
+  return names;
+}
+
 struct FixtureErrors {
   double logits = 0, loss = 0;
   double grads = 0;           // worst relative error over the non-vanishing gradients
@@ -97,12 +106,7 @@ inline FixtureErrors run_model_fixture(const std::string& name, Device dev, Prec
   H5Fixture fx(fixtures_dir() + "/model_" + name + ".h5");
   ModelConfig cfg = fixture_config(fx.attribute_map("config"));
   SimpleTronModel model(cfg);
-  std::vector<std::string> names;
-  {
-    std::stringstream ss(fx.attribute("param_names"));
-    std::string n;
-    while (std::getline(ss, n, ';')) names.push_back(n);
-  }
+  std::vector<std::string> names = fixture_param_names(fx);
   std::map<std::string, Tensor> state;
   for (auto& n : names) state[n] = fx.read("params/" + n);
   model.load_state(state);
