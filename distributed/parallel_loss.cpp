@@ -16,7 +16,7 @@ ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out,
   res.counted = static_cast<int64_t>(t[1]);
   res.mean = res.counted ? t[0] / t[1] : 0.0;
   double factor = res.counted ? static_cast<double>(grid.dp_size()) / t[1] : 0.0;
-  res.root = local_sum.defined() ? scale(local_sum, factor) : out.anchor;
+  res.root = local_sum.defined() ? scale(local_sum, factor) : out.zero_loss;
   return res;
 }
 

@@ -2,7 +2,7 @@
 // gradients (summed over SP, averaged over DP by GradientSync) equal those of the mean loss
 // over the whole global batch: each rank's root is its summed cross-entropy x dp / (number of
 // counted targets over all ranks). Ranks without logits (SP ranks other than the first, for
-// classification) use the model's anchor so that their share of backward still runs.
+// classification) use the model's zero_loss so that their share of backward still runs.
 #pragma once
 #include "core/nn/model.h"
 #include "distributed/process_grid.h"

@@ -99,10 +99,10 @@ Tensor Block::forward(const Tensor& x, const AttentionMasks& m, const RunContext
     if (c0.seq_global < 0) c0.seq_global = x.size(1);
     Tensor x0 = x.narrow(1, 0, 1);  // (B, 1, d)
     if (norm_ == NormPlacement::PreLN) {
-      Tensor h = drop_attn_.forward_add(attn->forward(ln1->forward(x), m, ctx, 1), x0, c0, tr);
+      Tensor h = drop_attn_.forward_add(attn->forward(ln1->forward(x), m, ctx, true), x0, c0, tr);
       return drop_ffn_.forward_add(ffn->forward(ln2->forward(h), c0), h, c0, tr);
     }
-    Tensor h = ln1->forward(drop_attn_.forward_add(attn->forward(x, m, ctx, 1), x0, c0, tr));
+    Tensor h = ln1->forward(drop_attn_.forward_add(attn->forward(x, m, ctx, true), x0, c0, tr));
     return ln2->forward(drop_ffn_.forward_add(ffn->forward(h, c0), h, c0, tr));
   }
   if (norm_ == NormPlacement::PreLN) {
@@ -179,7 +179,7 @@ Tensor SimpleTronModel::pool(const Tensor& h, const AttentionMasks& m, const Run
 
 ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const {
   ModelOutput out;
-  auto anchor_of = [](const Tensor& t) { return scale(sum_all(t), 0.0); };
+  auto zero_loss_of = [](const Tensor& t) { return scale(sum_all(t), 0.0); };
   // Pooling that reads position 0 needs no other row of the last block (the same values and
   // gradients for less work); not under sequence parallelism, where ranks share the sequence.
   bool first = (cfg_.pooling == Pooling::Cls || cfg_.pooling == Pooling::First) && !cfg_.causal &&
@@ -189,7 +189,7 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
       Tensor h = encode(ids, ctx);
       Tensor w = lm_head.defined() ? lm_head : embed->tokens;
       out.logits = matmul(h, w.transpose(0, 1));  // (B, N, vocab)
-      out.anchor = anchor_of(out.logits);
+      out.zero_loss = zero_loss_of(out.logits);
       return out;
     }
     case TaskKind::Classification: {
@@ -200,7 +200,7 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
         Tensor z = activate(head_fc1->forward(pooled), cfg_.head_activation);
         out.logits = head_fc2->forward(z);
       }
-      out.anchor = anchor_of(pooled.defined() ? pooled : h);
+      out.zero_loss = zero_loss_of(pooled.defined() ? pooled : h);
       return out;
     }
     case TaskKind::Embedding: {
@@ -208,7 +208,7 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
       Tensor h = encode(ids, ctx, &m, first);
       Tensor pooled = pool(h, m, ctx);
       if (ctx.first_in_sequence()) out.logits = l2_normalize_rows(pooled);
-      out.anchor = anchor_of(pooled.defined() ? pooled : h);
+      out.zero_loss = zero_loss_of(pooled.defined() ? pooled : h);
       return out;
     }
     case TaskKind::Retrieval: {
@@ -226,9 +226,9 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
         Tensor z = relu(head_fc1->forward(concat({p1, p2}, 1)));
         z = relu(head_fc2->forward(z));
         out.logits = head_fc3->forward(z);
-        out.anchor = anchor_of(out.logits);
+        out.zero_loss = zero_loss_of(out.logits);
       } else {
-        out.anchor = p1.defined() ? add(anchor_of(p1), anchor_of(p2)) : add(anchor_of(h1), anchor_of(h2));
+        out.zero_loss = p1.defined() ? add(zero_loss_of(p1), zero_loss_of(p2)) : add(zero_loss_of(h1), zero_loss_of(h2));
       }
       return out;
     }

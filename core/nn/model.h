@@ -1,4 +1,4 @@
-// The SimpleTRON model (DESIGN section 3): embeddings (tokens + learned positions, optional
+// The SimpleTRON model (docs/design.md, "The model"): embeddings (tokens + learned positions, optional
 // CLS, optional embedding LayerNorm), L blocks (pre-LN or post-LN) of attention + FFN, and a
 // head: classification, retrieval (one shared encoder over both documents) or language model.
 // Parameter names are fixed: embed.tokens, blocks.{i}.attn.q.weight, head.fc1.bias, ...
@@ -46,9 +46,10 @@ struct ModelOutput {
   // sequence-parallel ranks other than the first for classification/retrieval (the head runs
   // where the CLS token / the pooled vector is).
   Tensor logits;
-  // A scalar 0 attached to this rank's graph: backward() from it on ranks without logits runs
-  // their share of the backward pass (and its collectives).
-  Tensor anchor;
+  // 0 * sum(output): a loss of exactly zero connected to this rank's whole graph. A rank without
+  // logits (a later sequence-parallel rank of a classifier) calls backward() from it, so it still
+  // runs its share of the backward pass and joins its collectives.
+  Tensor zero_loss;
 };
 
 // Rows of x (B, d) scaled to unit L2 norm (rows of zeros stay zero).

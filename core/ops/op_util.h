@@ -1,7 +1,5 @@
 // Checks and small helpers shared by the op implementations (private to core/ops).
 #pragma once
-#include <vector>
-
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
 
@@ -24,14 +22,6 @@ inline void check_floating(const char* op, const Tensor& t) {
 inline Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
 
 inline Backend& be(const Tensor& t) { return backend_for(t.device()); }
-
-// (n, n) lower-triangular ones (j <= i): the causal mask of a chunk.
-inline Tensor tril_ones(int64_t n, DType dtype, Device device) {
-  std::vector<double> m(static_cast<size_t>(n * n), 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j <= i; ++j) m[i * n + j] = 1.0;
-  return Tensor::from_vector(m, {n, n}).to(dtype).to(device);
-}
 
 // Whether a matrix product on t runs with bf16 operands (compute precision bf16 and t f32).
 inline bool bf16_products(const Tensor& t) {

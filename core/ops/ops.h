@@ -8,6 +8,7 @@
 
 #include "core/autograd/autograd.h"
 #include "core/backend/backend.h"
+#include "core/ops/simpletron/simpletron.h"
 #include "core/tensor/tensor.h"
 
 namespace st {
@@ -61,6 +62,11 @@ Tensor sum_to(const Tensor& g, const Shape& shape);
 // ---- shape ---------------------------------------------------------------------------------
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 Tensor expand(const Tensor& x, const Shape& shape);  // broadcast view (stride 0), no copy
+// (n, n) 0/1 triangle, the causal masks (a constant, no gradient). Lower: 1 where key j <= query
+// i, what a query may see (the chunk mask of causal SimpleTRON). StrictUpper: 1 where j > i,
+// what it may not see (the mask of causal softmax, for masked_fill).
+enum class Triangle : uint8_t { Lower, StrictUpper };
+Tensor triangle_ones(int64_t n, Triangle which, DType dtype, Device device);
 
 // ---- normalisation and probabilities ------------------------------------------------------
 // x (..., C), weight (C), bias (C). Fused forward and backward.
@@ -97,29 +103,9 @@ Tensor bias_gelu(const Tensor& h, const Tensor& b, GeluKind kind = GeluKind::Tan
 Tensor dropout_add(const Tensor& x, const Tensor& residual, float p, const RngKey& key,
                    const GlobalIndexMap& map = GlobalIndexMap{});
 
-// ---- linear attention ----------------------------------------------------------------------
-// Causal SimpleTRON attention: q, k, v (B, H, N, d_h), scales (N) ->
-//   y_t = scales_t * q_t (S0 + sum_{j <= t} k_j v_j^T)   (B, H, N, d_h)
-// computed in chunks of `chunk` tokens without any N x N matrix. initial_state S0
-// (B, H, d_h, d_h) is the sum of earlier tokens' states (sequence parallelism); undefined = 0.
-// On CUDA it runs the chunk-parallel form below; on the CPU the sequential chunk loop (prefix
-// and suffix passes in backward, O(N + d_h^2) memory).
-Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
-                         int64_t chunk, const Tensor& initial_state = Tensor());
-// The same result in the chunk-parallel form: all chunk states K_c^T V_c at once, their
-// exclusive running sum over chunks (cumsum), then Q_c P_c + tril(Q_c K_c^T) V_c for every
-// chunk at once: a fixed number of batched GEMMs whatever N is, for devices where a loop of
-// small GEMMs costs launches. Keeps the chunk states and the (L, L) chunk scores for backward.
-Tensor simpletron_causal_chunk_parallel(const Tensor& q, const Tensor& k, const Tensor& v,
-                                        const Tensor& scales, int64_t chunk,
-                                        const Tensor& initial_state = Tensor());
-
-// ---- per-head products in the projection layout (no head permute) ---------------------------
-// k (B, N, H*dk), v (B, N, H*dv) -> S (B, H, dk, dv), S_bh = K_bh^T V_bh, where head h of a
-// (B, N, H*c) tensor is its columns [h*c, (h+1)*c). Rows may be strided (e.g. narrow views).
-Tensor heads_state(const Tensor& k, const Tensor& v, int64_t heads);
-// q (B, N, H*dk), s (B, H, dk, dv) -> Y (B, N, H*dv), Y_bh = Q_bh S_bh.
-Tensor heads_apply(const Tensor& q, const Tensor& s);
+// ---- SimpleTRON attention -------------------------------------------------------------------
+// heads_state, heads_apply (non-causal) and simpletron_causal with its two forms: declared and
+// explained in core/ops/simpletron/simpletron.h, included here.
 
 // ---- collectives (sequence parallelism) ------------------------------------------------------
 class Communicator;

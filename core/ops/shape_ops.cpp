@@ -1,6 +1,8 @@
 // Views and copies: reshape, permute, transpose, narrow, expand (elementwise.cpp), concat,
-// contiguous, clone and conversions between dtypes and devices, with backward rules.
+// contiguous, clone and conversions between dtypes and devices, with backward rules; and the
+// constant triangle masks of causal attention.
 #include <numeric>
+#include <vector>
 
 #include "core/ops/op_util.h"
 
@@ -142,6 +144,14 @@ Tensor concat(const std::vector<Tensor>& xs, int dim) {
     }
     return grads;
   });
+}
+
+Tensor triangle_ones(int64_t n, Triangle which, DType dtype, Device device) {
+  ST_CHECK(n >= 0, "triangle_ones: negative size ", n);
+  std::vector<double> m(static_cast<size_t>(n) * static_cast<size_t>(n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) m[i * n + j] = (which == Triangle::Lower ? j <= i : j > i) ? 1.0 : 0.0;
+  return Tensor::from_vector(m, {n, n}).to(dtype).to(device);
 }
 
 }  // namespace st

@@ -84,11 +84,8 @@ Tensor reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   Tensor scores = scale(matmul(q, k.transpose(2, 3)), s);
   if (mask.defined()) scores = masked_fill(scores, mask, -INFINITY);
   if (causal) {
-    int64_t n = q.size(2);
-    std::vector<int32_t> cm(n * n, 0);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = i + 1; j < n; ++j) cm[i * n + j] = 1;
-    scores = masked_fill(scores, Tensor::from_vector(cm, {n, n}), -INFINITY);
+    scores = masked_fill(scores, triangle_ones(q.size(2), Triangle::StrictUpper, DType::I32, q.device()),
+                         -INFINITY);
   }
   return matmul(softmax(scores), v);
 }

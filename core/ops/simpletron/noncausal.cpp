@@ -1,4 +1,5 @@
-// Per-head products read straight from the projection layout, with no head permute:
+// Non-causal SimpleTRON attention (see simpletron.h): the per-head state S = K^T V and output
+// Y = Q S, forward and backward, read straight from the projection layout with no head permute:
 // a tensor (B, N, H*c) holds head h of row n in columns [h*c, (h+1)*c), so head (b, h) is an
 // (N, c) matrix at offset b*stride(0) + h*c with leading dimension stride(1). Each product is
 // one GEMM per batch row b batched over the H heads (stride c), or, when B > H, one GEMM per

@@ -1,6 +1,6 @@
-// Causal SimpleTRON attention in chunks (never an N x N matrix), sequentially (CPU; CUDA runs
-// the chunk-parallel form of linear_attention_parallel.cpp). Per (batch, head), with the
-// running state S = S0 + sum_{j < chunk start} k_j v_j^T:
+// Causal SimpleTRON attention, the sequential form (the CPU's; see simpletron.h): a loop over
+// chunks of L tokens, never an N x N matrix. Per (batch, head), with the running state
+// S = S0 + sum_{j < chunk start} k_j v_j^T:
 //   O_c = Q_c S + tril(Q_c K_c^T) V_c,   y_t = s_t o_t
 // Backward runs one pass forward (prefix states, for dQ) and one in reverse (suffix sums
 // G = sum_{later chunks} Q^T dO, for dK, dV and dS0), so memory stays O(N + d_h^2).
@@ -8,19 +8,20 @@
 #include <memory>
 
 #include "core/ops/op_util.h"
+#include "core/ops/simpletron/causal_args.h"
 
 namespace st {
 
 namespace {
 
-// tril_ones per chunk length, made once per call (at most two lengths: full and last chunk),
-// so a device run copies a mask to the device once per length, not once per chunk.
+// The (L, L) lower-triangle mask per chunk length, made once per call (at most two lengths: full
+// and last chunk), so a device run copies a mask to the device once per length, not per chunk.
 class TrilMasks {
  public:
   TrilMasks(DType dtype, Device device) : dtype_(dtype), device_(device) {}
   const Tensor& get(int64_t L) {
     auto it = masks_.find(L);
-    if (it == masks_.end()) it = masks_.emplace(L, detail::tril_ones(L, dtype_, device_)).first;
+    if (it == masks_.end()) it = masks_.emplace(L, triangle_ones(L, Triangle::Lower, dtype_, device_)).first;
     return it->second;
   }
 
@@ -39,27 +40,11 @@ struct Chunks {
 
 }  // namespace
 
-Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
-                         int64_t chunk, const Tensor& initial_state) {
-  detail::check_floating("simpletron_causal", q);
-  if (q.device().is_cuda())  // a fixed number of batched GEMMs instead of a loop over chunks
-    return simpletron_causal_chunk_parallel(q, k, v, scales, chunk, initial_state);
-  detail::check_same("simpletron_causal", q, k);
-  detail::check_same("simpletron_causal", q, v);
-  detail::check_same("simpletron_causal", q, scales);
-  ST_CHECK(q.dim() == 4 && k.shape() == q.shape() && v.shape() == q.shape(),
-           "simpletron_causal: q, k, v must be equal (B, H, N, d_h), got ", q.shape(), ", ",
-           k.shape(), ", ", v.shape());
-  ST_CHECK(chunk >= 1, "simpletron_causal: chunk size must be at least 1, got ", chunk);
-  int64_t B = q.size(0), H = q.size(1), N = q.size(2), dh = q.size(3);
-  ST_CHECK(scales.shape() == Shape{N}, "simpletron_causal: scales must be (", N, "), got ",
-           scales.shape());
-  if (initial_state.defined()) {
-    detail::check_same("simpletron_causal", q, initial_state);
-    ST_CHECK(initial_state.shape() == (Shape{B, H, dh, dh}),
-             "simpletron_causal: initial state must be (", B, ", ", H, ", ", dh, ", ", dh,
-             "), got ", initial_state.shape());
-  }
+Tensor simpletron_causal_sequential(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& scales, int64_t chunk, const Tensor& initial_state) {
+  detail::CausalSizes sz =
+      detail::check_causal_args("simpletron_causal_sequential", q, k, v, scales, chunk, initial_state);
+  int64_t B = sz.B, H = sz.H, N = sz.N, dh = sz.dh;
   Chunks ch{N, chunk};
   auto tril = std::make_shared<TrilMasks>(q.dtype(), q.device());
   Tensor Q, K, V, S0, s;
@@ -85,7 +70,7 @@ Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, cons
     y = (ys.size() == 1 ? ys[0] : concat(ys, 1)).reshape({B, H, N, dh});
   }
   bool has_s0 = initial_state.defined();
-  return record(y, "simpletron_causal", {q, k, v, initial_state},
+  return record(y, "simpletron_causal_sequential", {q, k, v, initial_state},
                 [Q, K, V, S0, s, ch, B, H, N, dh, has_s0, tril](const Tensor& gy) {
     Tensor dO = mul(gy.contiguous().reshape({B * H, N, dh}), s);
     std::vector<Tensor> dq(ch.count()), dk(ch.count()), dv(ch.count());

@@ -1,5 +1,5 @@
-// The chunked causal SimpleTRON op, in its sequential form (CPU) and its chunk-parallel form
-// (CUDA, run here on the CPU), equals the naive masked O(N^2) formula
+// The chunked causal SimpleTRON op (core/ops/simpletron/), in its sequential form (CPU) and its
+// chunk-parallel form (CUDA, run here on the CPU), equals the naive masked O(N^2) formula
 //   Y = diag(s) (tril(Q K^T) V + Q S0)
 // forward and backward, for N in {1, 7, 64, 100, 1000} and chunk sizes {1, 16, 64}, in fp64.
 #include <gtest/gtest.h>
@@ -22,10 +22,8 @@ Tensor causal_scales(int64_t N) {
 Tensor naive_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
                     const Tensor& s0) {
   int64_t N = q.size(2);
-  std::vector<int32_t> upper(N * N, 0);
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t j = i + 1; j < N; ++j) upper[i * N + j] = 1;
-  Tensor a = masked_fill(matmul(q, k.transpose(2, 3)), Tensor::from_vector(upper, {N, N}), 0.0);
+  Tensor upper = triangle_ones(N, Triangle::StrictUpper, DType::I32, Device::cpu());
+  Tensor a = masked_fill(matmul(q, k.transpose(2, 3)), upper, 0.0);
   Tensor o = matmul(a, v);
   if (s0.defined()) o = add(o, matmul(q, s0));
   return mul(o, s.reshape({N, 1}));
@@ -39,6 +37,14 @@ double max_rel(const Tensor& a, const Tensor& b) {
     den = std::max(den, std::fabs(y[i]));
   }
   return den > 0 ? num / den : num;
+}
+
+TEST(TriangleOnes, LowerAndStrictUpperOfThree) {
+  EXPECT_EQ(triangle_ones(3, Triangle::Lower, DType::F64, Device::cpu()).to_vector<double>(),
+            (std::vector<double>{1, 0, 0, 1, 1, 0, 1, 1, 1}));
+  EXPECT_EQ(triangle_ones(3, Triangle::StrictUpper, DType::I32, Device::cpu()).to_vector<int32_t>(),
+            (std::vector<int32_t>{0, 1, 1, 0, 0, 1, 0, 0, 0}));
+  EXPECT_EQ(triangle_ones(0, Triangle::Lower, DType::F32, Device::cpu()).numel(), 0);
 }
 
 struct Case {

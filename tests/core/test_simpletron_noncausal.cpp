@@ -1,4 +1,5 @@
-// heads_state / heads_apply (per-head products in the (B, N, H*c) layout) against the same
+// Non-causal SimpleTRON attention (core/ops/simpletron/noncausal.cpp): heads_state / heads_apply
+// (per-head products in the (B, N, H*c) layout) against the same
 // products on permuted (B, H, N, c) copies, forward in fp64 and gradients by finite differences;
 // inputs include strided rows (narrow views of a wider tensor) and awkward sizes.
 #include "core/autograd/gradcheck.h"

@@ -1,6 +1,6 @@
-// Causal SimpleTRON attention in the chunk-parallel form: every chunk at once, with a fixed
-// number of batched GEMMs whatever N is (the sequential form in linear_attention.cpp runs a
-// loop of small GEMMs per chunk, which on a GPU costs kernel launches, not arithmetic). With
+// Causal SimpleTRON attention, the chunk-parallel form (CUDA's; see simpletron.h): every chunk
+// at once, with a fixed number of batched GEMMs whatever N is (the sequential form runs a loop
+// of small GEMMs per chunk, which on a GPU costs kernel launches, not arithmetic). With
 // L = chunk, C = ceil(N / L) chunks (the last one padded with zero rows), per (batch, head):
 //   S_c = K_c^T V_c                              (C, d_h, d_h)  chunk states, all chunks at once
 //   P_c = S0 + sum_{c' < c} S_c'                 exclusive running sum over chunks (cumsum,
@@ -10,6 +10,7 @@
 // (2 B H C d_h^2 values) and the intra-chunk scores (B H N L) are kept for backward, more than
 // the sequential form's O(N + d_h^2). Every step is linear in N.
 #include "core/ops/op_util.h"
+#include "core/ops/simpletron/causal_args.h"
 
 namespace st {
 
@@ -28,23 +29,9 @@ Tensor pad_rows(const Tensor& x, int64_t padded) {
 Tensor simpletron_causal_chunk_parallel(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const Tensor& scales, int64_t chunk,
                                         const Tensor& initial_state) {
-  detail::check_floating("simpletron_causal_chunk_parallel", q);
-  detail::check_same("simpletron_causal_chunk_parallel", q, k);
-  detail::check_same("simpletron_causal_chunk_parallel", q, v);
-  detail::check_same("simpletron_causal_chunk_parallel", q, scales);
-  ST_CHECK(q.dim() == 4 && k.shape() == q.shape() && v.shape() == q.shape(),
-           "simpletron_causal_chunk_parallel: q, k, v must be equal (B, H, N, d_h), got ", q.shape(),
-           ", ", k.shape(), ", ", v.shape());
-  ST_CHECK(chunk >= 1, "simpletron_causal_chunk_parallel: chunk size must be at least 1, got ", chunk);
-  int64_t B = q.size(0), H = q.size(1), N = q.size(2), dh = q.size(3);
-  ST_CHECK(scales.shape() == Shape{N}, "simpletron_causal_chunk_parallel: scales must be (", N,
-           "), got ", scales.shape());
-  if (initial_state.defined()) {
-    detail::check_same("simpletron_causal_chunk_parallel", q, initial_state);
-    ST_CHECK(initial_state.shape() == (Shape{B, H, dh, dh}),
-             "simpletron_causal_chunk_parallel: initial state must be (", B, ", ", H, ", ", dh, ", ",
-             dh, "), got ", initial_state.shape());
-  }
+  detail::CausalSizes sz =
+      detail::check_causal_args("simpletron_causal_chunk_parallel", q, k, v, scales, chunk, initial_state);
+  int64_t B = sz.B, H = sz.H, N = sz.N, dh = sz.dh;
   if (q.numel() == 0) return mul(q, scales.reshape({N, 1}));
   int64_t BH = B * H, L = std::min(chunk, N), C = (N + L - 1) / L, Np = C * L;
   auto chunks = [&](const Tensor& x) {  // (B, H, N, d_h) -> (BH, C, L, d_h)
@@ -55,7 +42,7 @@ Tensor simpletron_causal_chunk_parallel(const Tensor& q, const Tensor& k, const 
   // Exclusive running sum over chunks, in double (a scan, linear in C), kept in f32.
   Tensor prefix = cumsum(states, 1, /*exclusive=*/true);  // (BH, C, d_h, d_h), P_c
   if (initial_state.defined()) prefix = add(prefix, initial_state.reshape({BH, 1, dh, dh}));
-  Tensor tril = detail::tril_ones(L, q.dtype(), q.device());  // (L, L)
+  Tensor tril = triangle_ones(L, Triangle::Lower, q.dtype(), q.device());  // (L, L)
   Tensor scores = mul(matmul(Q, K.transpose(2, 3)), tril);                       // (BH, C, L, L)
   Tensor o = add(matmul(Q, prefix), matmul(scores, V));                          // (BH, C, L, d_h)
   o = o.reshape({BH, Np, dh});
