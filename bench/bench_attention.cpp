@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "CPU threads")->capture_default_str();
   app.add_option("--device", o.device_name, "cpu | cuda (CUDA device 0)")->capture_default_str();
   app.add_option("--precision", o.precision_name, "fp32 | bf16 (bf16 products, f32 accumulation)")
+      ->check(CLI::IsMember(kPrecisionNames.names()))
       ->capture_default_str();
   app.add_option("--memory-budget", o.memory_gib, "skip shapes estimated above this (GiB; 0: 16 cpu, 120 cuda)")
       ->capture_default_str();
@@ -121,8 +122,6 @@ int main(int argc, char** argv) {
   try {
     ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 1 && o.batch >= 1 && o.heads >= 1 && o.head_dim >= 1,
              "st-bench-attention: --steps, --threads, --batch, --heads, --head-dim must be >= 1 and --warmup >= 0");
-    ST_CHECK(o.precision_name == "fp32" || o.precision_name == "bf16", "st-bench-attention: --precision '",
-             o.precision_name, "' is not one of fp32, bf16");
     Device dev = resolve_device(o.device_name);
     Precision prec = parse_precision(o.precision_name);
     double budget = o.memory_gib > 0 ? o.memory_gib : (dev.is_cpu() ? 16.0 : 120.0);

@@ -57,7 +57,7 @@ double median(std::vector<double> v) {
 struct Options {
   int64_t d = 256, layers = 2, heads = 4, batch = 1, ff_mult = 4, vocab = 256, classes = 10;
   std::vector<int64_t> n = {256, 1024, 4096, 16384, 65536};
-  std::vector<std::string> kinds = {"simpletron", "softmax", "linear_elu"};
+  std::vector<std::string> kinds = kAttentionKindNames.names();
   int steps = 3, warmup = 1, threads = 2;
   double memory_gib = 16.0, time_s = 120.0;
   std::string csv;
@@ -244,8 +244,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch, "sequences per step")->capture_default_str();
   app.add_option("--ff-mult", o.ff_mult, "d_ff = ff-mult * d")->capture_default_str();
   app.add_option("--n", o.n, "sequence lengths (comma separated)")->delimiter(',')->capture_default_str();
-  app.add_option("--kinds", o.kinds, "attention kinds: simpletron, softmax, linear_elu")
-      ->delimiter(',')->capture_default_str();
+  app.add_option("--kinds", o.kinds, "attention kinds: " + kAttentionKindNames.joined())
+      ->delimiter(',')
+      ->check(CLI::IsMember(kAttentionKindNames.names()))
+      ->capture_default_str();
   app.add_option("--steps", o.steps, "measured steps (median reported)")->capture_default_str();
   app.add_option("--warmup", o.warmup, "unmeasured steps first")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (OpenMP and BLAS)")->capture_default_str();
@@ -257,6 +259,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--precision", o.precision_name,
                  "fp32 | bf16 (bf16 matrix products with f32 accumulation; everything else f32)")
+      ->check(CLI::IsMember(kPrecisionNames.names()))
       ->capture_default_str();
   app.add_option("--tokens-per-step", o.tokens_per_step,
                  "if > 0: batch = this / N for every N (fixed tokens per step; overrides --batch)")
@@ -277,8 +280,6 @@ int main(int argc, char** argv) {
              "st-bench: --steps, --threads, --batch must be >= 1 and --warmup >= 0");
     ST_CHECK(o.peak_tflops > 0, "st-bench: --peak-tflops must be > 0, got ", o.peak_tflops);
     ST_CHECK(o.tokens_per_step >= 0, "st-bench: --tokens-per-step must be >= 0, got ", o.tokens_per_step);
-    ST_CHECK(o.precision_name == "fp32" || o.precision_name == "bf16", "st-bench: --precision '",
-             o.precision_name, "' is not one of fp32, bf16");
     o.precision = parse_precision(o.precision_name);
     o.device = resolve_device(o.device_name);
     if (!o.device.is_cpu() && app.get_option("--memory-budget")->count() == 0) o.memory_gib = 120.0;

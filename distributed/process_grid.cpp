@@ -18,8 +18,8 @@ ProcessGrid::ProcessGrid(std::shared_ptr<Communicator> world, int sp) : world_(s
 
 void ProcessGrid::validate(const ModelConfig& model, int64_t seq_len) const {
   if (sp_size_ == 1) return;
-  ST_CHECK(model.attention != AttentionKind::Softmax,
-           "distributed.sp: softmax attention does not support sequence parallelism (sp = ", sp_size_,
+  ST_CHECK(support_of(model.attention).sequence_parallel, "distributed.sp: ", name_of(model.attention),
+           " attention does not support sequence parallelism (sp = ", sp_size_,
            "); use sp: 1 or model.attention: simpletron");
   ST_CHECK(sp_size_ <= seq_len, "distributed.sp: ", sp_size_, " ranks for sequences of ", seq_len,
            " tokens; sp must not exceed the sequence length");

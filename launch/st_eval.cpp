@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_setting, "cpu | cuda | auto (cuda device 0; auto: cuda when the build has CUDA and a device is visible)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_option("--precision", precision_setting, "fp32 | bf16 (bf16 matrix products with fp32 accumulation)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+      ->check(CLI::IsMember(kPrecisionNames.names()));
   CLI11_PARSE(app, argc, argv);
   try {
     Device device = choose_device(device_setting, cuda_built(), cuda_device_count(), 0).device;

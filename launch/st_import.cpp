@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   app.add_option("--from", from, "Model directory with config.json and model.safetensors")->required();
   app.add_option("--out", out, "Weights file to write (HDF5)")->required();
   app.add_option("--attention", attention, "Attention of the SimpleTRON model: softmax (exact) or simpletron")
-      ->check(CLI::IsMember({"softmax", "simpletron", "linear_elu"}));
+      ->check(CLI::IsMember(kAttentionKindNames.names()));
   app.add_option("--task", task, "embedding (pooled, normalised vector) or classification (new head)")
       ->check(CLI::IsMember({"embedding", "classification"}));
   app.add_option("--pooling", pooling, "mean over tokens (sentence-transformers) or first ([CLS], with the pooler)")

@@ -12,7 +12,7 @@
 namespace st {
 
 Tensor softmax_attention(const Tensor& Q0, const Tensor& K0, const Tensor& V0, const AttentionArgs& a) {
-  ST_CHECK(!a.ctx.sequence_parallel(),
+  ST_CHECK(!a.ctx.sequence_parallel(),  // the process grid refuses it before any work
            "model.attention: softmax attention does not support sequence parallelism (sp > 1)");
   int64_t H = a.cfg.heads;
   Tensor Q = split_heads(Q0, H), K = split_heads(K0, H), V = split_heads(V0, H);  // (B, H, N, d_h)

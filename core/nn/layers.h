@@ -6,6 +6,7 @@
 #include "core/nn/context.h"
 #include "core/nn/module.h"
 #include "core/ops/ops.h"
+#include "core/tensor/enum_names.h"
 
 namespace st {
 
@@ -63,6 +64,11 @@ class Dropout {
 };
 
 enum class FfnActivation : uint8_t { GeluTanh, GeluErf, Relu, Tanh };
+// Config names (model.activation, model.head_activation): "gelu" is the erf form.
+inline constexpr EnumNames<FfnActivation, 4> kFfnActivationNames{{{{"gelu", FfnActivation::GeluErf},
+                                                                   {"gelu_tanh", FfnActivation::GeluTanh},
+                                                                   {"relu", FfnActivation::Relu},
+                                                                   {"tanh", FfnActivation::Tanh}}}};
 
 class FeedForward : public Module {
  public:

@@ -1,67 +1,36 @@
-// ModelConfig validation and the config-file names of its enums.
+// ModelConfig validation, and its enums parsed and named through their tables (model_config.h).
 #include "core/nn/model_config.h"
-
-#include <array>
-#include <utility>
 
 namespace st {
 
+AttentionKind parse_attention(const std::string& s) { return kAttentionKindNames.parse(s, "model.attention"); }
+ScaleMode parse_scale(const std::string& s) { return kScaleModeNames.parse(s, "model.scale"); }
+NormPlacement parse_norm(const std::string& s) { return kNormPlacementNames.parse(s, "model.norm"); }
+TaskKind parse_task(const std::string& s) { return kTaskKindNames.parse(s, "model.task"); }
+Pooling parse_pooling(const std::string& s) { return kPoolingNames.parse(s, "model.pooling"); }
+FfnActivation parse_activation(const std::string& s) { return kFfnActivationNames.parse(s, "model.activation"); }
+const char* name_of(AttentionKind k) { return kAttentionKindNames.name(k); }
+const char* name_of(ScaleMode k) { return kScaleModeNames.name(k); }
+const char* name_of(NormPlacement k) { return kNormPlacementNames.name(k); }
+const char* name_of(TaskKind k) { return kTaskKindNames.name(k); }
+const char* name_of(Pooling k) { return kPoolingNames.name(k); }
+const char* name_of(FfnActivation k) { return kFfnActivationNames.name(k); }
+
+const AttentionKindSupport& support_of(AttentionKind k) {
+  for (const AttentionKindSupport& s : kAttentionKindSupport)
+    if (s.kind == k) return s;
+  ST_THROW("model.attention: no support entry for kind ", static_cast<int>(k));
+}
+
 namespace {
-template <class E, size_t K>
-E parse_enum(const std::string& s, const std::array<std::pair<const char*, E>, K>& names,
-             const char* key) {
-  std::string valid;
-  for (auto& [n, e] : names) {
-    if (s == n) return e;
-    valid += std::string(valid.empty() ? "" : ", ") + n;
-  }
-  ST_THROW(key, ": unknown value '", s, "' (valid: ", valid, ")");
+// "simpletron" or "simpletron or softmax": the kinds whose entry has `flag` set.
+std::string kinds_supporting(bool AttentionKindSupport::*flag) {
+  std::string out;
+  for (const AttentionKindSupport& s : kAttentionKindSupport)
+    if (s.*flag) out += (out.empty() ? "" : " or ") + std::string(name_of(s.kind));
+  return out;
 }
-template <class E, size_t K>
-const char* enum_name(E e, const std::array<std::pair<const char*, E>, K>& names) {
-  for (auto& [n, v] : names)
-    if (v == e) return n;
-  return "?";
-}
-
-constexpr std::array<std::pair<const char*, AttentionKind>, 3> kAttention{
-    {{"simpletron", AttentionKind::SimpleTron},
-     {"softmax", AttentionKind::Softmax},
-     {"linear_elu", AttentionKind::LinearElu}}};
-constexpr std::array<std::pair<const char*, ScaleMode>, 4> kScale{{{"sqrt_n", ScaleMode::SqrtN},
-                                                                   {"sqrt_n_dh", ScaleMode::SqrtNDh},
-                                                                   {"n", ScaleMode::N},
-                                                                   {"none", ScaleMode::None}}};
-constexpr std::array<std::pair<const char*, NormPlacement>, 2> kNorm{
-    {{"pre", NormPlacement::PreLN}, {"post", NormPlacement::PostLN}}};
-constexpr std::array<std::pair<const char*, TaskKind>, 4> kTask{
-    {{"classification", TaskKind::Classification},
-     {"retrieval", TaskKind::Retrieval},
-     {"lm", TaskKind::LanguageModel},
-     {"embedding", TaskKind::Embedding}}};
-constexpr std::array<std::pair<const char*, Pooling>, 3> kPooling{
-    {{"cls", Pooling::Cls}, {"mean", Pooling::Mean}, {"first", Pooling::First}}};
-constexpr std::array<std::pair<const char*, FfnActivation>, 4> kActivation{
-    {{"gelu", FfnActivation::GeluErf},
-     {"gelu_tanh", FfnActivation::GeluTanh},
-     {"relu", FfnActivation::Relu},
-     {"tanh", FfnActivation::Tanh}}};
 }  // namespace
-
-AttentionKind parse_attention(const std::string& s) { return parse_enum(s, kAttention, "model.attention"); }
-ScaleMode parse_scale(const std::string& s) { return parse_enum(s, kScale, "model.scale"); }
-NormPlacement parse_norm(const std::string& s) { return parse_enum(s, kNorm, "model.norm"); }
-TaskKind parse_task(const std::string& s) { return parse_enum(s, kTask, "model.task"); }
-Pooling parse_pooling(const std::string& s) { return parse_enum(s, kPooling, "model.pooling"); }
-FfnActivation parse_activation(const std::string& s) {
-  return parse_enum(s, kActivation, "model.activation");
-}
-const char* name_of(AttentionKind k) { return enum_name(k, kAttention); }
-const char* name_of(ScaleMode k) { return enum_name(k, kScale); }
-const char* name_of(NormPlacement k) { return enum_name(k, kNorm); }
-const char* name_of(TaskKind k) { return enum_name(k, kTask); }
-const char* name_of(Pooling k) { return enum_name(k, kPooling); }
-const char* name_of(FfnActivation k) { return enum_name(k, kActivation); }
 
 void ModelConfig::validate() const {
   ST_CHECK(vocab_size >= 2, "model.vocab_size: must be at least 2 (id 0 is padding), got ", vocab_size);
@@ -93,12 +62,13 @@ void ModelConfig::validate() const {
              " head makes no sense (the pooled token would only see what precedes it); use "
              "model.task: lm or model.causal: false");
   }
-  ST_CHECK(!(causal && attention == AttentionKind::LinearElu),
-           "model.attention: linear_elu supports non-causal attention only");
-  ST_CHECK(!(state_dropout > 0 && attention != AttentionKind::SimpleTron),
-           "model.state_dropout: applies to simpletron attention only");
-  ST_CHECK(!(state_dropout > 0 && causal),
-           "model.state_dropout: applies to non-causal simpletron attention only");
+  const AttentionKindSupport& supports = support_of(attention);
+  ST_CHECK(!causal || supports.causal, "model.attention: ", name_of(attention),
+           " supports non-causal attention only");
+  ST_CHECK(!(state_dropout > 0 && !supports.state_dropout), "model.state_dropout: applies to ",
+           kinds_supporting(&AttentionKindSupport::state_dropout), " attention only");
+  ST_CHECK(!(state_dropout > 0 && causal), "model.state_dropout: applies to non-causal ",
+           kinds_supporting(&AttentionKindSupport::state_dropout), " attention only");
   ST_CHECK(!(tie_embeddings && task != TaskKind::LanguageModel),
            "model.tie_embeddings: applies to language models only");
 }

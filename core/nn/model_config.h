@@ -1,22 +1,53 @@
-// The model's configuration (DESIGN section 3) with validation. Every problem is reported by
+// The model's configuration (docs/design.md, "The model") with validation. Every problem is reported by
 // the config key it concerns (model.heads, model.attention, ...) before anything is allocated.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 
 #include "core/nn/layers.h"
+#include "core/tensor/enum_names.h"
 
 namespace st {
 
+// Each enum's names as they appear in configs, in one table beside it (enum_names.h): the
+// config schema, st-import and the benchmarks read their choices from these.
 enum class AttentionKind : uint8_t { SimpleTron, Softmax, LinearElu };
+inline constexpr EnumNames<AttentionKind, 3> kAttentionKindNames{{{{"simpletron", AttentionKind::SimpleTron},
+                                                                   {"softmax", AttentionKind::Softmax},
+                                                                   {"linear_elu", AttentionKind::LinearElu}}}};
+// What each kind supports, checked by ModelConfig::validate and the process grid before any work.
+struct AttentionKindSupport {
+  AttentionKind kind;
+  bool causal;             // model.causal: true
+  bool sequence_parallel;  // distributed.sp > 1
+  bool state_dropout;      // model.state_dropout > 0 (a d_h x d_h state to drop from, non-causal)
+};
+inline constexpr std::array<AttentionKindSupport, 3> kAttentionKindSupport{{
+    {AttentionKind::SimpleTron, /*causal=*/true, /*sequence_parallel=*/true, /*state_dropout=*/true},
+    {AttentionKind::Softmax, /*causal=*/true, /*sequence_parallel=*/false, /*state_dropout=*/false},
+    {AttentionKind::LinearElu, /*causal=*/false, /*sequence_parallel=*/true, /*state_dropout=*/false}}};
+const AttentionKindSupport& support_of(AttentionKind k);
 enum class ScaleMode : uint8_t { SqrtN, SqrtNDh, N, None };  // s = n^-1/2, (n d_h)^-1/2, 1/n, 1
+inline constexpr EnumNames<ScaleMode, 4> kScaleModeNames{{{{"sqrt_n", ScaleMode::SqrtN},
+                                                           {"sqrt_n_dh", ScaleMode::SqrtNDh},
+                                                           {"n", ScaleMode::N},
+                                                           {"none", ScaleMode::None}}}};
 enum class NormPlacement : uint8_t { PreLN, PostLN };
+inline constexpr EnumNames<NormPlacement, 2> kNormPlacementNames{
+    {{{"pre", NormPlacement::PreLN}, {"post", NormPlacement::PostLN}}}};
 // Embedding: no head; the output is the L2-normalised pooled vector (B, d), trained to match a
 // teacher's embeddings (distillation) with the loss 1 - cosine.
 enum class TaskKind : uint8_t { Classification, Retrieval, LanguageModel, Embedding };
+inline constexpr EnumNames<TaskKind, 4> kTaskKindNames{{{{"classification", TaskKind::Classification},
+                                                         {"retrieval", TaskKind::Retrieval},
+                                                         {"lm", TaskKind::LanguageModel},
+                                                         {"embedding", TaskKind::Embedding}}}};
 // Cls: a learned CLS vector prepended (no position of its own); Mean: mean over non-padding
 // tokens; First: the sequence's first token as given (BERT's [CLS] token, with position 0).
 enum class Pooling : uint8_t { Cls, Mean, First };
+inline constexpr EnumNames<Pooling, 3> kPoolingNames{
+    {{{"cls", Pooling::Cls}, {"mean", Pooling::Mean}, {"first", Pooling::First}}}};
 
 struct ModelConfig {
   TaskKind task = TaskKind::Classification;
@@ -57,8 +88,8 @@ struct ModelConfig {
   void validate() const;  // throws st::Error naming the key
 };
 
-// Names as they appear in configs ("simpletron", "sqrt_n", "pre", ...), both ways. Parsing an
-// unknown name throws, listing the valid ones.
+// The tables above (and kFfnActivationNames, layers.h) both ways, errors naming the config key
+// (model.attention, ...). Parsing an unknown name throws, listing the valid ones.
 AttentionKind parse_attention(const std::string& s);
 ScaleMode parse_scale(const std::string& s);
 NormPlacement parse_norm(const std::string& s);

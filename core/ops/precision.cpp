@@ -11,12 +11,12 @@ thread_local Precision t_precision = Precision::FP32;
 
 Precision compute_precision() { return t_precision; }
 
-const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "fp32"; }
+const char* precision_name(Precision p) { return kPrecisionNames.name(p); }
 
 Precision parse_precision(const std::string& s) {
-  if (s == "fp32") return Precision::FP32;
-  if (s == "bf16") return Precision::BF16;
-  ST_THROW("precision '", s, "' is not one of fp32, bf16");
+  for (const auto& [name, p] : kPrecisionNames.entries)
+    if (s == name) return p;
+  ST_THROW("precision '", s, "' is not one of ", kPrecisionNames.joined());
 }
 
 PrecisionScope::PrecisionScope(Precision p) : previous_(t_precision) { t_precision = p; }

@@ -9,9 +9,12 @@
 #include <cstdint>
 #include <string>
 
+#include "core/tensor/enum_names.h"
+
 namespace st {
 
 enum class Precision : uint8_t { FP32, BF16 };
+inline constexpr EnumNames<Precision, 2> kPrecisionNames{{{{"fp32", Precision::FP32}, {"bf16", Precision::BF16}}}};
 
 Precision compute_precision();
 const char* precision_name(Precision p);         // "fp32" | "bf16"

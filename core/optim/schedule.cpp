@@ -8,24 +8,8 @@
 
 namespace st {
 
-ScheduleKind parse_schedule(const std::string& s) {
-  if (s == "constant") return ScheduleKind::Constant;
-  if (s == "cosine") return ScheduleKind::Cosine;
-  if (s == "linear") return ScheduleKind::Linear;
-  if (s == "inverse_sqrt") return ScheduleKind::InverseSqrt;
-  ST_THROW("optimizer.schedule: unknown value '", s,
-           "' (valid: constant, cosine, linear, inverse_sqrt)");
-}
-
-const char* name_of(ScheduleKind k) {
-  switch (k) {
-    case ScheduleKind::Constant: return "constant";
-    case ScheduleKind::Cosine: return "cosine";
-    case ScheduleKind::Linear: return "linear";
-    case ScheduleKind::InverseSqrt: return "inverse_sqrt";
-  }
-  return "?";
-}
+ScheduleKind parse_schedule(const std::string& s) { return kScheduleKindNames.parse(s, "optimizer.schedule"); }
+const char* name_of(ScheduleKind k) { return kScheduleKindNames.name(k); }
 
 void LrSchedule::validate() const {
   ST_CHECK(lr > 0, "optimizer.lr: must be positive, got ", lr);

@@ -5,10 +5,16 @@
 #include <cstdint>
 #include <string>
 
+#include "core/tensor/enum_names.h"
+
 namespace st {
 
 enum class ScheduleKind : uint8_t { Constant, Cosine, Linear, InverseSqrt };
-ScheduleKind parse_schedule(const std::string& s);  // "constant", "cosine", "linear", "inverse_sqrt"
+inline constexpr EnumNames<ScheduleKind, 4> kScheduleKindNames{{{{"constant", ScheduleKind::Constant},
+                                                                 {"cosine", ScheduleKind::Cosine},
+                                                                 {"linear", ScheduleKind::Linear},
+                                                                 {"inverse_sqrt", ScheduleKind::InverseSqrt}}}};
+ScheduleKind parse_schedule(const std::string& s);  // throws naming optimizer.schedule
 const char* name_of(ScheduleKind k);
 
 struct LrSchedule {

@@ -12,6 +12,8 @@
 #include <map>
 #include <sstream>
 
+#include "core/ops/precision.h"
+#include "core/optim/schedule.h"
 #include "core/tensor/error.h"
 
 namespace st {
@@ -95,12 +97,12 @@ const std::vector<Key>& schema() {
                             [](TrainConfig& c, const std::string& v) { c.device = v; },
                             [](const TrainConfig& c) { return c.device; },
                             "Where to train. cuda: each process uses CUDA device local rank % visible devices (local rank from OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or MPI's node split); an error when the build has no CUDA backend or no device is visible. auto: cuda when both are there, else cpu (the log says which). On cuda, parameters and AdamW state live on the GPU, gradients are all-reduced with NCCL (MPI with host staging when ranks share a GPU), the sequence-parallel collectives (distributed.sp > 1; B x H x d_h^2 values per layer, independent of N) go through MPI with host staging, and checkpoints stay device-independent."));
-    k.push_back(make_choice("precision", {"fp32", "bf16"},
+    k.push_back(make_choice("precision", kPrecisionNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.precision = v; },
                             [](const TrainConfig& c) { return c.precision; },
                             "Arithmetic of the matrix products. fp32: everything in fp32. bf16: every matrix product (linear layers, attention products, LM head) rounds its operands to bf16 and accumulates and writes in fp32 (bf16 tensor cores on cuda); parameters (the master weights), optimizer state, activations as stored, attention states K^T V, reductions, LayerNorm and losses stay fp32. On cpu, bf16 emulates the same rounding (slower than fp32; for checking a run before it goes to a GPU)."));
     // ---- model
-    k.push_back(make_choice("model.task", {"classification", "retrieval", "lm", "embedding"},
+    k.push_back(make_choice("model.task", kTaskKindNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.task = parse_task(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.task)); },
                             "Head and loss: classification, retrieval (two documents, shared encoder), lm (causal language model) or embedding (no head: the normalised pooled vector, trained against distill.teacher with loss 1 - cosine)."));
@@ -118,11 +120,11 @@ const std::vector<Key>& schema() {
                          "Width of Q, K, V (all heads). 0: d_model.", 0));
     k.push_back(make_int("model.d_mlp", [](TrainConfig& c) -> int64_t& { return c.model.d_mlp; },
                          "Hidden width of the classification / retrieval head. 0: d_model.", 0));
-    k.push_back(make_choice("model.attention", {"simpletron", "softmax", "linear_elu"},
+    k.push_back(make_choice("model.attention", kAttentionKindNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.attention = parse_attention(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.attention)); },
                             "Attention kind: simpletron s*Q(K^T V); softmax (baseline); linear_elu (Katharopoulos et al.)."));
-    k.push_back(make_choice("model.scale", {"sqrt_n", "sqrt_n_dh", "n", "none"},
+    k.push_back(make_choice("model.scale", kScaleModeNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.scale = parse_scale(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.scale)); },
                             "SimpleTRON scale s from the token count n: n^-1/2, (n d_h)^-1/2, 1/n or 1."));
@@ -132,16 +134,16 @@ const std::vector<Key>& schema() {
                          "Chunk size of causal SimpleTRON attention.", 1));
     k.push_back(make_bool("model.out_proj", [](TrainConfig& c) -> bool& { return c.model.out_proj; },
                           "Output projection Wo after attention (off in the SimpleTRON authors' LRA runs)."));
-    k.push_back(make_choice("model.norm", {"pre", "post"},
+    k.push_back(make_choice("model.norm", kNormPlacementNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.norm = parse_norm(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.norm)); },
                             "LayerNorm placement: pre-LN (default) or post-LN (BERT style, embedding LayerNorm)."));
     k.push_back(make_float("model.ln_eps", [](TrainConfig& c) -> double& { return c.model.ln_eps; }, "LayerNorm epsilon.", 1e-30));
-    k.push_back(make_choice("model.activation", {"gelu", "gelu_tanh", "relu", "tanh"},
+    k.push_back(make_choice("model.activation", kFfnActivationNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.activation = parse_activation(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.activation)); },
                             "FFN activation: GELU (erf), GELU (tanh approximation), ReLU or tanh."));
-    k.push_back(make_choice("model.head_activation", {"gelu", "gelu_tanh", "relu", "tanh"},
+    k.push_back(make_choice("model.head_activation", kFfnActivationNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.head_activation = parse_activation(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.head_activation)); },
                             "Activation after head.fc1 of the classification head (tanh: BERT's pooler, as imported by st-import)."));
@@ -155,7 +157,7 @@ const std::vector<Key>& schema() {
                             "Dropout on the d_h x d_h state S (non-causal simpletron).", 0, 0.999,
                             [](TrainConfig& c, const std::string& v) { c.model.state_dropout = std::stof(v); },
                             [](const TrainConfig& c) { return fmt_double(c.model.state_dropout); }));
-    k.push_back(make_choice("model.pooling", {"cls", "mean", "first"},
+    k.push_back(make_choice("model.pooling", kPoolingNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.pooling = parse_pooling(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.pooling)); },
                             "Pooling for classification / retrieval / embedding: a learned CLS vector prepended to the sequence (no position of its own), the mean over non-padding tokens, or the sequence's first token as given (BERT's [CLS] token)."));
@@ -186,7 +188,7 @@ const std::vector<Key>& schema() {
                             [](const TrainConfig& c) { return std::to_string(c.data.prefetch); }));
     // ---- optimizer
     k.push_back(make_float("optimizer.lr", [](TrainConfig& c) -> double& { return c.optim.lr; }, "Base learning rate.", 1e-30));
-    k.push_back(make_choice("optimizer.schedule", {"constant", "cosine", "linear", "inverse_sqrt"},
+    k.push_back(make_choice("optimizer.schedule", kScheduleKindNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.optim.schedule = v; },
                             [](const TrainConfig& c) { return c.optim.schedule; },
                             "Linear warmup, then constant / cosine / linear decay, or inverse_sqrt: lr*min(1,t/w)/sqrt(max(t,w))."));
