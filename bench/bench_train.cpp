@@ -3,8 +3,8 @@
 // core/ops/precision.h). One step = forward + loss, backward, AdamW step (+ zero_grad), each
 // timed separately on the host around Backend::synchronize(); tokens/s = batch * N / step time
 // (median over --steps after --warmup steps). --tokens-per-step fixes batch * N (batch = T / N).
-// Model: the DESIGN section 3 classifier (tokens + positions + CLS, pre-LN blocks, GELU-erf FFN,
-// CLS head), dropout 0 (benchmarking: no random masks), random tokens without padding.
+// Model: the classifier of docs/design.md, "The model" (tokens + positions + CLS, pre-LN blocks,
+// GELU-erf FFN, CLS head), dropout 0 (benchmarking: no random masks), random tokens without padding.
 // Peak memory is the core allocator's peak over one step on the benchmarked device (the CUDA
 // allocator's statistics on cuda); bytes/token is that peak minus what was in use before the
 // step (parameters and AdamW moments), divided by batch * N.

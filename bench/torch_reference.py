@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch baseline for st-bench: the same model and training step, on the CPU or a CUDA device.
 
-The model is DESIGN section 3 written again in PyTorch (as tests/reference/make_model_fixtures.py
-does, here as nn.Modules): token + learned position embeddings, a CLS vector prepended without a
+The model is the one of docs/design.md, "The model", written again in PyTorch (as
+tests/reference/make_model_fixtures.py does, here as nn.Modules): token + learned position embeddings, a CLS vector prepended without a
 position, pre-LN blocks (LayerNorm eps 1e-6) of attention (simpletron: Y = s Q (K^T V) per head,
 s = 1/sqrt(n); softmax; linear_elu) and a GELU-erf FFN, final LayerNorm, CLS head
 Linear(d, d) -> GELU -> Linear(d, classes), cross-entropy. Dropout 0, random tokens without padding,

@@ -1,4 +1,4 @@
-// Streaming loader over a split of shards (DESIGN section 6).
+// Streaming loader over a split of shards (docs/design.md, "Data").
 // - The epoch's example order is a pure function of (seed, epoch, dp rank): a seeded
 //   permutation of fixed-size blocks of examples, cut into dp contiguous, balanced parts, then
 //   mixed inside a bounded shuffle buffer. So a cursor (epoch, position) is enough to resume and

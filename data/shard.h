@@ -1,4 +1,4 @@
-// Data shards, format version 1 (DESIGN section 6). One HDF5 file per shard:
+// Data shards, format version 1 (docs/design.md, "Data"). One HDF5 file per shard:
 //   /inputs   int32 [examples, seq_len]   token ids, 0 = padding
 //   /inputs2  int32 [examples, seq_len]   second sequence of pair tasks (retrieval)
 //   /labels   int32 [examples]            class ids (absent for language-model shards)

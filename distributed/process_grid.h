@@ -1,4 +1,4 @@
-// The process grid world = dp x sp (DESIGN section 5). SP groups are blocks of consecutive
+// The process grid world = dp x sp (docs/design.md, "Distributed training"). SP groups are blocks of consecutive
 // ranks (they share a node and its fast links); DP groups are strided: world rank
 // w = dp_rank * sp + sp_rank. Invalid layouts are rejected before any work starts.
 #pragma once

@@ -1,5 +1,6 @@
 // Import of BERT-family checkpoints (a HuggingFace model directory: config.json and
-// model.safetensors) into a SimpleTRON model with the same parameters (DESIGN section 3 names):
+// model.safetensors) into a SimpleTRON model with the same parameters (names as in
+// docs/design.md, "The model"):
 //   embeddings.word_embeddings            -> embed.tokens
 //   embeddings.position_embeddings        -> embed.positions, plus token_type_embeddings[0]
 //                                            folded in (every token has type 0)

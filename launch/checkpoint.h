@@ -1,4 +1,4 @@
-// Checkpoints: one HDF5 file per save (DESIGN section 7) holding the parameters, the AdamW
+// Checkpoints: one HDF5 file per save (docs/design.md, "Runs and checkpoints") holding the parameters, the AdamW
 // moments and step, the training-loader cursor, counters and the resolved config:
 //   /params/<name>, /optim/m/<name>, /optim/v/<name>  f32, shaped like the parameter
 //   attributes: format = "simpletron-checkpoint", version = 1, step, optimizer_step,

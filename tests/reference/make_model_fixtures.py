@@ -4,8 +4,8 @@
 Run by hand (needs torch and h5py):  python3 tests/reference/make_model_fixtures.py
 The C++ tests read the files and need no Python. Each fixture holds a model configuration, random
 weights, a batch, the logits and loss, every parameter gradient, and the parameters after three
-AdamW steps on that batch. The model below is written from DESIGN section 3, independently of the
-C++ code. Regenerate only on purpose and say why in the commit.
+AdamW steps on that batch. The model below is written from docs/design.md, "The model",
+independently of the C++ code. Regenerate only on purpose and say why in the commit.
 """
 import math
 import pathlib
