@@ -7,6 +7,18 @@
 
 namespace st {
 
+namespace {
+// Throws naming the rank and the call when an MPI call returned an error (the communicator's
+// error handler is MPI_ERRORS_RETURN, so failures come back as codes instead of aborting).
+void check_mpi(int rc, int rank, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  ST_THROW("rank ", rank, ": MPI ", call, " failed: ", std::string(msg, len));
+}
+}  // namespace
+
 MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -67,13 +79,7 @@ void MpiCommunicator::wait(MPI_Request& req, const char* call, int64_t bytes) co
   int done = 0;
   int spins = 0;
   while (true) {
-    int rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) {
-      char msg[MPI_MAX_ERROR_STRING];
-      int len = 0;
-      MPI_Error_string(rc, msg, &len);
-      ST_THROW("rank ", rank_, ": MPI ", call, " failed: ", std::string(msg, len));
-    }
+    check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), rank_, call);
     if (done) return;
     if (++spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
     double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -101,12 +107,12 @@ class MpiWork final : public Work {
   bool test() override {
     if (done_) return true;
     int flag = 0;
-    MPI_Test(&req_, &flag, MPI_STATUS_IGNORE);
+    check_mpi(MPI_Test(&req_, &flag, MPI_STATUS_IGNORE), comm_->rank(), call_);
     done_ = flag != 0;
     return done_;
   }
   ~MpiWork() override {
-    if (!done_) wait();
+    if (!done_) finish_quietly(*this, call_);
   }
 
  private:
@@ -132,7 +138,8 @@ void MpiCommunicator::all_reduce_sum(const Tensor& x) { all_reduce_sum_async(x)-
 std::unique_ptr<Work> MpiCommunicator::all_reduce_sum_async(const Tensor& x) {
   MPI_Datatype t = datatype(x, "all_reduce");
   MPI_Request req;
-  MPI_Iallreduce(MPI_IN_PLACE, x.raw_data(), count_of(x, "all_reduce"), t, MPI_SUM, comm_, &req);
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, x.raw_data(), count_of(x, "all_reduce"), t, MPI_SUM, comm_, &req),
+            rank_, "all_reduce");
   count_bytes(bytes_of(x));
   return std::make_unique<MpiWork>(this, req, "all_reduce", bytes_of(x), x);
 }
@@ -143,8 +150,8 @@ void MpiCommunicator::all_gather(const Tensor& x, const Tensor& out) {
   ST_CHECK(out.numel() == x.numel() * size_ && out.dtype() == x.dtype(), "all_gather: output ",
            out.shape(), " does not hold ", size_, " x ", x.shape());
   MPI_Request req;
-  MPI_Iallgather(x.raw_data(), count_of(x, "all_gather"), t, out.raw_data(), count_of(x, "all_gather"), t,
-                 comm_, &req);
+  int n = count_of(x, "all_gather");
+  check_mpi(MPI_Iallgather(x.raw_data(), n, t, out.raw_data(), n, t, comm_, &req), rank_, "all_gather");
   count_bytes(bytes_of(x));
   wait(req, "all_gather", bytes_of(x));
 }
@@ -155,8 +162,9 @@ void MpiCommunicator::reduce_scatter_sum(const Tensor& x, const Tensor& out) {
   ST_CHECK(x.numel() == out.numel() * size_ && out.dtype() == x.dtype(), "reduce_scatter: input ",
            x.shape(), " is not ", size_, " x output ", out.shape());
   MPI_Request req;
-  MPI_Ireduce_scatter_block(x.raw_data(), out.raw_data(), count_of(out, "reduce_scatter"), t, MPI_SUM,
-                            comm_, &req);
+  check_mpi(MPI_Ireduce_scatter_block(x.raw_data(), out.raw_data(), count_of(out, "reduce_scatter"), t,
+                                      MPI_SUM, comm_, &req),
+            rank_, "reduce_scatter");
   count_bytes(bytes_of(x));
   wait(req, "reduce_scatter", bytes_of(x));
 }
@@ -165,7 +173,7 @@ void MpiCommunicator::broadcast(const Tensor& x, int root) {
   MPI_Datatype t = datatype(x, "broadcast");
   ST_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " outside [0, ", size_, ")");
   MPI_Request req;
-  MPI_Ibcast(x.raw_data(), count_of(x, "broadcast"), t, root, comm_, &req);
+  check_mpi(MPI_Ibcast(x.raw_data(), count_of(x, "broadcast"), t, root, comm_, &req), rank_, "broadcast");
   if (rank_ == root) count_bytes(bytes_of(x));
   wait(req, "broadcast", bytes_of(x));
 }
@@ -173,7 +181,7 @@ void MpiCommunicator::broadcast(const Tensor& x, int root) {
 void MpiCommunicator::send(const Tensor& x, int dest, int tag) {
   MPI_Datatype t = datatype(x, "send");
   MPI_Request req;
-  MPI_Isend(x.raw_data(), count_of(x, "send"), t, dest, tag, comm_, &req);
+  check_mpi(MPI_Isend(x.raw_data(), count_of(x, "send"), t, dest, tag, comm_, &req), rank_, "send");
   count_bytes(bytes_of(x));
   wait(req, "send", bytes_of(x));
 }
@@ -181,19 +189,19 @@ void MpiCommunicator::send(const Tensor& x, int dest, int tag) {
 void MpiCommunicator::recv(const Tensor& x, int source, int tag) {
   MPI_Datatype t = datatype(x, "recv");
   MPI_Request req;
-  MPI_Irecv(x.raw_data(), count_of(x, "recv"), t, source, tag, comm_, &req);
+  check_mpi(MPI_Irecv(x.raw_data(), count_of(x, "recv"), t, source, tag, comm_, &req), rank_, "recv");
   wait(req, "recv", bytes_of(x));
 }
 
 void MpiCommunicator::barrier() {
   MPI_Request req;
-  MPI_Ibarrier(comm_, &req);
+  check_mpi(MPI_Ibarrier(comm_, &req), rank_, "barrier");
   wait(req, "barrier", 0);
 }
 
 std::shared_ptr<Communicator> MpiCommunicator::split(int color, int key) {
   MPI_Comm sub;
-  MPI_Comm_split(comm_, color, key, &sub);
+  check_mpi(MPI_Comm_split(comm_, color, key, &sub), rank_, "split");
   auto c = std::make_shared<MpiCommunicator>(sub, timeout_);
   MPI_Comm_free(&sub);
   return c;

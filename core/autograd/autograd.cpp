@@ -29,6 +29,7 @@ std::shared_ptr<Node> edge_of(const Tensor& t) {
     m.accumulator = std::make_shared<Node>();
     m.accumulator->name = "accumulate_grad";
     m.accumulator->input_shapes = {t.shape()};
+    m.accumulator->accumulates = true;
     m.accumulator->leaf = t.impl().autograd;
   }
   return m.accumulator;
@@ -120,9 +121,10 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   };
 
   std::function<void(Node*)> on_ready = [&](Node* n) {
-    if (n->leaf) {  // leaf accumulators run at once: their gradient is final now
+    if (n->accumulates) {  // leaf accumulators run at once: their gradient is final now
       auto it = buffers.find(n);
-      if (it != buffers.end() && it->second.defined()) accumulate_into_leaf(*n->leaf, it->second);
+      std::shared_ptr<AutogradMeta> leaf = n->leaf.lock();  // null: the leaf tensor is gone
+      if (leaf && it != buffers.end() && it->second.defined()) accumulate_into_leaf(*leaf, it->second);
       buffers.erase(n);
     } else {
       ready.push(n);

@@ -1,7 +1,9 @@
 // Define-by-run autograd. An op that produces a tensor from inputs that require grad records a
-// Node: a backward closure holding only the tensors it needs (saved detached, so no reference
-// cycles), plus edges to the nodes that produced its inputs. Leaves get an accumulator node that
-// adds (+=) into their .grad and then fires their grad-ready hooks.
+// Node: a backward closure holding only the tensors it needs (saved detached), plus edges to the
+// nodes that produced its inputs. Leaves get an accumulator node that adds (+=) into their .grad
+// and then fires their grad-ready hooks. Ownership has no cycles: a tensor owns its metadata,
+// the metadata owns its grad_fn or accumulator, a node owns the nodes its edges lead to, and an
+// accumulator refers back to its leaf's metadata weakly.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -19,7 +21,7 @@ struct AutogradMeta {
   bool requires_grad = false;
   Tensor grad;                            // leaves: accumulated gradient
   std::shared_ptr<Node> grad_fn;          // non-leaves: the node that produced this tensor
-  std::shared_ptr<Node> accumulator;      // leaves: created on first use
+  std::shared_ptr<Node> accumulator;      // leaves: created on first use, owned here
   std::vector<std::function<void(const Tensor&)>> hooks;  // leaves: grad-ready hooks
 };
 
@@ -32,7 +34,8 @@ struct Node {
   std::vector<std::shared_ptr<Node>> next;  // one per input; null when that input needs no grad
   std::vector<Shape> input_shapes;
   BackwardFn backward;       // empty for accumulators
-  std::shared_ptr<AutogradMeta> leaf;  // accumulators only
+  bool accumulates = false;            // an accumulator: adds its gradient into `leaf`
+  std::weak_ptr<AutogradMeta> leaf;    // accumulators: the leaf's metadata (not owned)
   // Collective ops must run their backward on every rank, in the same order, even when no
   // gradient reached them here: the engine then passes zeros of the output's shape.
   bool collective = false;

@@ -1,5 +1,8 @@
-// LocalCommunicator (size 1).
+// LocalCommunicator (size 1), and finish_quietly for the destructors of Work.
 #include "core/comm/communicator.h"
+
+#include <cstdio>
+#include <exception>
 
 namespace st {
 
@@ -10,6 +13,16 @@ class DoneWork final : public Work {
   bool test() override { return true; }
 };
 }  // namespace
+
+void finish_quietly(Work& work, const char* what) noexcept {
+  try {
+    work.wait();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s (while discarding an unfinished %s)\n", e.what(), what);
+  } catch (...) {
+    std::fprintf(stderr, "unknown error while discarding an unfinished %s\n", what);
+  }
+}
 
 std::unique_ptr<Work> LocalCommunicator::all_reduce_sum_async(const Tensor&) {
   return std::make_unique<DoneWork>();

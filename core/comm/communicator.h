@@ -20,6 +20,12 @@ class Work {
   virtual bool test() = 0;  // true when complete (non-blocking)
 };
 
+// For the destructor of a Work that may still be in flight: waits for it (its buffers must
+// outlive the transfer) and never throws. A destructor can run while another exception unwinds,
+// where a second throw ends the process in std::terminate; so a failure here is printed to
+// stderr, naming `what`, and left to the error already propagating, or to the next collective.
+void finish_quietly(Work& work, const char* what) noexcept;
+
 class Communicator {
  public:
   virtual ~Communicator() = default;

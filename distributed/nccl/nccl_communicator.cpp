@@ -161,7 +161,7 @@ class NcclWork final : public Work {
     return done_;
   }
   ~NcclWork() override {
-    if (!done_) wait();
+    if (!done_) finish_quietly(*this, "nccl collective");
   }
 
  private:

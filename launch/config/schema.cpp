@@ -340,10 +340,12 @@ void unknown_key(const std::string& path, const std::string& where) {
 
 void apply_node(TrainConfig& cfg, const YAML::Node& node, const std::string& prefix, const std::string& file) {
   for (auto it = node.begin(); it != node.end(); ++it) {
-    std::string name = it->first.as<std::string>();
+    // By value: the iterator's pair is a temporary proxy, gone after each statement, so a
+    // reference to its members would dangle. A Node copy shares the parsed node.
+    const YAML::Node key = it->first, value = it->second;
+    std::string name = key.as<std::string>();
     std::string path = prefix.empty() ? name : prefix + "." + name;
-    const YAML::Node& value = it->second;
-    std::string where = file + ":" + std::to_string(it->first.Mark().line + 1);
+    std::string where = file + ":" + std::to_string(key.Mark().line + 1);
     if (const Key* k = find_key(path)) {
       if (!value.IsScalar() && !value.IsNull())
         ST_THROW(where, ": ", path, ": expected a ", kind_name(k->kind), ", got a ",

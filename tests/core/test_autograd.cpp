@@ -1,5 +1,9 @@
 // The autograd engine: scalar and seeded backward, accumulation into leaves, no-grad scopes,
-// detach, grad-ready hooks and their order, freed graphs.
+// detach, grad-ready hooks and their order, freed graphs, and memory released with the tensors
+// (no ownership cycle between a leaf and its accumulator).
+#include <memory>
+
+#include "core/tensor/allocator.h"
 #include "tests/core/test_util.h"
 
 namespace st {
@@ -110,6 +114,32 @@ TEST(Autograd, SecondBackwardThroughFreedGraphIsAnError) {
   z.backward(Tensor(), /*retain_graph=*/true);
   z.backward();
   testing::expect_values(x.grad(), {3 * std::exp(1.0), 3 * std::exp(1.0)}, 1e-12);
+}
+
+TEST(Autograd, LeafUsedInAGraphIsReleasedWithItsGradientAndHooks) {
+  int64_t before = memory_stats().bytes_in_use;
+  std::weak_ptr<AutogradMeta> meta;
+  {
+    Tensor x = Tensor::ones({1000}).set_requires_grad(true);  // 4000 bytes, and 4000 of .grad
+    x.register_grad_ready_hook([](const Tensor&) {});
+    sum_all(mul(x, x)).backward();
+    ASSERT_TRUE(x.grad().defined());
+    meta = x.impl().autograd;
+    EXPECT_GT(memory_stats().bytes_in_use, before);
+  }
+  EXPECT_TRUE(meta.expired()) << "the leaf's autograd metadata outlived its tensor";
+  EXPECT_EQ(memory_stats().bytes_in_use, before) << "bytes of the leaf or its gradient not freed";
+}
+
+TEST(Autograd, GradientOfALeafDroppedBeforeBackwardIsDiscarded) {
+  Tensor kept = Tensor::from_vector<double>({3}, {1}).set_requires_grad(true);
+  Tensor y;
+  {
+    Tensor dropped = Tensor::from_vector<double>({2}, {1}).set_requires_grad(true);
+    y = sum_all(mul(kept, dropped));
+  }
+  y.backward();  // the dropped leaf's accumulator finds no leaf: nothing to write, no error
+  testing::expect_values(kept.grad(), {2}, 0);
 }
 
 TEST(Autograd, IntegerTensorsCannotRequireGrad) {

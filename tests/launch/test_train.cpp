@@ -102,6 +102,24 @@ TEST(Config, OverridesAreTypedAndTheResolvedConfigRoundTrips) {
   EXPECT_EQ(to_yaml(back), to_yaml(c));
 }
 
+// Each key is read from its own node of the parsed file, at every depth (the iteration over a
+// mapping holds its nodes by value: under AddressSanitizer a reference into the iterator's
+// temporary pair is a stack-use-after-scope).
+TEST(Config, NestedKeysAreReadFromTheirOwnNodes) {
+  TempDir dir;
+  std::string p = write_file(dir, "c.yaml",
+                             "seed: 11\nmodel:\n  d_model: 24\n  heads: 3\n  attention: linear_elu\n"
+                             "optimizer:\n  lr: 0.004\n  schedule: linear\ntrain:\n  steps: 7\n");
+  TrainConfig c = load_train_config(p, {});
+  EXPECT_EQ(c.seed, 11u);
+  EXPECT_EQ(c.model.d_model, 24);
+  EXPECT_EQ(c.model.heads, 3);
+  EXPECT_EQ(c.model.attention, AttentionKind::LinearElu);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.004);
+  EXPECT_EQ(c.optim.schedule, "linear");
+  EXPECT_EQ(c.train.steps, 7);
+}
+
 TEST(Config, DocsFileIsGeneratedFromTheSchema) {
   std::ifstream in(std::string(ST_SOURCE_DIR) + "/docs/config.md");
   ASSERT_TRUE(in.good()) << "docs/config.md is missing; regenerate with st-train --config-docs > docs/config.md";
@@ -131,6 +149,25 @@ TEST(TrainErrors, DataThatDisagreesWithTheConfig) {
   c.model.task = TaskKind::LanguageModel;
   c.model.causal = true;
   expect_error([&] { train(c); }, {"model.task: lm needs language-model shards"});
+}
+
+// The validation and test splits are compared with the training data's metadata (read while the
+// opened split is alive: under AddressSanitizer, metadata read from a destroyed list of shards
+// is a heap-use-after-free).
+TEST(TrainErrors, ValidationOrTestSplitThatDisagreesWithTheTrainingData) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16, /*vocab=*/12);
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  expect_error([&] { resolve_against_data(c); },
+               {"val-*.h5' disagrees with the training data", "vocab_size, num_classes, seq_len or pairing differ"});
+  write_data(dir, "val", 16);
+  c.data.test = dir.file("other-*.h5");
+  write_data(dir, "other", 16, /*vocab=*/10, /*classes=*/4);
+  expect_error([&] { resolve_against_data(c); }, {"other-*.h5' disagrees with the training data"});
+  c.data.test = dir.file("val-*.h5");
+  resolve_against_data(c);
+  EXPECT_EQ(c.model.vocab_size, 10);
 }
 
 TEST(TrainErrors, FreshRunInADirectoryWithCheckpointsIsRefused) {
