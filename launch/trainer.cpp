@@ -8,11 +8,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
-
-#include <unistd.h>  // gethostname
 
 #include "core/backend/backend.h"
 #include "core/nn/model.h"
@@ -20,9 +17,8 @@
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
 #include "data/loader.h"
+#include "distributed/communicator_choice.h"
 #include "distributed/data_parallel.h"
-#include "distributed/host_staging.h"
-#include "distributed/nccl/nccl_communicator.h"
 #include "distributed/parallel_loss.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
@@ -34,8 +30,12 @@ namespace st {
 namespace fs = std::filesystem;
 
 namespace {
+using Clock = std::chrono::steady_clock;
+
 std::atomic<bool> g_preempt{false};
 void on_signal(int) { g_preempt.store(true); }
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -125,7 +125,8 @@ void resolve_against_data(TrainConfig& cfg) {
   }
   for (const std::string* g : {&cfg.data.val, &cfg.data.test}) {
     if (g->empty()) continue;
-    const ShardMeta& e = open_split(*g)[0].meta;
+    std::vector<ShardInfo> split = open_split(*g);
+    const ShardMeta& e = split[0].meta;
     ST_CHECK(e.vocab_size == m.vocab_size && e.num_classes == m.num_classes && e.seq_len == m.seq_len &&
                  e.pair == m.pair,
              "data: '", *g, "' disagrees with the training data '", cfg.data.train,
@@ -143,12 +144,12 @@ struct Trainer::Impl {
   // Where parameters, optimizer state and each batch live; the log line saying why.
   Device device = Device::cpu();
   std::string device_note, comm_note, precision_note, sp_note;
-  // The communicator of the sequence-parallel collectives when it is not grid.sp() (device cuda).
+  // The communicator of the sequence-parallel collectives (communicator_choice.h).
   std::shared_ptr<Communicator> sp_comm;
   // Of the matrix products (precision.h); set for the whole run on the calling thread.
   Precision precision = Precision::FP32;
-  // The communicator of the gradient all-reduce when it is not grid.world() (device cuda: NCCL,
-  // MPI with host staging, or local for one process); declared before `sync`, which uses it.
+  // The communicator of the gradient all-reduce (communicator_choice.h); declared before `sync`,
+  // which uses it.
   std::shared_ptr<Communicator> grad_comm;
   std::unique_ptr<GradientSync> sync;
   std::unique_ptr<Loader> train_loader, val_loader, test_loader;
@@ -172,21 +173,49 @@ struct Trainer::Impl {
   void setup_teacher();
   void initialise_weights();
   void choose_device();
-  Communicator& gradient_communicator();
-  bool ranks_share_a_device() const;
   Tensor on_device(const Tensor& t) const { return t.defined() ? t.to(device) : t; }
   // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator.
   RunContext context(uint32_t step) const {
     RunContext ctx = grid.context(cfg.seed, step, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
-    if (sp_comm) ctx.sp = sp_comm.get();
+    ctx.sp = sp_comm.get();
     return ctx;
   }
+  // The validation / test metric as logged: a cosine, or a percentage.
+  std::string metric_text(double v) const { return embedding() ? fmt("%.4f", v) : fmt("%.2f%%", 100 * v); }
 
   void setup();
   LoaderConfig loader_config(const std::string& glob, bool training) const;
   Tensor targets_for(const Batch& b) const;
   std::pair<double, double> evaluate(Loader& loader, double* loss_out);
   void save(const std::string& path);
+
+  // What one training step produced. metric_sum, metric_count: this rank's counts of the metric;
+  // accuracy: the metric over the world, once the update is applied.
+  struct StepResult {
+    Clock::time_point started;
+    double loss = 0, grad_norm = 0;
+    double metric_sum = 0, metric_count = 0;
+    double accuracy = 0, lr = 0;
+    double wait = 0, seconds = 0;  // waiting for data, and the whole step
+    bool finite() const { return std::isfinite(loss) && std::isfinite(grad_norm); }
+  };
+  // The training loop's pace (for the ETA) and its throughput since the last train metrics.
+  struct Progress {
+    Clock::time_point started;
+    int64_t first_step = 0;  // the step the loop started after (resume)
+    double wait = 0, seconds = 0;
+    int64_t steps = 0;
+  };
+  std::string headline() const;
+  void print_dry_run(const std::string& headline) const;
+  StepResult train_step(int64_t step);
+  void handle_non_finite(int64_t step, const StepResult& r);
+  void apply_update(int64_t step, StepResult& r);
+  void log_step(int64_t step, const StepResult& r, Progress& progress);
+  void evaluate_and_keep_best(int64_t step);
+  bool checkpoint_or_preempt(int64_t step);
+  void final_test(RunResult& res);
+  void write_results(const RunResult& res) const;
   RunResult run();
 };
 
@@ -213,55 +242,13 @@ void Trainer::Impl::choose_device() {
   DeviceChoice dc = st::choose_device(cfg.device, cuda_built(), cuda_device_count(), local);
   device = dc.device;
   if (cfg.device != "cpu") device_note = dc.reason;
-  if (device.is_cuda() && grid.sp_size() > 1) {
-    // The sequence-parallel collectives carry host tensors (token counts) and device tensors (the
-    // (B, H, d_h, d_h) states, independent of N) through one communicator: the SP group's MPI
-    // communicator, with device tensors staged through host buffers.
-    sp_comm = std::make_shared<HostStagingCommunicator>(borrow(grid.sp()));
-    sp_note = "sequence-parallel collectives: " + sp_comm->name() + " (states of B x H x d_h^2 values per layer)";
-  }
+  CommunicatorChoice sp = sequence_parallel_communicator(grid, device);
+  sp_comm = sp.comm;
+  sp_note = sp.note;
   if (precision == Precision::BF16 && device.is_cpu())
     precision_note = "precision: bf16 on cpu rounds the operands of every matrix product to bf16 as a GPU would "
                      "(same results up to summation order) and is slower than fp32: meant for checking a bf16 run "
                      "before it goes to a GPU";
-}
-
-bool Trainer::Impl::ranks_share_a_device() const {
-  // (host name hash, device index) of every rank; a collision of hashes across hosts would only
-  // choose the slower (still correct) host-staged path.
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  uint32_t h = 2166136261u;  // FNV-1a
-  for (const char* c = host; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
-  Tensor mine = Tensor::from_vector<int32_t>({static_cast<int32_t>(h & 0x7fffffffu), device.index}, {2});
-  Tensor all = Tensor::zeros({grid.world_size(), 2}, DType::I32);
-  grid.world().all_gather(mine, all);
-  std::vector<int32_t> v = all.to_vector<int32_t>();
-  for (int a = 0; a < grid.world_size(); ++a)
-    for (int b = a + 1; b < grid.world_size(); ++b)
-      if (v[2 * a] == v[2 * b] && v[2 * a + 1] == v[2 * b + 1]) return true;
-  return false;
-}
-
-Communicator& Trainer::Impl::gradient_communicator() {
-  if (device.is_cpu()) return grid.world();  // MPI (or local): host buffers
-  if (grid.world_size() == 1) {
-    grad_comm = std::make_shared<LocalCommunicator>();
-  } else if (grid.world().name() == "mpi" && ranks_share_a_device()) {
-    // NCCL needs one GPU per rank (more ranks than GPUs on a node: local rank % visible devices).
-    grad_comm = std::make_shared<HostStagingCommunicator>(borrow(grid.world()));
-    comm_note = "gradient all-reduce: mpi with host staging (ranks of a node share " + device.str() +
-                "; NCCL needs one GPU per rank)";
-  } else if (nccl_built() && grid.world().name() == "mpi") {
-    grad_comm = make_nccl_communicator(grid.world(), device.index, cfg.dist.timeout_seconds);
-    comm_note = "gradient all-reduce: nccl on " + device.str();
-  } else {
-    grad_comm = std::make_shared<HostStagingCommunicator>(borrow(grid.world()));
-    comm_note = "gradient all-reduce: " + grid.world().name() + " with host staging (" +
-                (nccl_built() ? "the world communicator is not mpi, NCCL cannot bootstrap from it"
-                              : "this build has no NCCL") + ")";
-  }
-  return *grad_comm;
 }
 
 void Trainer::Impl::setup() {
@@ -318,7 +305,10 @@ void Trainer::Impl::setup() {
   oc.decay_layernorm = cfg.optim.decay_layernorm;
   oc.decay_embeddings = cfg.optim.decay_embeddings;
   optimizer = std::make_unique<AdamW>(model->named_parameters(), oc);
-  sync = std::make_unique<GradientSync>(model->named_parameters(), gradient_communicator(), static_cast<int>(dp),
+  CommunicatorChoice gc = gradient_communicator(grid, device, cfg.dist.timeout_seconds);
+  grad_comm = gc.comm;
+  comm_note = gc.note;
+  sync = std::make_unique<GradientSync>(model->named_parameters(), *grad_comm, static_cast<int>(dp),
                                         static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20)));
   if (!comm_note.empty()) log->info(comm_note);
   if (!sp_note.empty()) log->info(sp_note);
@@ -452,177 +442,217 @@ void Trainer::Impl::save(const std::string& path) {
   grid.world().barrier();
 }
 
-RunResult Trainer::Impl::run() {
-  auto t_start = std::chrono::steady_clock::now();
-  RunResult res;
-  setup();
-  PrecisionScope precision_scope(precision);
-  int64_t params = model->parameter_count();
+std::string Trainer::Impl::headline() const {
   std::ostringstream head;
   head << "st-train: " << name_of(cfg.model.task) << ", " << name_of(cfg.model.attention) << " attention, "
-       << params << " parameters; " << grid.world_size() << " process(es): dp " << grid.dp_size() << " x sp "
-       << grid.sp_size() << "; batch " << cfg.data.batch_size << " = dp x micro_batch " << micro << " x " << accum
-       << " accumulation; " << cfg.train.steps << " steps; run dir " << cfg.run_dir;
-  if (opts.dry_run) {
-    if (root()) {
-      // Activations per layer and token dominate: about 20 d + 2 d_ff floats per token and layer
-      // saved for backward, plus parameters, gradients and two AdamW moments.
-      double tokens = static_cast<double>(micro) * (seq_len + (cfg.model.uses_cls() ? 1 : 0)) / grid.sp_size();
-      double act = tokens * cfg.model.layers * (20.0 * cfg.model.d_model + 2.0 * cfg.model.d_ff) * 4;
-      double weights = static_cast<double>(params) * 4 * 4;
-      std::printf("%s\n--- resolved config ---\n%s--- estimate ---\nparameters: %lld (%.1f MB with gradients "
-                  "and AdamW moments)\nactivations per micro-batch: about %.1f MB per process\n"
-                  "layout: %d process(es) = dp %d x sp %d; each SP rank holds %lld of %lld tokens\n",
-                  head.str().c_str(), config_yaml.c_str(), static_cast<long long>(params), weights / 1e6,
-                  act / 1e6, grid.world_size(), grid.dp_size(), grid.sp_size(),
-                  static_cast<long long>(grid.column_count(seq_len)), static_cast<long long>(seq_len));
-    }
-    return res;
-  }
-  log->info(head.str());
+       << model->parameter_count() << " parameters; " << grid.world_size() << " process(es): dp " << grid.dp_size()
+       << " x sp " << grid.sp_size() << "; batch " << cfg.data.batch_size << " = dp x micro_batch " << micro << " x "
+       << accum << " accumulation; " << cfg.train.steps << " steps; run dir " << cfg.run_dir;
+  return head.str();
+}
 
-  double tokens_per_step = static_cast<double>(cfg.data.batch_size) * seq_len;
-  auto t0 = std::chrono::steady_clock::now();
-  int64_t first_step = state.step;
-  double wait_acc = 0, time_acc = 0;
-  int64_t steps_acc = 0;
-  while (state.step < cfg.train.steps) {
-    auto ts = std::chrono::steady_clock::now();
-    int64_t step = state.step + 1;
-    double wait = 0, loss_sum = 0;
-    double acc_right = 0, acc_count = 0;
-    optimizer->zero_grad();
-    for (int64_t k = 0; k < accum; ++k) {
-      Batch b;
-      train_loader->next(b);
-      wait += b.wait_seconds;
-      RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
-      ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
-      Tensor targets = targets_for(b);
-      ParallelLoss pl = parallel_loss(*model, out, targets, grid);
-      loss_sum += pl.mean;
-      if (out.logits.defined()) {
-        auto [r, n] = metric_counts(out.logits.detach(), targets);
-        acc_right += r;
-        acc_count += n;
-      }
-      sync->begin_backward(k + 1 == accum);
-      scale(pl.root, 1.0 / static_cast<double>(accum)).backward();
+void Trainer::Impl::print_dry_run(const std::string& headline) const {
+  // Activations per layer and token dominate: about 20 d + 2 d_ff floats per token and layer
+  // saved for backward, plus parameters, gradients and two AdamW moments.
+  int64_t params = model->parameter_count();
+  double tokens = static_cast<double>(micro) * (seq_len + (cfg.model.uses_cls() ? 1 : 0)) / grid.sp_size();
+  double act = tokens * cfg.model.layers * (20.0 * cfg.model.d_model + 2.0 * cfg.model.d_ff) * 4;
+  double weights = static_cast<double>(params) * 4 * 4;
+  std::printf("%s\n--- resolved config ---\n%s--- estimate ---\nparameters: %lld (%.1f MB with gradients "
+              "and AdamW moments)\nactivations per micro-batch: about %.1f MB per process\n"
+              "layout: %d process(es) = dp %d x sp %d; each SP rank holds %lld of %lld tokens\n",
+              headline.c_str(), config_yaml.c_str(), static_cast<long long>(params), weights / 1e6, act / 1e6,
+              grid.world_size(), grid.dp_size(), grid.sp_size(), static_cast<long long>(grid.column_count(seq_len)),
+              static_cast<long long>(seq_len));
+}
+
+// Zeroes the gradients and runs the `accum` micro-batches forward and backward (the gradient
+// sync hooks communicate during the last one), then clips; the update is not applied yet.
+Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
+  StepResult r;
+  r.started = Clock::now();
+  double loss_sum = 0;
+  optimizer->zero_grad();
+  for (int64_t k = 0; k < accum; ++k) {
+    Batch b;
+    train_loader->next(b);
+    r.wait += b.wait_seconds;
+    RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
+    ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
+    Tensor targets = targets_for(b);
+    ParallelLoss pl = parallel_loss(*model, out, targets, grid);
+    loss_sum += pl.mean;
+    if (out.logits.defined()) {
+      auto [right, n] = metric_counts(out.logits.detach(), targets);
+      r.metric_sum += right;
+      r.metric_count += n;
     }
-    sync->finish();
-    double grad_norm = clip_grad_norm(model->parameters(), cfg.optim.clip_norm);
-    double loss = loss_sum / static_cast<double>(accum);
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
-      std::string what = "step " + std::to_string(step) + ": loss " + fmt("%g", loss) + ", gradient norm " +
-                         fmt("%g", grad_norm);
-      if (cfg.train.nan_policy == "stop") {
-        std::string path = step_checkpoint_path(cfg.run_dir, state.step);
-        save(path);
-        ST_THROW("train.nan_policy stop: ", what, " is not finite; the last good state (step ", state.step,
-                 ") is saved in ", path);
-      }
-      ++state.skipped_steps;
-      optimizer->zero_grad();
-      log->info("skipped " + what + " (not finite; " + std::to_string(state.skipped_steps) + " skipped so far)");
-      ST_CHECK(state.skipped_steps <= cfg.train.max_skipped, "train.max_skipped: ", state.skipped_steps,
-               " steps skipped for NaN/Inf; stopping (the last checkpoint is intact)");
-      state.step = step;
+    sync->begin_backward(k + 1 == accum);
+    scale(pl.root, 1.0 / static_cast<double>(accum)).backward();
+  }
+  sync->finish();
+  r.grad_norm = clip_grad_norm(model->parameters(), cfg.optim.clip_norm);
+  r.loss = loss_sum / static_cast<double>(accum);
+  return r;
+}
+
+// A step whose loss or gradient norm is not finite. nan_policy stop: saves the last good state
+// and throws; skip: drops the gradients and counts the step as skipped, up to train.max_skipped.
+void Trainer::Impl::handle_non_finite(int64_t step, const StepResult& r) {
+  std::string what = "step " + std::to_string(step) + ": loss " + fmt("%g", r.loss) + ", gradient norm " +
+                     fmt("%g", r.grad_norm);
+  if (cfg.train.nan_policy == "stop") {
+    std::string path = step_checkpoint_path(cfg.run_dir, state.step);
+    save(path);
+    ST_THROW("train.nan_policy stop: ", what, " is not finite; the last good state (step ", state.step,
+             ") is saved in ", path);
+  }
+  ++state.skipped_steps;
+  optimizer->zero_grad();
+  log->info("skipped " + what + " (not finite; " + std::to_string(state.skipped_steps) + " skipped so far)");
+  ST_CHECK(state.skipped_steps <= cfg.train.max_skipped, "train.max_skipped: ", state.skipped_steps,
+           " steps skipped for NaN/Inf; stopping (the last checkpoint is intact)");
+  state.step = step;
+}
+
+// The AdamW update at the step's learning rate; completes `r` with the metric over the world and
+// the step's time.
+void Trainer::Impl::apply_update(int64_t step, StepResult& r) {
+  r.lr = schedule.at(step);
+  optimizer->step(r.lr);
+  state.step = step;
+  Tensor counts = Tensor::from_vector<double>({r.metric_sum, r.metric_count}, {2});
+  grid.world().all_reduce_sum(counts);
+  auto c = counts.to_vector<double>();
+  r.accuracy = c[1] > 0 ? c[0] / c[1] : 0;
+  r.seconds = seconds_since(r.started);
+}
+
+// The progress line of every step; the train metrics every log_every steps and at the last step.
+void Trainer::Impl::log_step(int64_t step, const StepResult& r, Progress& progress) {
+  double tokens_per_step = static_cast<double>(cfg.data.batch_size) * seq_len;
+  progress.wait += r.wait;
+  progress.seconds += r.seconds;
+  ++progress.steps;
+  double elapsed = seconds_since(progress.started);
+  double eta =
+      elapsed / static_cast<double>(step - progress.first_step) * static_cast<double>(cfg.train.steps - step);
+  bool log_now = step % cfg.train.log_every == 0 || step == cfg.train.steps;
+  std::ostringstream line;
+  line << "step " << step << "/" << cfg.train.steps << " | loss " << fmt("%.4f", r.loss) << " | "
+       << (embedding() ? "cos " + fmt("%.4f", r.accuracy) : "acc " + fmt("%.1f%%", 100 * r.accuracy)) << " | lr "
+       << fmt("%.2e", r.lr) << " | " << fmt("%.0f", tokens_per_step / r.seconds) << " tok/s | data wait "
+       << fmt("%.0f%%", 100 * r.wait / r.seconds) << " | ETA " << duration_text(eta);
+  log->progress(line.str(), log_now);
+  if (!log_now) return;
+  log->metrics("train", step,
+               {{"loss", r.loss}, {metric_name(), r.accuracy}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
+                {"tokens_per_s", tokens_per_step * static_cast<double>(progress.steps) / progress.seconds},
+                {"data_wait", progress.wait / std::max(progress.seconds, 1e-9)}, {"time", elapsed}});
+  progress.wait = progress.seconds = 0;
+  progress.steps = 0;
+}
+
+// Validation every eval_every steps and at the last step; the best checkpoint follows the best
+// validation metric (-loss for a language model).
+void Trainer::Impl::evaluate_and_keep_best(int64_t step) {
+  bool eval_now = cfg.train.eval_every > 0 && step % cfg.train.eval_every == 0;
+  if (!val_loader || !(eval_now || step == cfg.train.steps)) return;
+  double vloss = 0;
+  auto [vacc, vcount] = evaluate(*val_loader, &vloss);
+  double metric = cfg.model.task == TaskKind::LanguageModel ? -vloss : vacc;
+  log->metrics("val", step, {{"loss", vloss}, {metric_name(), vacc}});
+  log->info("step " + std::to_string(step) + ": validation loss " + fmt("%.4f", vloss) + ", " + metric_name() + " " +
+            metric_text(vacc) + " over " + fmt("%.0f", vcount) + " targets");
+  if (metric > state.best_metric) {
+    state.best_metric = metric;
+    state.best_step = step;
+    save(best_checkpoint_path(cfg.run_dir));
+  }
+}
+
+// The step checkpoint every checkpoint_every steps, at the last step, and on preemption (every
+// rank agrees at the step boundary). Returns true when the run stops here, preempted.
+bool Trainer::Impl::checkpoint_or_preempt(int64_t step) {
+  bool ckpt_now = cfg.train.checkpoint_every > 0 && step % cfg.train.checkpoint_every == 0;
+  Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0}, {1});
+  grid.world().all_reduce_sum(flag);
+  bool preempt = flag.to_vector<int32_t>()[0] > 0;
+  if (ckpt_now || preempt || step == cfg.train.steps) {
+    save(step_checkpoint_path(cfg.run_dir, step));
+    if (root()) prune_step_checkpoints(cfg.run_dir, cfg.train.keep_checkpoints);
+  }
+  if (!preempt) return false;
+  g_preempt.store(false);  // handled: the caller decides what comes next
+  log->info("preemption signal: checkpoint saved at step " + std::to_string(step) +
+            "; continue with: st-train CONFIG --resume " + cfg.run_dir);
+  return true;
+}
+
+// Final evaluation of the best checkpoint (or of the final weights without validation) on the
+// validation and test splits.
+void Trainer::Impl::final_test(RunResult& res) {
+  if (val_loader && fs::exists(best_checkpoint_path(cfg.run_dir))) {
+    load_checkpoint(best_checkpoint_path(cfg.run_dir), model.get(), nullptr);
+    res.best_step = state.best_step;
+    res.val_accuracy = evaluate(*val_loader, &res.val_loss).first;
+  } else {
+    res.best_step = state.step;
+  }
+  if (!test_loader) return;
+  auto [tacc, tcount] = evaluate(*test_loader, &res.test_loss);
+  res.test_accuracy = tacc;
+  log->metrics("test", state.step, {{"loss", res.test_loss}, {metric_name(), tacc}});
+  log->info("test (checkpoint of step " + std::to_string(res.best_step) + "): loss " + fmt("%.4f", res.test_loss) +
+            ", " + metric_name() + " " + metric_text(tacc) + " over " + fmt("%.0f", tcount) + " targets");
+}
+
+void Trainer::Impl::write_results(const RunResult& res) const {
+  nlohmann::json j;
+  j["steps"] = res.steps_done;
+  j["best_step"] = res.best_step;
+  j[std::string("val_") + metric_name()] = res.val_accuracy;
+  j["val_loss"] = res.val_loss;
+  j[std::string("test_") + metric_name()] = res.test_accuracy;
+  j["test_loss"] = res.test_loss;
+  j["skipped_steps"] = state.skipped_steps;
+  j["seconds"] = res.seconds;
+  std::ofstream(cfg.run_dir + "/results.json") << j.dump(2) << "\n";
+}
+
+RunResult Trainer::Impl::run() {
+  auto started = Clock::now();
+  setup();
+  PrecisionScope precision_scope(precision);
+  std::string head = headline();
+  if (opts.dry_run) {
+    if (root()) print_dry_run(head);
+    return RunResult{};
+  }
+  log->info(head);
+  Progress progress{Clock::now(), state.step};
+  while (state.step < cfg.train.steps) {
+    int64_t step = state.step + 1;
+    StepResult r = train_step(step);
+    if (!r.finite()) {
+      handle_non_finite(step, r);
       continue;
     }
-    double lr = schedule.at(step);
-    optimizer->step(lr);
-    state.step = step;
-
-    Tensor acc_t = Tensor::from_vector<double>({acc_right, acc_count}, {2});
-    grid.world().all_reduce_sum(acc_t);
-    auto av = acc_t.to_vector<double>();
-    double accuracy = av[1] > 0 ? av[0] / av[1] : 0;
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
-    wait_acc += wait;
-    time_acc += secs;
-    ++steps_acc;
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(cfg.train.steps - step);
-    bool log_now = step % cfg.train.log_every == 0 || step == cfg.train.steps;
-    std::ostringstream line;
-    line << "step " << step << "/" << cfg.train.steps << " | loss " << fmt("%.4f", loss) << " | "
-         << (embedding() ? "cos " + fmt("%.4f", accuracy) : "acc " + fmt("%.1f%%", 100 * accuracy)) << " | lr " << fmt("%.2e", lr) << " | "
-         << fmt("%.0f", tokens_per_step / secs) << " tok/s | data wait " << fmt("%.0f%%", 100 * wait / secs)
-         << " | ETA " << duration_text(eta);
-    log->progress(line.str(), log_now);
-    if (log_now) {
-      log->metrics("train", step, {{"loss", loss}, {metric_name(), accuracy}, {"lr", lr}, {"grad_norm", grad_norm},
-                                   {"tokens_per_s", tokens_per_step * static_cast<double>(steps_acc) / time_acc},
-                                   {"data_wait", wait_acc / std::max(time_acc, 1e-9)}, {"time", elapsed}});
-      wait_acc = time_acc = 0;
-      steps_acc = 0;
-    }
-
-    bool eval_now = val_loader && cfg.train.eval_every > 0 && step % cfg.train.eval_every == 0;
-    if (eval_now || (val_loader && step == cfg.train.steps)) {
-      double vloss = 0;
-      auto [vacc, vcount] = evaluate(*val_loader, &vloss);
-      double metric = cfg.model.task == TaskKind::LanguageModel ? -vloss : vacc;
-      log->metrics("val", step, {{"loss", vloss}, {metric_name(), vacc}});
-      log->info("step " + std::to_string(step) + ": validation loss " + fmt("%.4f", vloss) + ", " + metric_name() +
-                " " + (embedding() ? fmt("%.4f", vacc) : fmt("%.2f%%", 100 * vacc)) + " over " +
-                fmt("%.0f", vcount) + " targets");
-      if (metric > state.best_metric) {
-        state.best_metric = metric;
-        state.best_step = step;
-        save(best_checkpoint_path(cfg.run_dir));
-      }
-    }
-    bool ckpt_now = cfg.train.checkpoint_every > 0 && step % cfg.train.checkpoint_every == 0;
-    // Preemption: every rank agrees at the step boundary.
-    Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0}, {1});
-    grid.world().all_reduce_sum(flag);
-    bool preempt = flag.to_vector<int32_t>()[0] > 0;
-    if (ckpt_now || preempt || step == cfg.train.steps) {
-      save(step_checkpoint_path(cfg.run_dir, step));
-      if (root()) prune_step_checkpoints(cfg.run_dir, cfg.train.keep_checkpoints);
-    }
-    if (preempt) {
-      g_preempt.store(false);  // handled: the caller decides what comes next
-      log->info("preemption signal: checkpoint saved at step " + std::to_string(step) +
-                "; continue with: st-train CONFIG --resume " + cfg.run_dir);
+    apply_update(step, r);
+    log_step(step, r, progress);
+    evaluate_and_keep_best(step);
+    if (checkpoint_or_preempt(step)) {
+      RunResult res;
       res.preempted = true;
       res.steps_done = step;
       return res;
     }
   }
+  RunResult res;
   res.steps_done = state.step;
-
-  // Final evaluation of the best checkpoint (or of the final weights without validation).
-  if (val_loader && fs::exists(best_checkpoint_path(cfg.run_dir))) {
-    load_checkpoint(best_checkpoint_path(cfg.run_dir), model.get(), nullptr);
-    res.best_step = state.best_step;
-    auto [vacc, vcount] = evaluate(*val_loader, &res.val_loss);
-    res.val_accuracy = vacc;
-  } else {
-    res.best_step = state.step;
-  }
-  if (test_loader) {
-    auto [tacc, tcount] = evaluate(*test_loader, &res.test_loss);
-    res.test_accuracy = tacc;
-    log->metrics("test", state.step, {{"loss", res.test_loss}, {metric_name(), tacc}});
-    log->info("test (checkpoint of step " + std::to_string(res.best_step) + "): loss " + fmt("%.4f", res.test_loss) +
-              ", " + metric_name() + " " + (embedding() ? fmt("%.4f", tacc) : fmt("%.2f%%", 100 * tacc)) +
-              " over " + fmt("%.0f", tcount) + " targets");
-  }
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  if (root()) {
-    nlohmann::json j;
-    j["steps"] = res.steps_done;
-    j["best_step"] = res.best_step;
-    j[std::string("val_") + metric_name()] = res.val_accuracy;
-    j["val_loss"] = res.val_loss;
-    j[std::string("test_") + metric_name()] = res.test_accuracy;
-    j["test_loss"] = res.test_loss;
-    j["skipped_steps"] = state.skipped_steps;
-    j["seconds"] = res.seconds;
-    std::ofstream(cfg.run_dir + "/results.json") << j.dump(2) << "\n";
-  }
+  final_test(res);
+  res.seconds = seconds_since(started);
+  if (root()) write_results(res);
   log->flush();
   return res;
 }

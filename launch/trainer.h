@@ -1,8 +1,8 @@
-// The training loop (DESIGN section 7): micro-batches accumulated to the global batch, gradient
-// sync over the process grid, AdamW with the configured schedule and clipping, NaN/Inf policy,
-// evaluation every k steps with exact metrics, best and periodic checkpoints, preemption
-// (SIGTERM / SIGUSR1: checkpoint at the next step boundary, then a clean exit), resume, and a
-// final test evaluation of the best checkpoint.
+// The training loop (docs/design.md, "Runs and checkpoints"): micro-batches accumulated to the
+// global batch, gradient sync over the process grid, AdamW with the configured schedule and
+// clipping, NaN/Inf policy, evaluation every k steps with exact metrics, best and periodic
+// checkpoints, preemption (SIGTERM / SIGUSR1: checkpoint at the next step boundary, then a clean
+// exit), resume, and a final test evaluation of the best checkpoint.
 #pragma once
 #include <memory>
 #include <string>
