@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Configures and builds the project in ./build (Release). Runs the set-up step first.
 # Environment: BUILD_DIR (default build), ST_CUDA (AUTO|ON|OFF, default AUTO),
-# CMAKE_CUDA_ARCHITECTURES (default "80;90"), JOBS (default: number of cores). A CUDA build also
-# fetches the cudnn-frontend headers (scripts/cudnn_frontend.sh) for the fused softmax attention.
+# CMAKE_CUDA_ARCHITECTURES (default "80;90"), JOBS (default: number of cores), ST_WERROR (ON:
+# compiler warnings are errors, as in CI; default OFF). A CUDA build also fetches the
+# cudnn-frontend headers (scripts/cudnn_frontend.sh) for the fused softmax attention.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -10,7 +11,7 @@ bash scripts/setup.sh
 
 build_dir="${BUILD_DIR:-build}"
 jobs="${JOBS:-$(nproc)}"
-args=(-S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DST_CUDA="${ST_CUDA:-AUTO}")
+args=(-S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DST_CUDA="${ST_CUDA:-AUTO}" -DST_WERROR="${ST_WERROR:-OFF}")
 if [ -n "${CMAKE_CUDA_ARCHITECTURES:-}" ]; then
   args+=(-DCMAKE_CUDA_ARCHITECTURES="$CMAKE_CUDA_ARCHITECTURES")
 fi

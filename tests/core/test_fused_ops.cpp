@@ -176,7 +176,9 @@ TEST(DropoutAdd, BitwiseEqualToResidualPlusDropout) {
           dropped += vd[i] == 0;
         }
         EXPECT_EQ(differ, 0) << str(s);
-        if (vy.size() > 100) EXPECT_NEAR(double(dropped) / vy.size(), 0.3, 0.05) << str(s);
+        if (vy.size() > 100) {
+          EXPECT_NEAR(double(dropped) / vy.size(), 0.3, 0.05) << str(s);
+        }
         sum_all(mul(yf, dy)).backward();
         sum_all(mul(yu, dy)).backward();
         EXPECT_TRUE(bitwise_equal(f[0].grad(), u[0].grad())) << "dx " << str(s);

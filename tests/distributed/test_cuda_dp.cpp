@@ -122,8 +122,9 @@ TEST(CudaSequenceParallel, TwoRanksOnCudaMatchTwoRanksOnCpu) {
     std::string model = lm ? "{task: lm, causal: true, chunk: 4, d_model: 16, heads: 2, layers: 2, d_ff: 24, dropout: 0.1}"
                            : "{d_model: 16, heads: 2, layers: 2, d_ff: 24, dropout: 0.1}";
     std::string log = compare_cpu_and_cuda(world, 2, model, lm);
-    if (world->rank() == 0)
+    if (world->rank() == 0) {
       EXPECT_NE(log.find("sequence-parallel collectives: mpi+host-staging"), std::string::npos) << log;
+    }
   }
 }
 

@@ -69,8 +69,9 @@ TEST(FirstRowOnly, SameOutputAndGradientsAsTheFullEncoder) {
       for (auto& [name, p] : model.named_parameters()) {
         auto it = g_full.find(name);
         if (!p.grad().defined()) {  // then the full encoder's gradient must be zero too
-          if (it != g_full.end())
+          if (it != g_full.end()) {
             EXPECT_EQ(max_rel(it->second, Tensor::zeros(it->second.shape())), 0.0) << name;
+          }
           continue;
         }
         ASSERT_NE(it, g_full.end()) << name;
