@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/thread_policy.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
 
@@ -30,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   int64_t heads = 16, head_dim = 64, batch = 1, tokens = 0;
   std::vector<int64_t> n = {1024, 2048, 4096, 16384, 65536};
-  int steps = 10, warmup = 3, threads = 2;
+  int steps = 10, warmup = 3, threads = 0;
   std::string device_name = "cpu", precision_name = "fp32", csv;
   double memory_gib = 0;  // 0: 16 on cpu, 120 on cuda
 };
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
   app.add_option("--n", o.n, "sequence lengths (comma separated)")->delimiter(',')->capture_default_str();
   app.add_option("--steps", o.steps, "measured repetitions (median reported)")->capture_default_str();
   app.add_option("--warmup", o.warmup, "unmeasured repetitions first")->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads; 0: automatic (the config key threads)")->capture_default_str();
   app.add_option("--device", o.device_name, "cpu | cuda (CUDA device 0)")->capture_default_str();
   app.add_option("--precision", o.precision_name, "fp32 | bf16 (bf16 products, f32 accumulation)")
       ->check(CLI::IsMember(kPrecisionNames.names()))
@@ -120,18 +121,19 @@ int main(int argc, char** argv) {
   app.footer("FLOPs (tflops column): 3 x 2 x 2 B N H d_h^2 per forward + backward.");
   CLI11_PARSE(app, argc, argv);
   try {
-    ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 1 && o.batch >= 1 && o.heads >= 1 && o.head_dim >= 1,
-             "st-bench-attention: --steps, --threads, --batch, --heads, --head-dim must be >= 1 and --warmup >= 0");
+    ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 0 && o.batch >= 1 && o.heads >= 1 && o.head_dim >= 1,
+             "st-bench-attention: --steps, --batch, --heads, --head-dim must be >= 1, --warmup and --threads >= 0");
     Device dev = resolve_device(o.device_name);
     Precision prec = parse_precision(o.precision_name);
     double budget = o.memory_gib > 0 ? o.memory_gib : (dev.is_cpu() ? 16.0 : 120.0);
     for (int64_t n : o.n)
       ST_CHECK(n >= 1 && (o.tokens == 0 || (o.tokens % n == 0 && o.tokens >= n)), "st-bench-attention: N = ", n,
                " must be >= 1 and divide --tokens ", o.tokens);
-    set_num_threads(o.threads);
+    ThreadDecision threads = apply_threads_alone(o.threads);
     PrecisionScope scope(prec);
-    std::fprintf(stderr, "st-bench-attention: %s, %s, H %lld, d_h %lld, %d warm-up + %d measured repetitions\n",
-                 dev.str().c_str(), precision_name(prec), (long long)o.heads, (long long)o.head_dim, o.warmup, o.steps);
+    std::fprintf(stderr, "st-bench-attention: %s, %s, H %lld, d_h %lld, %d CPU threads (%s), %d warm-up + %d measured "
+                 "repetitions\n", dev.str().c_str(), precision_name(prec), (long long)o.heads, (long long)o.head_dim,
+                 threads.threads, name_of(threads.source), o.warmup, o.steps);
     std::string out = "impl,b,h,n,dh,device,precision,status,fwd_ms,bwd_ms,total_ms,tflops,note\n";
     // Rows go out as their shapes finish, so a run cut short keeps the rows before it.
     std::fputs(out.c_str(), stdout);

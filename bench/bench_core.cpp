@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/thread_policy.h"
 #include "core/ops/ops.h"
 
 namespace {
@@ -175,14 +176,14 @@ int main(int argc, char** argv) {
   }
   for (auto& d : storage) rest.push_back(d.data());
   int n = static_cast<int>(rest.size());
-  if (threads > 0) set_num_threads(threads);
+  ThreadDecision decided = apply_threads_alone(threads);  // 0: automatic
   benchmark::Initialize(&n, rest.data());
   Capture cap;
   benchmark::RunSpecifiedBenchmarks(&cap);
   auto& r = cap.rate;
   auto get = [&](const std::string& k) { auto it = r.find(k); return it == r.end() ? 0.0 : it->second; };
-  std::printf("\nSide by side (%d threads):\n\n| kernel | shape | ours | baseline | ratio |\n|---|---|---|---|---|\n",
-              num_threads());
+  std::printf("\nSide by side (%d threads, %s):\n\n| kernel | shape | ours | baseline | ratio |\n|---|---|---|---|---|\n",
+              num_threads(), name_of(decided.source));
   for (const char* shape : {"256/256/256", "512/512/512", "1024/1024/1024", "4096/512/2048"}) {
     double o = get(std::string("BM_MatmulOurs/") + shape + "/real_time");
     double b = get(std::string("BM_MatmulSgemm/") + shape + "/real_time");

@@ -19,7 +19,7 @@
 // a shape that throws (e.g. out of device memory) gets status failed with the error as its note.
 // Each row is written to stdout as soon as its shape is done.
 //   st-bench --d 256 --layers 2 --heads 4 --batch 1 --n 256,1024,4096 --kinds simpletron,softmax
-//            --steps 3 --warmup 1 --threads 2 --csv out.csv [--sgemm-peak]
+//            --steps 3 --warmup 1 [--threads N] --csv out.csv [--sgemm-peak]
 //   st-bench --device cuda --precision bf16 --d 1024 --heads 16 --layers 4 --tokens-per-step 65536
 //            --n 1024,4096,16384,65536 --kinds simpletron,softmax --steps 5 --warmup 2
 #include <cblas.h>
@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/thread_policy.h"
 #include "core/backend/cpu/gemm_stats.h"
 #include "core/nn/model.h"
 #include "core/ops/ops.h"
@@ -58,7 +59,7 @@ struct Options {
   int64_t d = 256, layers = 2, heads = 4, batch = 1, ff_mult = 4, vocab = 256, classes = 10;
   std::vector<int64_t> n = {256, 1024, 4096, 16384, 65536};
   std::vector<std::string> kinds = kAttentionKindNames.names();
-  int steps = 3, warmup = 1, threads = 2;
+  int steps = 3, warmup = 1, threads = 0;
   double memory_gib = 16.0, time_s = 120.0;
   std::string csv;
   bool sgemm_peak = false;
@@ -250,7 +251,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--steps", o.steps, "measured steps (median reported)")->capture_default_str();
   app.add_option("--warmup", o.warmup, "unmeasured steps first")->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads (OpenMP and BLAS)")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (OpenMP and BLAS); 0: automatic (the config key threads)")
+      ->capture_default_str();
   app.add_option("--memory-budget", o.memory_gib, "skip shapes estimated above this (GiB)")->capture_default_str();
   app.add_option("--time-budget", o.time_s, "skip shapes whose measured steps would exceed this (s)")->capture_default_str();
   app.add_option("--csv", o.csv, "write the results as CSV to this file");
@@ -276,21 +278,22 @@ int main(int argc, char** argv) {
       "--memory-budget defaults to 16 GiB on cpu and 120 GiB on cuda when not given.");
   CLI11_PARSE(app, argc, argv);
   try {
-    ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 1 && o.batch >= 1,
-             "st-bench: --steps, --threads, --batch must be >= 1 and --warmup >= 0");
+    ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 0 && o.batch >= 1,
+             "st-bench: --steps, --batch must be >= 1, --warmup and --threads >= 0");
     ST_CHECK(o.peak_tflops > 0, "st-bench: --peak-tflops must be > 0, got ", o.peak_tflops);
     ST_CHECK(o.tokens_per_step >= 0, "st-bench: --tokens-per-step must be >= 0, got ", o.tokens_per_step);
     o.precision = parse_precision(o.precision_name);
     o.device = resolve_device(o.device_name);
     if (!o.device.is_cpu() && app.get_option("--memory-budget")->count() == 0) o.memory_gib = 120.0;
     for (int64_t n : o.n) for_shape(o, n);  // every N divides --tokens-per-step, checked up front
-    set_num_threads(o.threads);
-    std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %s, %d threads, "
+    ThreadDecision threads = apply_threads_alone(o.threads);
+    o.threads = threads.threads;
+    std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %s, %d threads (%s), "
                  "dropout 0, pre-LN classifier, AdamW; %d warm-up + %d measured steps per shape\n",
                  (long long)o.d, (long long)o.layers, (long long)o.heads, (long long)(o.ff_mult * o.d),
                  o.tokens_per_step > 0 ? (std::to_string(o.tokens_per_step) + " / N").c_str()
                                        : std::to_string(o.batch).c_str(),
-                 o.threads, o.warmup, o.steps);
+                 o.threads, name_of(threads.source), o.warmup, o.steps);
     if (!o.device.is_cpu()) {  // the model's softmax attention takes the fused path where this says ""
       PrecisionScope scope(o.precision);
       std::string why = fused_softmax_attention_problem(DType::F32, o.device, o.d / o.heads);

@@ -1,6 +1,8 @@
 // Streaming loader; see loader.h.
 #include "data/loader.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -213,6 +215,7 @@ Batch Loader::make_batch(const std::vector<int64_t>& ids, const LoaderCursor& at
 }
 
 void Loader::reader_main(LoaderCursor from) {
+  pthread_setname_np(pthread_self(), "st-loader");  // names it in top -H and ps -L
   try {
     ReaderState state;
     state.files.resize(shards_.size());

@@ -7,9 +7,6 @@
 
 namespace st {
 
-namespace {
-// Throws naming the rank and the call when an MPI call returned an error (the communicator's
-// error handler is MPI_ERRORS_RETURN, so failures come back as codes instead of aborting).
 void check_mpi(int rc, int rank, const char* call) {
   if (rc == MPI_SUCCESS) return;
   char msg[MPI_MAX_ERROR_STRING];
@@ -17,7 +14,6 @@ void check_mpi(int rc, int rank, const char* call) {
   MPI_Error_string(rc, msg, &len);
   ST_THROW("rank ", rank, ": MPI ", call, " failed: ", std::string(msg, len));
 }
-}  // namespace
 
 MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   int initialized = 0;

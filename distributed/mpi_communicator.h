@@ -20,6 +20,10 @@ class MpiEnvironment {
   static int local_rank();  // rank among the processes of this node
 };
 
+// Throws naming the rank and the call when an MPI call returned an error (communicators with
+// the error handler MPI_ERRORS_RETURN report failures as codes instead of aborting).
+void check_mpi(int rc, int rank, const char* call);
+
 class MpiCommunicator final : public Communicator {
  public:
   // Wraps comm (duplicated, so this communicator's traffic never mixes with others').

@@ -37,7 +37,7 @@ struct CommonOptions {
 void add_writer_options(CLI::App* sub, CommonOptions& c, bool seeded) {
   if (seeded) sub->add_option("--seed", c.seed, "random seed (same seed, same data)")->capture_default_str();
   sub->add_option("--shard-size", c.shard_size, "examples per shard file")->capture_default_str();
-  sub->add_option("--threads", c.threads, "worker threads (0: one per hardware thread)")->capture_default_str();
+  sub->add_option("--threads", c.threads, "worker threads (0: automatic, as the config key threads)")->capture_default_str();
   sub->add_flag("--overwrite", c.overwrite, "replace existing shards of the output split(s)");
   sub->add_flag("--quiet", c.quiet, "no progress output");
 }

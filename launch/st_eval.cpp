@@ -1,6 +1,6 @@
 // st-eval: loss and accuracy of a checkpoint on any split.
 //   st-eval --checkpoint FILE --data GLOB [--dump OUT.h5] [--batch N] [--teacher FILE]
-//           [--device cpu|cuda|auto] [--precision fp32|bf16]
+//           [--device cpu|cuda|auto] [--precision fp32|bf16] [--threads N]
 // The model is rebuilt from the config stored in the checkpoint. --dump writes, per example in
 // split order, the logits (/logits (examples, classes), or (examples, length, vocab) for
 // language models) and the labels (/labels).
@@ -9,7 +9,9 @@
 // nearest teacher embedding the sentence's own?) and the Spearman correlation of pairwise
 // similarities (launch/embedding_metrics.h); --dump writes /embeddings and /teacher_embeddings.
 // --device cuda runs the model(s) on CUDA device 0 (auto: cuda when there is one); --precision
-// bf16 evaluates with bf16 matrix products, as a bf16 training run's evaluations do.
+// bf16 evaluates with bf16 matrix products, as a bf16 training run's evaluations do. CPU threads
+// follow the thread policy (core/backend/thread_policy.h; --threads overrides it), reported on
+// stderr so that stdout keeps the result lines alone.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -18,6 +20,7 @@
 #include "data/h5.h"
 #include "data/loader.h"
 #include "distributed/mpi_communicator.h"
+#include "distributed/thread_setup.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
@@ -41,8 +44,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   app.add_option("--precision", precision_setting, "fp32 | bf16 (bf16 matrix products with fp32 accumulation)")
       ->check(CLI::IsMember(kPrecisionNames.names()));
+  int64_t threads = 0;
+  app.add_option("--threads", threads, "CPU threads (0: automatic; see the config key threads)")
+      ->check(CLI::Range(0, 65536))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
+    ThreadSetup thread_setup = setup_threads(threads, nullptr);
+    for (const std::string& line : thread_setup.lines) std::fprintf(stderr, "st-eval: %s\n", line.c_str());
+    for (const std::string& line : thread_setup.warnings) std::fprintf(stderr, "st-eval: %s\n", line.c_str());
     Device device = choose_device(device_setting, cuda_built(), cuda_device_count(), 0).device;
     PrecisionScope precision(parse_precision(precision_setting));
     auto on_device = [&](const Tensor& t) { return t.defined() ? t.to(device) : t; };

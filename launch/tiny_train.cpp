@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend/thread_policy.h"
 #include "core/nn/model.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
     cfg.d_ff = 64;
     cfg.dropout = 0.0f;
     if (argc > 3) cfg.attention = parse_attention(argv[3]);
+    apply_threads_alone(0);
     SimpleTronModel model(cfg);
     AdamW opt(model.named_parameters(), AdamWConfig{.weight_decay = 0.01});
     LrSchedule sched{.kind = ScheduleKind::Cosine, .lr = 3e-3, .warmup = 20, .total_steps = steps};

@@ -20,6 +20,7 @@
 #include "distributed/communicator_choice.h"
 #include "distributed/data_parallel.h"
 #include "distributed/parallel_loss.h"
+#include "distributed/thread_setup.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
@@ -158,6 +159,7 @@ struct Trainer::Impl {
   CheckpointState state;
   int64_t micro = 0, accum = 1, seq_len = 0;
   std::string config_yaml;
+  ThreadSetup threads;  // this rank's CPU thread count; on rank 0 also the per-node summary
 
   Impl(TrainConfig c, ProcessGrid& g, TrainOptions o) : cfg(std::move(c)), grid(g), opts(o) {}
 
@@ -252,6 +254,7 @@ void Trainer::Impl::choose_device() {
 }
 
 void Trainer::Impl::setup() {
+  threads = setup_threads(cfg.threads, &grid.world());  // collective: every rank, before anything else
   choose_device();
   resolve_against_data(cfg);
   cfg.model.init_seed = cfg.seed;
@@ -286,6 +289,8 @@ void Trainer::Impl::setup() {
   }
   grid.world().barrier();
   log = std::make_unique<RunLog>(cfg.run_dir, root());
+  for (const std::string& line : threads.lines) log->info(line);
+  for (const std::string& warning : threads.warnings) log->info(warning);
   if (!device_note.empty()) log->info(device_note);
   if (!precision_note.empty()) log->info(precision_note);
 
@@ -464,6 +469,8 @@ void Trainer::Impl::print_dry_run(const std::string& headline) const {
               headline.c_str(), config_yaml.c_str(), static_cast<long long>(params), weights / 1e6, act / 1e6,
               grid.world_size(), grid.dp_size(), grid.sp_size(), static_cast<long long>(grid.column_count(seq_len)),
               static_cast<long long>(seq_len));
+  for (const std::string& line : threads.lines) std::printf("%s\n", line.c_str());
+  for (const std::string& warning : threads.warnings) std::printf("%s\n", warning.c_str());
 }
 
 // Zeroes the gradients and runs the `accum` micro-batches forward and backward (the gradient
@@ -617,6 +624,8 @@ void Trainer::Impl::write_results(const RunResult& res) const {
   j["test_loss"] = res.test_loss;
   j["skipped_steps"] = state.skipped_steps;
   j["seconds"] = res.seconds;
+  j["threads_per_rank"] = threads.mine.threads;  // rank 0's; train.log has every node's
+  j["threads_source"] = name_of(threads.mine.source);
   std::ofstream(cfg.run_dir + "/results.json") << j.dump(2) << "\n";
 }
 

@@ -1,6 +1,8 @@
 // parallel_for over std::thread workers; see parallel.h.
 #include "data/tasks/parallel.h"
 
+#include "core/backend/thread_policy.h"
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -12,7 +14,7 @@ namespace st::tasks {
 
 int resolve_threads(int threads) {
   if (threads > 0) return threads;
-  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return decide_threads_alone(0).threads;
 }
 
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& body) {

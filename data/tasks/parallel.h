@@ -8,7 +8,8 @@
 
 namespace st::tasks {
 
-// threads <= 0: one per hardware thread.
+// threads <= 0: the automatic count of the thread policy (core/backend/thread_policy.h): the
+// CPUs this process may run on, unless OMP_NUM_THREADS or SLURM_CPUS_PER_TASK says otherwise.
 int resolve_threads(int threads);
 void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& body);
 

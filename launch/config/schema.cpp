@@ -101,6 +101,9 @@ const std::vector<Key>& schema() {
                             [](TrainConfig& c, const std::string& v) { c.precision = v; },
                             [](const TrainConfig& c) { return c.precision; },
                             "Arithmetic of the matrix products. fp32: everything in fp32. bf16: every matrix product (linear layers, attention products, LM head) rounds its operands to bf16 and accumulates and writes in fp32 (bf16 tensor cores on cuda); parameters (the master weights), optimizer state, activations as stored, attention states K^T V, reductions, LayerNorm and losses stay fp32. On cpu, bf16 emulates the same rounding (slower than fp32; for checking a run before it goes to a GPU)."));
+    k.push_back(make_int("threads", [](TrainConfig& c) -> int64_t& { return c.threads; },
+                         "CPU threads (OpenMP and BLAS) of each process. 0: automatic, unless OMP_NUM_THREADS or else SLURM_CPUS_PER_TASK is set: each process takes its fair share of the CPUs it may run on (its affinity mask), shared with the other ranks of its node whose masks hold the same CPUs; at least 1. Rank 0 logs the choice per node and warns when a node's threads exceed its CPUs. Results do not depend on it.",
+                         0, 65536));
     // ---- model
     k.push_back(make_choice("model.task", kTaskKindNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.task = parse_task(v); },

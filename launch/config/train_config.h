@@ -54,6 +54,7 @@ struct TrainConfig {
   uint64_t seed = 1;
   std::string device = "auto";     // auto | cpu | cuda
   std::string precision = "fp32";  // fp32 | bf16 (bf16 matrix products, fp32 everything else)
+  int64_t threads = 0;             // CPU threads per process; 0: automatic (core/backend/thread_policy.h)
   ModelConfig model = data_sized_model();  // vocab_size, num_classes, max_len 0: from the data
 
   static ModelConfig data_sized_model() {
