@@ -5,7 +5,7 @@
 // a fixed random dY (B, N, H*d_h) writes dQ, dK, dV (=, gradients dropped between repetitions).
 // Times are host timings around Backend::synchronize(), medians over --steps after --warmup.
 // FLOPs: forward 2 * 2 B N H d_h^2 (K^T V and Q S), backward twice that.
-// Output: CSV (impl,b,h,n,dh,device,precision,status,fwd_ms,bwd_ms,total_ms,tflops,note), the
+// Output: CSV (impl,b,h,n,dh,device,precision,threads,status,fwd_ms,bwd_ms,total_ms,tflops,note), the
 // format bench/torch_attention.py writes for flash attention, so scripts/bench_gpu.sh can pair rows.
 //   st-bench-attention --device cuda --precision bf16 --heads 16 --head-dim 64 --tokens 65536
 //                      --n 1024,2048,4096,16384,65536
@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "st-bench-attention: %s, %s, H %lld, d_h %lld, %d CPU threads (%s), %d warm-up + %d measured "
                  "repetitions\n", dev.str().c_str(), precision_name(prec), (long long)o.heads, (long long)o.head_dim,
                  threads.threads, name_of(threads.source), o.warmup, o.steps);
-    std::string out = "impl,b,h,n,dh,device,precision,status,fwd_ms,bwd_ms,total_ms,tflops,note\n";
+    std::string out = "impl,b,h,n,dh,device,precision,threads,status,fwd_ms,bwd_ms,total_ms,tflops,note\n";
     // Rows go out as their shapes finish, so a run cut short keeps the rows before it.
     std::fputs(out.c_str(), stdout);
     std::fflush(stdout);
@@ -167,9 +167,9 @@ int main(int argc, char** argv) {
         }
       }
       char buf[512];
-      std::snprintf(buf, sizeof buf, "simpletron,%lld,%lld,%lld,%lld,%s,%s,%s,%.4f,%.4f,%.4f,%.2f,%s\n", (long long)r.b,
+      std::snprintf(buf, sizeof buf, "simpletron,%lld,%lld,%lld,%lld,%s,%s,%d,%s,%.4f,%.4f,%.4f,%.2f,%s\n", (long long)r.b,
                     (long long)o.heads, (long long)r.n, (long long)o.head_dim, dev.is_cpu() ? "cpu" : "cuda",
-                    precision_name(prec), r.status.c_str(), r.fwd_ms, r.bwd_ms, r.total_ms, r.tflops, r.note.c_str());
+                    precision_name(prec), threads.threads, r.status.c_str(), r.fwd_ms, r.bwd_ms, r.total_ms, r.tflops, r.note.c_str());
       std::fputs(buf, stdout);
       std::fflush(stdout);
       out += buf;

@@ -8,8 +8,8 @@ the one that also runs on the CPU). A backend that this torch or device lacks, o
 shape, gives a row with status skipped and the reason. Times: host timings around
 torch.cuda.synchronize(), medians over --steps after --warmup. FLOPs (tflops column): forward
 4 B H N^2 d_h, backward 2.5x the forward (recomputation included), as flash attention counts them.
-Output: CSV in st-bench-attention's columns (impl,b,h,n,dh,device,precision,status,fwd_ms,bwd_ms,
-total_ms,tflops,note); progress to stderr.
+Output: CSV in st-bench-attention's columns (impl,b,h,n,dh,device,precision,threads,status,fwd_ms,
+bwd_ms,total_ms,tflops,note; threads: PyTorch's CPU threads); progress to stderr.
 
   python3 bench/torch_attention.py --device cuda --heads 16 --head-dim 64 --tokens 65536 \\
       --n 1024,2048,4096,16384,65536 --backends flash,cudnn
@@ -104,12 +104,12 @@ def main():
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     print(f"torch_attention: torch {torch.__version__} on {where}, {a.dtype}, H {a.heads}, d_h {a.head_dim}, "
           f"{a.warmup} warm-up + {a.steps} measured repetitions", file=sys.stderr)
-    print("impl,b,h,n,dh,device,precision,status,fwd_ms,bwd_ms,total_ms,tflops,note")
+    print("impl,b,h,n,dh,device,precision,threads,status,fwd_ms,bwd_ms,total_ms,tflops,note")
     for name in names:
         backend, reason = sdpa_backend(name)
         for n in ns:
             B = a.tokens // n if a.tokens else a.batch
-            head = f"{name},{B},{a.heads},{n},{a.head_dim},{a.device},{a.dtype}"
+            head = f"{name},{B},{a.heads},{n},{a.head_dim},{a.device},{a.dtype},{torch.get_num_threads()}"
             if backend is None:
                 print(f"{head},skipped,,,,,{reason}", flush=True)
                 continue
