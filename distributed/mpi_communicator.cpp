@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "distributed/exit_codes.h"
+
 namespace st {
 
 void check_mpi(int rc, int rank, const char* call) {
@@ -87,7 +89,7 @@ void MpiCommunicator::wait(MPI_Request& req, const char* call, int64_t bytes) co
                    "not complete within %.0f s; another rank is missing or stuck. Aborting the job.\n",
                    world_rank, call, static_cast<long long>(bytes), size_, rank_, timeout_);
       std::fflush(stderr);
-      MPI_Abort(MPI_COMM_WORLD, 3);
+      MPI_Abort(MPI_COMM_WORLD, kExitCollectiveTimeout);
     }
   }
 }

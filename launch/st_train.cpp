@@ -1,16 +1,22 @@
 // st-train: the main program.
 //   st-train CONFIG.yaml [--set key=value]... [--resume RUN_DIR] [--dry-run]
 //   st-train --config-docs           (prints docs/config.md)
+//   st-train --force-unlock RUN_DIR  (clears the lock of a run directory whose holder is gone)
 // Runs under mpirun, under srun (PMIx) or without a launcher. CONFIG may be a suite config
-// (configs/lra.yaml) naming several task configs. Errors print one line "rank R: message" and
-// exit non-zero; in a multi-process job a failing rank aborts the others.
+// (configs/lra.yaml) naming several task configs. A job owns its run directory (and a suite its
+// directory) for its whole life (launch/run_lock.h). Errors that every rank meets together
+// (a run directory held by another job) are printed once by rank 0, and every rank exits with
+// their code (distributed/exit_codes.h); any other error prints "rank R: message" and, in a
+// multi-process job, the failing rank aborts the others.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 
+#include "distributed/exit_codes.h"
 #include "distributed/mpi_communicator.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
+#include "launch/run_lock.h"
 #include "launch/suite.h"
 #include "launch/trainer.h"
 
@@ -54,7 +60,7 @@ RunResult train_one(const std::string& config, const std::vector<std::string>& s
 int main(int argc, char** argv) {
   MpiEnvironment env(&argc, &argv);
   CLI::App app{"st-train: train SimpleTRON models (and baselines) on CPU, GPU or a cluster"};
-  std::string config, resume_dir;
+  std::string config, resume_dir, unlock_dir;
   std::vector<std::string> sets;
   bool dry_run = false, docs = false;
   app.add_option("config", config, "Run config (YAML), or a suite config naming several");
@@ -62,22 +68,34 @@ int main(int argc, char** argv) {
   app.add_option("--resume", resume_dir, "Continue the run in RUN_DIR from its newest checkpoint");
   app.add_flag("--dry-run", dry_run, "Print the resolved config, parameter count, memory estimate and layout");
   app.add_flag("--config-docs", docs, "Print the documentation of every config key (Markdown)");
+  app.add_option("--force-unlock", unlock_dir,
+                 "Remove the lock of RUN_DIR left by a job that is gone (refused while its holder runs), then exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc;
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;  // --help: 0
   }
   try {
     if (docs) {
       if (world_rank() == 0) std::printf("%s", config_docs_markdown().c_str());
       return 0;
     }
+    if (!unlock_dir.empty()) {
+      if (world_rank() == 0) std::printf("%s\n", force_unlock(unlock_dir).c_str());
+      return 0;
+    }
     if (config.empty()) throw CLI::RequiredError("config");
     install_preemption_handlers();
     if (is_suite_config(config)) {
       Suite suite = load_suite(config);
-      std::filesystem::create_directories(suite.run_dir);
+      // The suite's directory is the suite's for its whole run (each task's run dir has its own
+      // lock too); a dry run takes no lock and writes nothing.
+      std::unique_ptr<RunDirLock> suite_lock;
+      if (!dry_run) {
+        auto world = MpiCommunicator::world(600);
+        std::vector<std::string> notes;
+        suite_lock = acquire_run_dir_lock(suite.run_dir, RunLockOptions{}, *world, &notes);
+      }
       for (const SuiteTask& t : suite.tasks) {
         std::string dir = suite.run_dir + "/" + t.name;
         if (std::filesystem::exists(dir + "/results.json")) {
@@ -98,7 +116,13 @@ int main(int argc, char** argv) {
     (void)r;
     return 0;
   } catch (const CLI::Error& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  } catch (const CollectiveError& e) {  // every rank is here with the same message
+    if (world_rank() == 0) {
+      std::fprintf(stderr, "st-train: %s\n", e.what());
+      std::fflush(stderr);
+    }
+    return e.exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rank %d: %s\n", world_rank(), e.what());
     std::fflush(stderr);

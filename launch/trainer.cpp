@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
+#include "launch/run_lock.h"
 #include "launch/run_log.h"
 
 namespace st {
@@ -139,6 +141,8 @@ struct Trainer::Impl {
   TrainConfig cfg;
   ProcessGrid& grid;
   TrainOptions opts;
+  // Rank 0: this job's ownership of run_dir (run_lock.h); declared first, so released last.
+  std::unique_ptr<RunDirLock> lock;
   std::unique_ptr<SimpleTronModel> model;
   std::unique_ptr<SimpleTronModel> teacher;  // embedding task: frozen, evaluation mode
   std::unique_ptr<AdamW> optimizer;
@@ -186,6 +190,8 @@ struct Trainer::Impl {
   std::string metric_text(double v) const { return embedding() ? fmt("%.4f", v) : fmt("%.2f%%", 100 * v); }
 
   void setup();
+  void check_run_dir() const;
+  void set_aside_earlier_attempt(std::vector<std::string>* notes) const;
   LoaderConfig loader_config(const std::string& glob, bool training) const;
   Tensor targets_for(const Batch& b) const;
   std::pair<double, double> evaluate(Loader& loader, double* loss_out);
@@ -271,24 +277,42 @@ void Trainer::Impl::setup() {
   schedule.validate();
   config_yaml = to_yaml(cfg);
 
-  // A fresh run never mixes with an earlier run's checkpoints and metrics.
-  if (!opts.resume) {
-    auto earlier = step_checkpoints(cfg.run_dir);
-    bool best = fs::exists(best_checkpoint_path(cfg.run_dir));
-    ST_CHECK(earlier.empty() && !best, "run_dir: '", cfg.run_dir, "' holds checkpoints of an earlier run (",
-             earlier.empty() ? best_checkpoint_path(cfg.run_dir) : earlier.back(),
-             "); continue it with --resume ", cfg.run_dir, ", or choose another run_dir (or delete it)");
+  // Start-up order (docs/design.md, "Run directory ownership"): everything above only reads; a
+  // dry run stops before the lock and writes nothing; the lock file is the first write; the
+  // resume target is checked under the lock, since another job may have written until then.
+  if (opts.resume) {
+    ST_CHECK(fs::is_directory(cfg.run_dir), "--resume ", cfg.run_dir, ": no such directory");
+    ST_CHECK(!step_checkpoints(cfg.run_dir).empty(), "--resume ", cfg.run_dir, ": no checkpoint in ",
+             checkpoint_dir(cfg.run_dir));
   }
-  // Run directory: must be writable before any work.
-  std::error_code ec;
-  fs::create_directories(cfg.run_dir, ec);
+  if (opts.dry_run) {
+    check_run_dir();
+    model = std::make_unique<SimpleTronModel>(cfg.model);
+    return;
+  }
+  std::vector<std::string> lock_notes;
+  RunLockOptions lo;
+  lo.mechanism = parse_lock_mechanism(cfg.lock.mechanism);
+  lo.stale_seconds = cfg.lock.stale_seconds;
+  lo.requeue_wait_seconds = cfg.lock.requeue_wait_seconds;
+  lock = acquire_run_dir_lock(cfg.run_dir, lo, grid.world(), &lock_notes);
+  check_run_dir();
+  if (root() && !opts.resume) set_aside_earlier_attempt(&lock_notes);
   if (root()) {
-    std::ofstream probe(cfg.run_dir + "/config.yaml");
-    ST_CHECK(probe.good(), "run_dir: cannot write to '", cfg.run_dir, "'", ec ? " (" + ec.message() + ")" : "");
-    probe << config_yaml;
+    std::string tmp = cfg.run_dir + "/config.yaml.tmp";
+    {
+      std::ofstream out(tmp);
+      out << config_yaml;
+      out.flush();
+      ST_CHECK(out.good(), "run_dir: cannot write '", tmp, "'");
+    }
+    std::error_code ec;
+    fs::rename(tmp, cfg.run_dir + "/config.yaml", ec);
+    ST_CHECK(!ec, "run_dir: cannot write '", cfg.run_dir, "/config.yaml': ", ec.message());
   }
   grid.world().barrier();
   log = std::make_unique<RunLog>(cfg.run_dir, root());
+  for (const std::string& line : lock_notes) log->info(line);
   for (const std::string& line : threads.lines) log->info(line);
   for (const std::string& warning : threads.warnings) log->info(warning);
   if (!device_note.empty()) log->info(device_note);
@@ -327,8 +351,7 @@ void Trainer::Impl::setup() {
 
   if (opts.resume) {
     auto ckpts = step_checkpoints(cfg.run_dir);
-    ST_CHECK(!ckpts.empty(), "--resume ", cfg.run_dir, ": no checkpoint in ", checkpoint_dir(cfg.run_dir));
-    const std::string& path = ckpts.back();
+    const std::string& path = ckpts.back();  // check_run_dir: there is one
     CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
     // The model must be the same model: every model.* key equal.
     TrainConfig old = train_config_from_yaml(saved.config_yaml, path + " (stored config)");
@@ -352,6 +375,50 @@ void Trainer::Impl::setup() {
     state.config_yaml = config_yaml;
     log->info("resumed from " + path + " at step " + std::to_string(state.step));
   }
+}
+
+// The run directory suits the run: a fresh run finds no earlier run's checkpoints there (they
+// would mix), --resume finds a checkpoint. Reads only.
+void Trainer::Impl::check_run_dir() const {
+  if (opts.resume) {
+    ST_CHECK(!step_checkpoints(cfg.run_dir).empty(), "--resume ", cfg.run_dir, ": no checkpoint in ",
+             checkpoint_dir(cfg.run_dir));
+    return;
+  }
+  auto earlier = step_checkpoints(cfg.run_dir);
+  bool best = fs::exists(best_checkpoint_path(cfg.run_dir));
+  ST_CHECK(earlier.empty() && !best, "run_dir: '", cfg.run_dir, "' holds checkpoints of an earlier run (",
+           earlier.empty() ? best_checkpoint_path(cfg.run_dir) : earlier.back(),
+           "); continue it with --resume ", cfg.run_dir, ", or choose another run_dir (or delete it)");
+}
+
+// A fresh run in a directory where an earlier run ended before its first checkpoint (killed,
+// crashed): that run's logs and metrics move to RUN/earlier/<UTC time>/, so the new files hold
+// this run's rows only and nothing of the earlier one is lost. Rank 0, under the lock.
+void Trainer::Impl::set_aside_earlier_attempt(std::vector<std::string>* notes) const {
+  static const char* const kFiles[] = {"config.yaml", "train.log", "metrics.jsonl", "results.json", "tensorboard"};
+  std::vector<std::string> found;
+  for (const char* name : kFiles)
+    if (fs::exists(cfg.run_dir + "/" + name)) found.push_back(name);
+  if (found.empty()) return;
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::string dest = cfg.run_dir + "/earlier/" + stamp;
+  for (int i = 2; fs::exists(dest); ++i) dest = cfg.run_dir + "/earlier/" + stamp + "-" + std::to_string(i);
+  std::error_code ec;
+  fs::create_directories(dest, ec);
+  ST_CHECK(!ec, "run_dir: cannot create '", dest, "': ", ec.message());
+  std::string moved;
+  for (const std::string& name : found) {
+    fs::rename(cfg.run_dir + "/" + name, dest + "/" + name, ec);
+    ST_CHECK(!ec, "run_dir: cannot move '", cfg.run_dir, "/", name, "' to '", dest, "': ", ec.message());
+    moved += (moved.empty() ? "" : ", ") + name;
+  }
+  notes->push_back("run_dir: an earlier run here ended before its first checkpoint; its files (" + moved +
+                   ") moved to " + dest);
 }
 
 void Trainer::Impl::initialise_weights() {
@@ -582,9 +649,16 @@ void Trainer::Impl::evaluate_and_keep_best(int64_t step) {
 // rank agrees at the step boundary). Returns true when the run stops here, preempted.
 bool Trainer::Impl::checkpoint_or_preempt(int64_t step) {
   bool ckpt_now = cfg.train.checkpoint_every > 0 && step % cfg.train.checkpoint_every == 0;
-  Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0}, {1});
-  grid.world().all_reduce_sum(flag);
-  bool preempt = flag.to_vector<int32_t>()[0] > 0;
+  // Every rank learns of a preemption signal and of a lost run_dir lock (file mechanism: this
+  // job stalled past lock.stale_seconds and another took the directory over) at once.
+  Tensor flags = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0, lock && lock->lost() ? 1 : 0}, {2});
+  grid.world().all_reduce_sum(flags);
+  std::vector<int32_t> raised = flags.to_vector<int32_t>();
+  if (raised[1] > 0)
+    throw RunDirLockedError("run_dir: '" + cfg.run_dir + "' was taken over by another job at step " +
+                            std::to_string(step) + " (this job's heartbeat on " + cfg.run_dir +
+                            "/.lock was older than lock.stale_seconds); stopping without writing more");
+  bool preempt = raised[0] > 0;
   if (ckpt_now || preempt || step == cfg.train.steps) {
     save(step_checkpoint_path(cfg.run_dir, step));
     if (root()) prune_step_checkpoints(cfg.run_dir, cfg.train.keep_checkpoints);

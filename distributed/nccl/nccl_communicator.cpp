@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/backend/cuda/cuda_backend.h"
+#include "distributed/exit_codes.h"
 #include "distributed/mpi_communicator.h"
 
 namespace st {
@@ -232,7 +233,7 @@ void NcclCommunicator::fail(const Op& op, const std::string& why) const {
                world_rank_, op.call, static_cast<long long>(op.bytes), size_, rank_, device_, why.c_str());
   std::fflush(stderr);
   ncclCommAbort(comm_);
-  MPI_Abort(MPI_COMM_WORLD, 3);
+  MPI_Abort(MPI_COMM_WORLD, kExitCollectiveTimeout);
   std::abort();  // MPI_Abort does not return
 }
 

@@ -235,6 +235,15 @@ const std::vector<Key>& schema() {
                            "A collective not done within this time aborts the job with its name and rank.", 1e-3));
     k.push_back(make_float("distributed.bucket_mb", [](TrainConfig& c) -> double& { return c.dist.bucket_mb; },
                            "Gradient all-reduce bucket size (MiB).", 1e-3));
+    // ---- run directory lock
+    k.push_back(make_choice("lock.mechanism", {"auto", "flock", "file"},
+                            [](TrainConfig& c, const std::string& v) { c.lock.mechanism = v; },
+                            [](const TrainConfig& c) { return c.lock.mechanism; },
+                            "How a job owns its run_dir (RUN/.lock; a second job on the same run_dir is refused, naming the holder). flock: an exclusive flock(2), which the kernel drops when the holder ends however it ends. file: RUN/.lock itself is the lock, created atomically, touched by the holder every lock.stale_seconds / 5 (at most 30 s); it is taken over once its holder is a dead process on this host or its heartbeat is older than lock.stale_seconds, and st-train --force-unlock RUN_DIR clears it. auto: flock where the file system supports it, else file. Set file where flock is only node-local (Lustre mounted with localflock) and jobs on different nodes may share a run_dir."));
+    k.push_back(make_float("lock.stale_seconds", [](TrainConfig& c) -> double& { return c.lock.stale_seconds; },
+                           "lock.mechanism file: seconds without a heartbeat after which another job takes the lock over (the hosts' clocks must agree to within this).", 1e-3));
+    k.push_back(make_float("lock.requeue_wait_seconds", [](TrainConfig& c) -> double& { return c.lock.requeue_wait_seconds; },
+                           "A requeued Slurm job (same SLURM_JOB_ID, higher SLURM_RESTART_COUNT) whose previous run still holds the lock waits this long for it to let go, then exits as locked.", 0));
     return k;
   }();
   return keys;

@@ -44,6 +44,12 @@ struct DistConfig {
   double bucket_mb = 25;
 };
 
+// The run directory's lock (launch/run_lock.h).
+struct LockConfig {
+  std::string mechanism = "auto";     // auto | flock | file
+  double stale_seconds = 300;         // file mechanism: a heartbeat older than this is stale
+  double requeue_wait_seconds = 60;   // a requeued Slurm job waits this long for its previous run
+};
 struct DistillConfig {
   std::string teacher;  // checkpoint whose embeddings the model learns (model.task: embedding)
 };
@@ -67,6 +73,7 @@ struct TrainConfig {
   LoopConfig train;
   DistConfig dist;
   DistillConfig distill;
+  LockConfig lock;
 };
 
 }  // namespace st

@@ -196,7 +196,7 @@ TEST(TrainErrors, UnwritableRunDirectory) {
   write_file(dir, "blocker", "a file, not a directory");
   TrainConfig c = train_config_from_yaml(base_config(dir), "test");
   c.run_dir = dir.file("blocker") + "/run";
-  expect_error([&] { train(c); }, {"run_dir: cannot write", "blocker"});
+  expect_error([&] { train(c); }, {"run_dir: cannot create", "blocker", "Not a directory"});
 }
 
 std::vector<float> all_params(const std::string& ckpt) {
