@@ -13,12 +13,12 @@
 
 #include "core/backend/backend.h"
 #include "core/nn/model.h"
-#include "data/shard.h"
 #include "distributed/host_staging.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
 #include "launch/trainer.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/toy_split.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/run_records.h"
 
@@ -108,21 +108,7 @@ TEST(DeviceChoice, LocalRankComesFromTheLauncherEnvironment) {
 }
 
 // A tiny labelled split and a config that trains on it.
-void write_data(const TempDir& dir, const std::string& name, int64_t n) {
-  ShardMeta m;
-  m.task = "toy";
-  m.vocab_size = 10;
-  m.num_classes = 3;
-  m.seq_len = 12;
-  ShardWriter w(dir.file(name + "-0.h5"), m, 16);
-  std::vector<int32_t> in, lab;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < 12; ++j) in.push_back(static_cast<int32_t>((i * 7 + j * 3) % 9 + 1));
-    lab.push_back(in[i * 12] % 3);
-  }
-  w.append(in, {}, lab);
-  w.close();
-}
+void write_data(const TempDir& dir, const std::string& name, int64_t n) { testing::write_toy_split(dir.file(name), n); }
 
 TrainConfig tiny_config(const TempDir& dir, const std::string& extra) {
   return train_config_from_yaml("run_dir: " + dir.file("run") + "\nseed: 3\n" + extra +

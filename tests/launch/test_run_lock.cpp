@@ -17,11 +17,11 @@
 #include <sstream>
 #include <thread>
 
-#include "data/shard.h"
 #include "launch/config/schema.h"
 #include "launch/run_lock.h"
 #include "launch/trainer.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/toy_split.h"
 
 namespace st {
 namespace {
@@ -313,24 +313,8 @@ TEST(RunLock, ConfigKeysAreValidated) {
 
 // ---- through the trainer
 
-void write_split(const TempDir& dir, const std::string& name, int64_t n) {
-  ShardMeta m;
-  m.task = "toy";
-  m.vocab_size = 10;
-  m.num_classes = 3;
-  m.seq_len = 12;
-  ShardWriter w(dir.file(name + "-0.h5"), m, 16);
-  std::vector<int32_t> in, lab;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < 12; ++j) in.push_back(static_cast<int32_t>((i * 7 + j * 3) % 9 + 1));
-    lab.push_back(static_cast<int32_t>(i % 3));
-  }
-  w.append(in, {}, lab);
-  w.close();
-}
-
 TrainConfig small_run(const TempDir& dir) {
-  write_split(dir, "train", 32);
+  testing::write_toy_split(dir.file("train"), 32);
   return train_config_from_yaml("run_dir: " + dir.file("run") +
                                     "\nmodel: {d_model: 16, heads: 2, layers: 1, d_ff: 16}\n"
                                     "data: {train: " + dir.file("train-*.h5") +

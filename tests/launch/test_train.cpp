@@ -10,11 +10,11 @@
 #include <sstream>
 
 #include "tests/support/expect_error.h"
-#include "data/shard.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
 #include "launch/trainer.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/toy_split.h"
 
 namespace st {
 namespace {
@@ -30,21 +30,9 @@ std::string write_file(const TempDir& dir, const std::string& name, const std::s
 
 using testing::expect_error;
 
-// A small labelled split: tokens 1..9, label = first token % 3.
+// A small labelled split: tokens 1..9, label = first token % classes.
 void write_data(const TempDir& dir, const std::string& name, int64_t n, int64_t vocab = 10, int64_t classes = 3) {
-  ShardMeta m;
-  m.task = "toy";
-  m.vocab_size = vocab;
-  m.num_classes = classes;
-  m.seq_len = 12;
-  ShardWriter w(dir.file(name + "-0.h5"), m, 16);
-  std::vector<int32_t> in, lab;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < 12; ++j) in.push_back(static_cast<int32_t>((i * 7 + j * 3) % 9 + 1));
-    lab.push_back(in[i * 12] % static_cast<int32_t>(classes));
-  }
-  w.append(in, {}, lab);
-  w.close();
+  testing::write_toy_split(dir.file(name), n, vocab, classes);
 }
 
 std::string base_config(const TempDir& dir) {
