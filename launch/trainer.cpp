@@ -280,6 +280,11 @@ void Trainer::Impl::setup() {
   // Start-up order (docs/design.md, "Run directory ownership"): everything above only reads; a
   // dry run stops before the lock and writes nothing; the lock file is the first write; the
   // resume target is checked under the lock, since another job may have written until then.
+  // The other ranks wait in a collective while rank 0 takes the lock (a requeued job may wait):
+  ST_CHECK(grid.world_size() == 1 || cfg.lock.requeue_wait_seconds < cfg.dist.timeout_seconds,
+           "lock.requeue_wait_seconds (", cfg.lock.requeue_wait_seconds, ") must be below distributed.timeout_seconds (",
+           cfg.dist.timeout_seconds, "): the other ranks wait that long for rank 0 to take the run_dir lock");
+  LockMechanism mechanism = parse_lock_mechanism(cfg.lock.mechanism);
   if (opts.resume) {
     ST_CHECK(fs::is_directory(cfg.run_dir), "--resume ", cfg.run_dir, ": no such directory");
     ST_CHECK(!step_checkpoints(cfg.run_dir).empty(), "--resume ", cfg.run_dir, ": no checkpoint in ",
@@ -292,7 +297,7 @@ void Trainer::Impl::setup() {
   }
   std::vector<std::string> lock_notes;
   RunLockOptions lo;
-  lo.mechanism = parse_lock_mechanism(cfg.lock.mechanism);
+  lo.mechanism = mechanism;
   lo.stale_seconds = cfg.lock.stale_seconds;
   lo.requeue_wait_seconds = cfg.lock.requeue_wait_seconds;
   lock = acquire_run_dir_lock(cfg.run_dir, lo, grid.world(), &lock_notes);

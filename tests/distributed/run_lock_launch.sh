@@ -3,7 +3,7 @@
 # 1-rank job holds is refused (exit code 75, the holder named once, no MPI abort, nothing
 # written); after the holder is killed with SIGKILL the next job proceeds; a 1-rank job is
 # refused while a 2-rank job holds the directory, and the holder's metrics have no duplicate or
-# foreign rows.
+# foreign rows; a requeue wait longer than the collective timeout is refused.
 #   tests/distributed/run_lock_launch.sh BUILD_DIR MPIEXEC
 set -euo pipefail
 build="$1"
@@ -88,4 +88,16 @@ c = collections.Counter((r['split'], r['step']) for r in rows)
 print(sum(1 for v in c.values() if v > 1))" "$run/metrics.jsonl")"
 [ "$dups" = 0 ] || fail "metrics.jsonl has $dups duplicate rows" "$run/metrics.jsonl"
 [ ! -e "$run/.lock" ] || fail "the preempted job left its lock"
+
+# 4. The other ranks wait for rank 0's lock within the collective timeout: a requeue wait longer
+#    than it is refused before anything is written.
+run="$work/run3"
+rc=0
+# shellcheck disable=SC2046
+"${mpirun[@]}" -np 2 "$build/launch/st-train" $(args 2) --set distributed.timeout_seconds=30 \
+  > "$work/timeout.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "a requeue wait above the collective timeout was accepted" "$work/timeout.out"
+grep -q "lock.requeue_wait_seconds (60) must be below distributed.timeout_seconds (30)" "$work/timeout.out" ||
+  fail "the error does not name both keys" "$work/timeout.out"
+[ ! -e "$run" ] || fail "the refused run created its directory"
 echo "run_lock_launch: all cases passed"
