@@ -1,5 +1,5 @@
 // st-bench-loader: streaming-loader throughput against a raw HDF5 read of the same bytes.
-//   st-bench-loader 'data/lra/listops/train-*.h5' [--batch 32] [--epochs 1]
+//   st-bench-loader 'data/lra/listops/train-*.h5' [--batch 32] [--max-open-files 64]
 // Raw: every shard's /inputs (and /inputs2, /labels) read in blocks of 4096 rows on one thread.
 // Loader: one training epoch (shuffled blocks + shuffle buffer + background reader) and one eval
 // pass, consumed as fast as possible; reported as examples/s and MB/s, and as a ratio to raw.
@@ -13,13 +13,20 @@
 int main(int argc, char** argv) {
   using namespace st;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: st-bench-loader GLOB [--batch N]\n");
+    std::fprintf(stderr, "usage: st-bench-loader GLOB [--batch N] [--max-open-files K]\n");
     return 2;
   }
   std::string glob = argv[1];
-  int64_t batch = 32;
-  for (int i = 2; i + 1 < argc; i += 2)
-    if (std::string(argv[i]) == "--batch") batch = std::stoll(argv[i + 1]);
+  int64_t batch = 32, max_open = LoaderConfig{}.max_open_files;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string option = argv[i];
+    if (option == "--batch") batch = std::stoll(argv[i + 1]);
+    else if (option == "--max-open-files") max_open = std::stoll(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "st-bench-loader: unknown option %s\n", option.c_str());
+      return 2;
+    }
+  }
   try {
     std::vector<ShardInfo> shards = open_split(glob);
     const ShardMeta& m = shards[0].meta;
@@ -49,6 +56,7 @@ int main(int argc, char** argv) {
       c.batch_size = batch;
       c.training = training;
       c.seed = 1;
+      c.max_open_files = max_open;
       Loader l(c);
       Batch b;
       auto t = now();
@@ -64,8 +72,9 @@ int main(int argc, char** argv) {
     double wait_train = 0, wait_eval = 0;
     auto [train_s, train_n] = run(true, &wait_train);
     auto [eval_s, eval_n] = run(false, &wait_eval);
-    std::printf("st-bench-loader: %s: %lld examples in %zu shards, seq_len %lld, %.1f MB of ids\n", glob.c_str(),
-                static_cast<long long>(examples), shards.size(), static_cast<long long>(m.seq_len), mb);
+    std::printf("st-bench-loader: %s: %lld examples in %zu shards, seq_len %lld, %.1f MB of ids, at most %lld "
+                "shard files open\n", glob.c_str(), static_cast<long long>(examples), shards.size(),
+                static_cast<long long>(m.seq_len), mb, static_cast<long long>(max_open));
     std::printf("| reader | time | examples/s | MB/s | vs raw |\n|---|---|---|---|---|\n");
     std::printf("| raw HDF5 read (blocks of 4096 rows) | %.2f s | %.0f | %.0f | 1.00 |\n", raw, examples / raw, mb / raw);
     std::printf("| loader, training epoch (batch %lld) | %.2f s | %.0f | %.0f | %.2f |\n", static_cast<long long>(batch),

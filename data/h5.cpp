@@ -3,10 +3,12 @@
 
 #include <hdf5.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <sstream>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 
 namespace st::h5 {
 
@@ -18,8 +20,16 @@ std::recursive_mutex& h5_lock() {
 namespace {
 using Lock = std::lock_guard<std::recursive_mutex>;
 
+// After a failed HDF5 write (errno cleared before it): the system's reason where there is one.
+std::string write_error() {
+  int e = errno;
+  return e != 0 ? errno_message(e) : std::string("the HDF5 library reported a failure (disk full?)");
+}
+
+// HDF5's automatic error printing is off: our errors say what failed. In a thread-safe HDF5
+// the setting belongs to the calling thread, so every thread (the loaders' readers) sets it.
 void silence_hdf5() {
-  static bool done = [] {
+  static thread_local bool done = [] {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
@@ -77,15 +87,13 @@ Handle& Handle::operator=(Handle&& o) noexcept {
 File File::open_read(const std::string& path) {
   Lock lock(h5_lock());
   silence_hdf5();
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    std::fclose(f);
-  } else {
-    ST_THROW(path, ": cannot open (missing or unreadable)");
-  }
-  ST_CHECK(H5Fis_hdf5(path.c_str()) > 0, path,
-           ": not a readable HDF5 file (truncated or corrupt?)");
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  ST_CHECK(id >= 0, path, ": cannot open as HDF5 (truncated or corrupt?)");
+  if (id < 0) {
+    // Missing, not permitted, too many open files: open(2) says which. Else the contents.
+    std::string why = open_failure(path, false);
+    ST_CHECK(!why.empty(), path, ": not a readable HDF5 file (truncated or corrupt?)");
+    ST_THROW(path, ": cannot open: ", why);
+  }
   File f;
   f.file_ = Handle(id, Handle::Kind::File);
   f.path_ = path;
@@ -96,7 +104,10 @@ File File::create(const std::string& path) {
   Lock lock(h5_lock());
   silence_hdf5();
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  ST_CHECK(id >= 0, path, ": cannot create (is the directory writable?)");
+  if (id < 0) {
+    std::string why = open_failure(path, true);
+    ST_THROW(path, ": cannot create: ", why.empty() ? std::string("HDF5 refused it") : why);
+  }
   File f;
   f.file_ = Handle(id, Handle::Kind::File);
   f.path_ = path;
@@ -248,8 +259,9 @@ void write_dataset(hid_t file, const std::string& path, const std::string& datas
   Handle ds(H5Dcreate2(file, dataset.c_str(), filetype, space.id(), H5P_DEFAULT, plist.id(), H5P_DEFAULT),
             Handle::Kind::Dataset);
   ST_CHECK(ds.valid(), path, ": cannot create dataset /", dataset);
+  errno = 0;
   ST_CHECK(H5Dwrite(ds.id(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, path,
-           ": cannot write /", dataset, " (disk full?)");
+           ": cannot write /", dataset, ": ", write_error());
 }
 }  // namespace
 
@@ -306,8 +318,9 @@ void File::append_i32(const std::string& dataset, const int32_t* data, int64_t r
   hsize_t count[2] = {static_cast<hsize_t>(rows), rank == 2 ? dims[1] : 1};
   H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr);
   Handle mem(H5Screate_simple(rank, count, nullptr), Handle::Kind::Dataspace);
+  errno = 0;
   ST_CHECK(H5Dwrite(ds.id(), H5T_NATIVE_INT32, mem.id(), fspace.id(), H5P_DEFAULT, data) >= 0, path_,
-           ": cannot append to /", dataset, " (disk full?)");
+           ": cannot append to /", dataset, ": ", write_error());
 }
 
 bool File::has_attribute(const std::string& name) const {
@@ -394,12 +407,16 @@ double File::double_attribute(const std::string& name) const {
 
 void File::flush() {
   Lock lock(h5_lock());
-  H5Fflush(file_.id(), H5F_SCOPE_GLOBAL);
+  errno = 0;
+  ST_CHECK(H5Fflush(file_.id(), H5F_SCOPE_GLOBAL) >= 0, path_, ": cannot write: ", write_error());
 }
 
 void File::close() {
   Lock lock(h5_lock());
-  file_ = Handle();
+  hid_t id = file_.release();
+  if (id < 0) return;
+  errno = 0;
+  ST_CHECK(H5Fclose(id) >= 0, path_, ": cannot write: ", write_error());
 }
 
 }  // namespace st::h5

@@ -24,6 +24,11 @@ class Handle {
   Handle& operator=(const Handle&) = delete;
   long long id() const { return id_; }
   bool valid() const { return id_ >= 0; }
+  long long release() {  // the id, no longer closed by this handle
+    long long id = id_;
+    id_ = -1;
+    return id;
+  }
 
  private:
   long long id_ = -1;

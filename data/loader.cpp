@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <list>
 #include <memory>
 #include <random>
 #include <unordered_map>
@@ -21,6 +22,37 @@ void shuffle_in_place(std::vector<T>& v, std::mt19937_64& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
 }
 
+// The shard files a reader holds open: at most `capacity`, the least recently used closed
+// first. Reopening a shard reads the same bytes, so the batches never depend on the capacity.
+class OpenShards {
+ public:
+  OpenShards(const std::vector<ShardInfo>& shards, size_t capacity)
+      : shards_(shards), files_(shards.size()), where_(shards.size()), capacity_(std::max<size_t>(capacity, 1)) {}
+
+  h5::File& get(size_t s) {
+    if (files_[s]) {
+      recent_.splice(recent_.begin(), recent_, where_[s]);  // now the most recent
+      return *files_[s];
+    }
+    if (recent_.size() >= capacity_) {
+      size_t oldest = recent_.back();
+      files_[oldest].reset();
+      recent_.pop_back();
+    }
+    files_[s] = std::make_unique<h5::File>(h5::File::open_read(shards_[s].path));
+    recent_.push_front(s);
+    where_[s] = recent_.begin();
+    return *files_[s];
+  }
+
+ private:
+  const std::vector<ShardInfo>& shards_;
+  std::vector<std::unique_ptr<h5::File>> files_;  // per shard; null: closed
+  std::list<size_t> recent_;                      // open shards, most recently used first
+  std::vector<std::list<size_t>::iterator> where_;
+  size_t capacity_;
+};
+
 uint64_t mix(uint64_t a, uint64_t b) {
   uint64_t x = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull + (a << 6) + (a >> 2));
   x ^= x >> 31;
@@ -29,14 +61,15 @@ uint64_t mix(uint64_t a, uint64_t b) {
 }
 }  // namespace
 
-// The reader thread's state: open files, and the rows of examples that have been read from the
+// The reader thread's state: open shard files, and the rows of examples that have been read from the
 // stream but not yet put in a batch (at most shuffle_buffer + block_size of them).
 struct Loader::ReaderState {
   struct Row {
     std::vector<int32_t> inputs, inputs2;
     int32_t label = -100;
   };
-  std::vector<std::unique_ptr<h5::File>> files;
+  explicit ReaderState(const std::vector<ShardInfo>& shards, size_t max_open) : files(shards, max_open) {}
+  OpenShards files;
   std::unordered_map<int64_t, Row> pending;
   std::vector<int64_t> stream;  // this epoch's stream (block order)
   size_t streamed = 0;          // stream[0, streamed) has been read
@@ -47,6 +80,7 @@ Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
   ST_CHECK(cfg.block_size >= 1, "data.block_size: must be positive, got ", cfg.block_size);
   ST_CHECK(cfg.shuffle_buffer >= 1, "data.shuffle_buffer: must be positive, got ", cfg.shuffle_buffer);
   ST_CHECK(cfg.prefetch >= 1, "data.prefetch: must be positive, got ", cfg.prefetch);
+  ST_CHECK(cfg.max_open_files >= 1, "data.max_open_files: must be positive, got ", cfg.max_open_files);
   ST_CHECK(cfg.dp_size >= 1 && cfg.dp_rank >= 0 && cfg.dp_rank < cfg.dp_size,
            "loader: data-parallel rank ", cfg.dp_rank, " of ", cfg.dp_size);
   ST_CHECK(cfg.sp_size >= 1 && cfg.sp_rank >= 0 && cfg.sp_rank < cfg.sp_size,
@@ -170,8 +204,7 @@ void Loader::read_stream(ReaderState& state, size_t upto) {
            state.stream[state.streamed + run] == id + static_cast<int64_t>(run) &&
            row + static_cast<int64_t>(run) < shards_[s].examples)
       ++run;
-    if (!state.files[s]) state.files[s] = std::make_unique<h5::File>(h5::File::open_read(shards_[s].path));
-    h5::File& f = *state.files[s];
+    h5::File& f = state.files.get(s);
     int64_t n = static_cast<int64_t>(run);
     in.resize(n * C);
     f.read_i32_block("inputs", row, n, col0_, C, in.data());
@@ -217,8 +250,7 @@ Batch Loader::make_batch(const std::vector<int64_t>& ids, const LoaderCursor& at
 void Loader::reader_main(LoaderCursor from) {
   pthread_setname_np(pthread_self(), "st-loader");  // names it in top -H and ps -L
   try {
-    ReaderState state;
-    state.files.resize(shards_.size());
+    ReaderState state(shards_, static_cast<size_t>(cfg_.max_open_files));
     LoaderCursor at = from;
     std::vector<int64_t> order;
     // Examples of the stream that must have been read before output position k: the buffer

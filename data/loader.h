@@ -5,7 +5,7 @@
 //   yield exactly the batches an uninterrupted run would have.
 // - One background thread does all reads (HDF5 is not thread-safe; it also takes the global HDF5
 //   lock) and keeps `prefetch` batches queued. It reads each block once, in stream order, and keeps
-//   at most shuffle_buffer + block_size examples in memory.
+//   at most shuffle_buffer + block_size examples in memory and max_open_files shard files open.
 // - Sequence parallelism: rank r of an SP group reads only its columns
 //   [r*L/sp, (r+1)*L/sp) of the same examples as the other ranks of its group.
 // - Eval mode: natural order, every example exactly once; the last batch is padded with rows of
@@ -34,6 +34,7 @@ struct LoaderConfig {
   int64_t shuffle_buffer = 4096;  // examples (training)
   int64_t block_size = 256;       // examples per block of the epoch permutation
   int prefetch = 4;               // batches kept ready
+  int64_t max_open_files = 64;    // shard files the reader keeps open (least recently used closed)
   int dp_rank = 0, dp_size = 1;
   int sp_rank = 0, sp_size = 1;
 };

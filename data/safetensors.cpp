@@ -1,12 +1,14 @@
 // safetensors reading; see safetensors.h.
 #include "data/safetensors.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/math/bf16.h"
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 
 namespace st {
 
@@ -46,7 +48,7 @@ float half_to_float(uint16_t h) {
 
 SafeTensorsFile::SafeTensorsFile(std::string path) : path_(std::move(path)) {
   std::ifstream in(path_, std::ios::binary | std::ios::ate);
-  ST_CHECK(in.good(), path_, ": cannot open (missing or unreadable)");
+  ST_CHECK(in.good(), path_, ": cannot open: ", errno_message(errno));
   auto file_size = static_cast<uint64_t>(in.tellg());
   ST_CHECK(file_size >= 8, path_, ": too short for a safetensors file (", file_size, " bytes)");
   in.seekg(0);

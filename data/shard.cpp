@@ -4,11 +4,13 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/tensor/error.h"
 #include "data/h5.h"
+#include "data/io_error.h"
 
 namespace st {
 
@@ -93,7 +95,7 @@ void ShardWriter::close() {
   impl_->file.flush();
   impl_->file.close();
   ST_CHECK(std::rename(impl_->tmp.c_str(), impl_->path.c_str()) == 0, impl_->path,
-           ": cannot move the finished shard into place");
+           ": cannot move the finished shard into place: ", errno_message(errno));
   impl_->closed = true;
 }
 

@@ -2,12 +2,14 @@
 #include "launch/checkpoint.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
 
 #include "data/h5.h"
+#include "data/io_error.h"
 #include "launch/config/schema.h"
 
 namespace st {
@@ -61,7 +63,8 @@ void write_checkpoint(const std::string& path, const SimpleTronModel& model, con
     f.flush();
     f.close();
   }
-  ST_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the finished checkpoint into place");
+  ST_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the finished checkpoint into place: ",
+           errno_message(errno));
 }
 }  // namespace
 

@@ -3,11 +3,13 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 #include "launch/tensorboard_writer.h"
 
 namespace st {
@@ -26,8 +28,9 @@ bool progress_line_wanted() {
 RunLog::RunLog(const std::string& run_dir, bool active) : active_(active), tty_(progress_line_wanted()) {
   if (!active_) return;
   log_ = std::fopen((run_dir + "/train.log").c_str(), "a");
+  ST_CHECK(log_, run_dir, "/train.log: cannot write: ", errno_message(errno));
   metrics_ = std::fopen((run_dir + "/metrics.jsonl").c_str(), "a");
-  ST_CHECK(log_ && metrics_, run_dir, ": cannot write train.log / metrics.jsonl (is the run directory writable?)");
+  ST_CHECK(metrics_, run_dir, "/metrics.jsonl: cannot write: ", errno_message(errno));
   tb_ = std::make_unique<TensorBoardWriter>(run_dir + "/tensorboard");
 }
 

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 
 namespace st {
 namespace {
@@ -107,7 +108,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir) {
     if (file_ == nullptr && errno != EEXIST) break;
   }
   ST_CHECK(file_ != nullptr, "TensorBoard: cannot write event file '", path_,
-           "': ", std::strerror(errno));
+           "': ", errno_message(errno));
 
   std::string event;
   append_double(event, 1, now);               // Event.wall_time
@@ -135,7 +136,7 @@ void TensorBoardWriter::scalar(const std::string& tag, double value, int64_t ste
 
 void TensorBoardWriter::flush() {
   ST_CHECK(std::fflush(file_) == 0, "TensorBoard: cannot write event file '", path_,
-           "': ", std::strerror(errno));
+           "': ", errno_message(errno));
 }
 
 void TensorBoardWriter::write_record(const std::string& data) {
@@ -145,7 +146,7 @@ void TensorBoardWriter::write_record(const std::string& data) {
   record += data;
   append_little_endian(record, masked_crc32c(data.data(), data.size()), 4);
   ST_CHECK(std::fwrite(record.data(), 1, record.size(), file_) == record.size(),
-           "TensorBoard: cannot write event file '", path_, "': ", std::strerror(errno));
+           "TensorBoard: cannot write event file '", path_, "': ", errno_message(errno));
 }
 
 }  // namespace st

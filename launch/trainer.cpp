@@ -236,6 +236,7 @@ LoaderConfig Trainer::Impl::loader_config(const std::string& glob, bool training
   l.shuffle_buffer = cfg.data.shuffle_buffer;
   l.block_size = cfg.data.block_size;
   l.prefetch = cfg.data.prefetch;
+  l.max_open_files = cfg.data.max_open_files;
   l.dp_rank = grid.dp_rank();
   l.dp_size = grid.dp_size();
   l.sp_rank = grid.sp_rank();

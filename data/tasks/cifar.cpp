@@ -1,10 +1,12 @@
 // CIFAR-10 binary converter; see cifar.h.
 #include "data/tasks/cifar.h"
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 #include "data/tasks/line_reader.h"
 #include "data/tasks/vocab.h"
 
@@ -36,7 +38,7 @@ ConvertResult convert_cifar10(const std::vector<std::string>& inputs, const std:
   std::vector<int32_t> ids(static_cast<size_t>(kCifarPixels));
   for (const auto& path : inputs) {
     std::ifstream in(path, std::ios::binary);
-    ST_CHECK(in.good(), path, ": cannot open");
+    ST_CHECK(in.good(), path, ": cannot open: ", errno_message(errno));
     for (int64_t r = 0; in.read(reinterpret_cast<char*>(rec.data()), kCifarRecordBytes); ++r) {
       int label = rec[0];
       ST_CHECK(label < 10, path, ": record ", r, " has label ", label,

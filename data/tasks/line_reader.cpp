@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 
 namespace st::tasks {
 
@@ -16,11 +17,11 @@ void require_readable(const std::string& path, const char* option) {
   ST_CHECK(!std::filesystem::is_directory(path, ec), option, ": '", path,
            "' is a directory, expected a file");
   std::ifstream probe(path, std::ios::binary);
-  ST_CHECK(probe.good(), option, ": cannot open '", path, "': ", std::strerror(errno));
+  ST_CHECK(probe.good(), option, ": cannot open '", path, "': ", errno_message(errno));
 }
 
 LineReader::LineReader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
-  ST_CHECK(in_.good(), path, ": cannot open: ", std::strerror(errno));
+  ST_CHECK(in_.good(), path, ": cannot open: ", errno_message(errno));
 }
 
 bool LineReader::next(std::string& line) {

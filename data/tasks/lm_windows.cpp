@@ -2,10 +2,12 @@
 #include "data/tasks/lm_windows.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 #include "data/tasks/line_reader.h"
 #include "data/tasks/vocab.h"
 
@@ -39,7 +41,7 @@ class ByteStream {
       if (!in_.is_open()) {
         if (next_ == paths_.size()) return false;
         in_.open(paths_[next_++], std::ios::binary);
-        ST_CHECK(in_.good(), paths_[next_ - 1], ": cannot open");
+        ST_CHECK(in_.good(), paths_[next_ - 1], ": cannot open: ", errno_message(errno));
       }
       char chunk[1 << 16];
       in_.read(chunk, sizeof chunk);

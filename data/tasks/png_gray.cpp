@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 #include "data/tasks/luma.h"
 
 namespace st::tasks {
@@ -74,7 +75,7 @@ bool decode_png(std::FILE* fp, PngState* st) {
 
 GrayImage read_png_gray(const std::string& path) {
   std::FILE* fp = std::fopen(path.c_str(), "rb");
-  ST_CHECK(fp, path, ": cannot open: ", std::strerror(errno));
+  ST_CHECK(fp, path, ": cannot open: ", errno_message(errno));
   unsigned char sig[8];
   bool is_png = std::fread(sig, 1, 8, fp) == 8 && png_sig_cmp(sig, 0, 8) == 0;
   if (!is_png) {

@@ -3,12 +3,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unordered_set>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 #include "data/text/wordpiece.h"
 
 namespace st::tasks {
@@ -203,7 +205,7 @@ std::vector<SplitResult> convert_sentences(const std::vector<std::string>& input
   if (job.progress) job.progress->start("sentences (files)", static_cast<int64_t>(files.size()));
   for (const std::string& path : files) {
     std::ifstream f(path, std::ios::binary);
-    ST_CHECK(f.good(), path, ": cannot open");
+    ST_CHECK(f.good(), path, ": cannot open: ", errno_message(errno));
     std::string text((std::istreambuf_iterator<char>(f)), {});
     for (const std::string& s : extract_sentences(text, opt)) {
       uint64_t h = fnv1a(s);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 
 namespace st::text {
 namespace {
@@ -119,7 +120,7 @@ std::vector<int32_t> decode_utf8(std::string_view s, std::string_view what) {
 
 WordPiece::WordPiece(const std::string& vocab_path) : path_(vocab_path) {
   std::ifstream in(vocab_path, std::ios::binary);
-  ST_CHECK(in, "wordpiece: cannot open vocabulary file '", vocab_path, "': ", std::strerror(errno));
+  ST_CHECK(in, "wordpiece: cannot open vocabulary file '", vocab_path, "': ", errno_message(errno));
   std::ostringstream ss;
   ss << in.rdbuf();
   ST_CHECK(!in.bad(), "wordpiece: cannot read vocabulary file '", vocab_path, "'");

@@ -189,6 +189,9 @@ const std::vector<Key>& schema() {
     k.push_back(make_custom("data.prefetch", Kind::Int, "Batches the reader thread keeps ready.", 1, 1024,
                             [](TrainConfig& c, const std::string& v) { c.data.prefetch = std::stoi(v); },
                             [](const TrainConfig& c) { return std::to_string(c.data.prefetch); }));
+    k.push_back(make_int("data.max_open_files", [](TrainConfig& c) -> int64_t& { return c.data.max_open_files; },
+                         "Shard files each loader (training, validation, test) keeps open; beyond it the least recently used is closed and reopened when needed, which changes no example. The default keeps a process with all three loaders far below the common limit of 1024 open files (ulimit -n).",
+                         1, 1 << 20));
     // ---- optimizer
     k.push_back(make_float("optimizer.lr", [](TrainConfig& c) -> double& { return c.optim.lr; }, "Base learning rate.", 1e-30));
     k.push_back(make_choice("optimizer.schedule", kScheduleKindNames.names(),

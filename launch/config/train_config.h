@@ -15,6 +15,7 @@ struct DataConfig {
   int64_t shuffle_buffer = 4096;
   int64_t block_size = 256;
   int prefetch = 4;
+  int64_t max_open_files = 64;   // per loader (train, val, test each)
 };
 
 struct OptimConfig {
