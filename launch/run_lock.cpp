@@ -11,13 +11,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <sstream>
 
 #include "core/tensor/error.h"
 #include "core/tensor/tensor.h"
+#include "data/io_error.h"
 #include "distributed/exit_codes.h"
 
 namespace st {
@@ -27,8 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kLockName = ".lock";
-
-std::string errno_text(int e) { return std::string(std::strerror(e)) + " (errno " + std::to_string(e) + ")"; }
 
 std::string host_name() {
   char name[256] = {};
@@ -55,10 +53,10 @@ bool lock_unsupported(int e) { return e == ENOLCK || e == EOPNOTSUPP || e == ENO
 
 // The whole file; false when it does not exist. Other failures throw naming the file.
 bool read_text(const std::string& path, std::string* out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT) return false;
-    ST_THROW("run_dir lock: cannot read '", path, "': ", errno_text(errno));
+    ST_THROW("run_dir lock: cannot read '", path, "': ", errno_message(errno));
   }
   out->clear();
   char buf[4096];
@@ -68,7 +66,7 @@ bool read_text(const std::string& path, std::string* out) {
     if (n < 0) {
       int e = errno;
       ::close(fd);
-      ST_THROW("run_dir lock: cannot read '", path, "': ", errno_text(e));
+      ST_THROW("run_dir lock: cannot read '", path, "': ", errno_message(e));
     }
     if (n == 0) break;
     out->append(buf, static_cast<size_t>(n));
@@ -83,10 +81,10 @@ void write_all(int fd, const std::string& text, const std::string& path) {
   while (done < text.size()) {
     ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    ST_CHECK(n > 0, "run_dir lock: cannot write '", path, "': ", errno_text(errno));
+    ST_CHECK(n > 0, "run_dir lock: cannot write '", path, "': ", errno_message(errno));
     done += static_cast<size_t>(n);
   }
-  ST_CHECK(::fsync(fd) == 0, "run_dir lock: cannot sync '", path, "': ", errno_text(errno));
+  ST_CHECK(::fsync(fd) == 0, "run_dir lock: cannot sync '", path, "': ", errno_message(errno));
 }
 
 // Seconds since the file was last modified (the heartbeat of the file mechanism); -1: gone.
@@ -128,7 +126,7 @@ LockRecord read_holder(const std::string& path) {
 // File mechanism: whether the holder of `record` (modified `age` seconds ago) is gone, and why.
 bool holder_gone(const LockRecord& record, const std::string& path, double age, double stale_seconds, std::string* why) {
   if (record.mechanism == "flock") {  // written by a holder on a mount with flock: ask flock
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
       int rc = ::flock(fd, LOCK_EX | LOCK_NB);
       int e = errno;
@@ -164,13 +162,14 @@ bool holder_gone(const LockRecord& record, const std::string& path, double age, 
 Attempt try_flock(const std::string& path, double stale_seconds, bool forced) {
   for (int tries = 0; tries < 8; ++tries) {
     bool created = true;
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    // O_NOFOLLOW: a RUN/.lock planted as a symbolic link is refused, never written through.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0 && errno == EEXIST) {
       created = false;
-      fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+      fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0 && errno == ENOENT) continue;  // its holder let go just now
     }
-    ST_CHECK(fd >= 0, "run_dir lock: cannot open '", path, "': ", errno_text(errno));
+    ST_CHECK(fd >= 0, "run_dir lock: cannot open '", path, "': ", errno_message(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       int e = errno;
       ::close(fd);
@@ -180,8 +179,8 @@ Attempt try_flock(const std::string& path, double stale_seconds, bool forced) {
         return Attempt{false, -1, {}, "", true};
       }
       ST_CHECK(!lock_unsupported(e), "lock.mechanism: flock, but the file system of '", path,
-               "' does not support flock (", errno_text(e), "); use auto or file");
-      ST_THROW("run_dir lock: flock on '", path, "' failed: ", errno_text(e));
+               "' does not support flock (", errno_message(e), "); use auto or file");
+      ST_THROW("run_dir lock: flock on '", path, "' failed: ", errno_message(e));
     }
     // The holder before us removes RUN/.lock as it lets go: if we locked that unlinked file,
     // the lock is worthless; open the one at the path again.
@@ -211,8 +210,9 @@ Attempt try_lock_file(const std::string& dir, const std::string& path, const Loc
   std::string self = host_name() + "-" + std::to_string(::getpid());
   std::string fresh = dir + "/.lock.new-" + self, aside = dir + "/.lock.stale-" + self;
   for (int tries = 0; tries < 8; ++tries) {
-    int fd = ::open(fresh.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ST_CHECK(fd >= 0, "run_dir lock: cannot write '", fresh, "': ", errno_text(errno));
+    ::unlink(fresh.c_str());  // our own name; anything there is a leftover (or planted)
+    int fd = ::open(fresh.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    ST_CHECK(fd >= 0, "run_dir lock: cannot write '", fresh, "': ", errno_message(errno));
     try {
       write_all(fd, mine.text(), fresh);
     } catch (...) {
@@ -225,7 +225,7 @@ Attempt try_lock_file(const std::string& dir, const std::string& path, const Loc
     int e = errno;
     ::unlink(fresh.c_str());
     if (rc == 0) return Attempt{true, -1, {}, ""};
-    ST_CHECK(e == EEXIST, "run_dir lock: cannot create '", path, "': ", errno_text(e));
+    ST_CHECK(e == EEXIST, "run_dir lock: cannot create '", path, "': ", errno_message(e));
 
     std::string text;
     if (!read_text(path, &text)) continue;  // its holder let go just now
@@ -236,14 +236,14 @@ Attempt try_lock_file(const std::string& dir, const std::string& path, const Loc
     // Take over: move the stale file aside, then check that what we moved is what we judged
     // (another job may have taken it over in between; then put theirs back).
     if (::rename(path.c_str(), aside.c_str()) != 0) {
-      ST_CHECK(errno == ENOENT, "run_dir lock: cannot move the stale '", path, "' aside: ", errno_text(errno));
+      ST_CHECK(errno == ENOENT, "run_dir lock: cannot move the stale '", path, "' aside: ", errno_message(errno));
       continue;
     }
     std::string moved;
     read_text(aside, &moved);
     if (moved != text) {
       if (::link(aside.c_str(), path.c_str()) != 0 && errno != EEXIST)
-        std::fprintf(stderr, "run_dir lock: could not restore '%s': %s\n", path.c_str(), errno_text(errno).c_str());
+        std::fprintf(stderr, "run_dir lock: could not restore '%s': %s\n", path.c_str(), errno_message(errno).c_str());
       ::unlink(aside.c_str());
       return Attempt{false, -1, LockRecord::parse(moved), "it took over a stale lock just now"};
     }
@@ -417,7 +417,7 @@ RunDirLock::RunDirLock(std::string path, LockMechanism m, int fd, LockRecord rec
   if (mechanism_ == LockMechanism::Flock) {
     write_all(fd_, record_.text(), path_);
     ST_CHECK(::ftruncate(fd_, static_cast<off_t>(record_.text().size())) == 0, "run_dir lock: cannot write '", path_,
-             "': ", errno_text(errno));
+             "': ", errno_message(errno));
   } else {
     heartbeat_ = std::thread([this, heartbeat_seconds] { heartbeat_loop(heartbeat_seconds); });
   }
@@ -508,9 +508,9 @@ std::string force_unlock(const std::string& dir) {
   std::string path = dir + "/" + kLockName, text;
   if (!read_text(path, &text)) return "run_dir: '" + dir + "' has no lock (" + path + ")";
   LockRecord holder = LockRecord::parse(text);
-  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && errno == ENOENT) return "run_dir: '" + dir + "' has no lock (" + path + ")";
-  ST_CHECK(fd >= 0, "run_dir lock: cannot open '", path, "': ", errno_text(errno));
+  ST_CHECK(fd >= 0, "run_dir lock: cannot open '", path, "': ", errno_message(errno));
   int rc = ::flock(fd, LOCK_EX | LOCK_NB);
   int e = errno;
   if (rc != 0 && e == EWOULDBLOCK) {
@@ -524,7 +524,7 @@ std::string force_unlock(const std::string& dir) {
                             ", which is still running on this host. Stop that job first");
   }
   ST_CHECK(::unlink(path.c_str()) == 0 || errno == ENOENT, "run_dir lock: cannot remove '", path, "': ",
-           errno_text(errno));
+           errno_message(errno));
   ::close(fd);
   return "run_dir: removed the lock of " + (holder.host.empty() ? std::string("an unknown holder") : holder.describe()) +
          " (" + path + ")";

@@ -301,6 +301,20 @@ TEST(RunLock, HostileRecordFilesNeverCrash) {
   EXPECT_THROW(take(run, LockMechanism::File, 5), Error) << "an oversized record is refused, not read whole";
 }
 
+TEST(RunLock, APlantedSymlinkIsNeverWrittenThrough) {
+  TempDir dir;
+  std::string run = dir.file("run"), victim = dir.file("victim.txt");
+  fs::create_directories(run);
+  std::ofstream(victim) << "precious\n";
+  fs::create_symlink(victim, run + "/.lock");
+  for (LockMechanism m : {LockMechanism::Flock, LockMechanism::File}) {
+    EXPECT_ANY_THROW(take(run, m, 0.001));
+    EXPECT_EQ(read_all(victim), "precious\n") << name_of(m);
+  }
+  EXPECT_ANY_THROW(force_unlock(run));
+  EXPECT_EQ(read_all(victim), "precious\n");
+}
+
 TEST(RunLock, ConfigKeysAreValidated) {
   EXPECT_EQ(parse_lock_mechanism("file"), LockMechanism::File);
   EXPECT_THROW(parse_lock_mechanism("nfs"), Error);
