@@ -1,10 +1,13 @@
 // HDF5 C API wrappers; see h5.h. Every function takes the process-wide HDF5 lock.
 #include "data/h5.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <exception>
 #include <sstream>
 
 #include "core/tensor/error.h"
@@ -27,14 +30,28 @@ std::string write_error() {
 }
 
 // HDF5's automatic error printing is off: our errors say what failed. In a thread-safe HDF5
-// the setting belongs to the calling thread, so every thread (the loaders' readers) sets it.
+// the setting belongs to the calling thread, so every thread (the loaders' readers, st-data's
+// workers) sets it. Before the library's first call: no clean-up at exit, where HDF5 1.10 closes
+// files left open and crashes on one whose writes failed (a full disk); every file we write is
+// closed explicitly, and an unfinished one is garbage.
 void silence_hdf5() {
+  static bool no_atexit = [] {
+    H5dont_atexit();
+    return true;
+  }();
   static thread_local bool done = [] {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
+  (void)no_atexit;
   (void)done;
 }
+
+// Every call into HDF5 holds the process-wide lock, with error printing off on this thread.
+struct Guard {
+  Lock lock{h5_lock()};
+  Guard() { silence_hdf5(); }
+};
 
 ElementType classify(hid_t type) {
   H5T_class_t cls = H5Tget_class(type);
@@ -62,7 +79,7 @@ const char* type_name(ElementType t) {
 
 Handle::~Handle() {
   if (id_ < 0) return;
-  Lock lock(h5_lock());
+  Guard guard;
   switch (kind_) {
     case Kind::File: H5Fclose(id_); break;
     case Kind::Group: H5Gclose(id_); break;
@@ -85,8 +102,7 @@ Handle& Handle::operator=(Handle&& o) noexcept {
 }
 
 File File::open_read(const std::string& path) {
-  Lock lock(h5_lock());
-  silence_hdf5();
+  Guard guard;
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) {
     // Missing, not permitted, too many open files: open(2) says which. Else the contents.
@@ -101,8 +117,7 @@ File File::open_read(const std::string& path) {
 }
 
 File File::create(const std::string& path) {
-  Lock lock(h5_lock());
-  silence_hdf5();
+  Guard guard;
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (id < 0) {
     std::string why = open_failure(path, true);
@@ -111,11 +126,20 @@ File File::create(const std::string& path) {
   File f;
   f.file_ = Handle(id, Handle::Kind::File);
   f.path_ = path;
+  f.writer_ = true;
+  f.exceptions_at_create_ = std::uncaught_exceptions();
   return f;
 }
 
+File::~File() {
+  if (writer_ && file_.valid() && std::uncaught_exceptions() > exceptions_at_create_) {
+    Guard guard;
+    if (::truncate(path_.c_str(), 0) != 0) {}  // best effort: the error already propagating says what failed
+  }
+}
+
 std::vector<std::string> File::list(const std::string& group) const {
-  Lock lock(h5_lock());
+  Guard guard;
   std::vector<std::string> names;
   if (H5Lexists(file_.id(), group.c_str(), H5P_DEFAULT) <= 0) return names;
   H5G_info_t info;
@@ -133,7 +157,7 @@ std::vector<std::string> File::list(const std::string& group) const {
 }
 
 bool File::has(const std::string& name) const {
-  Lock lock(h5_lock());
+  Guard guard;
   // Check each path component, as H5Lexists requires.
   std::string prefix;
   std::stringstream ss(name);
@@ -147,7 +171,7 @@ bool File::has(const std::string& name) const {
 }
 
 DatasetInfo File::info(const std::string& dataset) const {
-  Lock lock(h5_lock());
+  Guard guard;
   ST_CHECK(has(dataset), path_, ": missing dataset /", dataset);
   Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
   ST_CHECK(ds.valid(), path_, ": /", dataset, " is not a dataset");
@@ -183,20 +207,20 @@ std::vector<T> read_all(const File& f, hid_t file, const std::string& dataset, h
 }  // namespace
 
 std::vector<int32_t> File::read_i32(const std::string& dataset) const {
-  Lock lock(h5_lock());
+  Guard guard;
   return read_all<int32_t>(*this, file_.id(), dataset, H5T_NATIVE_INT32, ElementType::Int32);
 }
 std::vector<float> File::read_f32(const std::string& dataset) const {
-  Lock lock(h5_lock());
+  Guard guard;
   return read_all<float>(*this, file_.id(), dataset, H5T_NATIVE_FLOAT, ElementType::Float32);
 }
 std::vector<double> File::read_f64(const std::string& dataset) const {
-  Lock lock(h5_lock());
+  Guard guard;
   return read_all<double>(*this, file_.id(), dataset, H5T_NATIVE_DOUBLE, ElementType::Float64);
 }
 
 void File::read_i32_rows(const std::string& dataset, int64_t row0, int64_t rows, int32_t* out) const {
-  Lock lock(h5_lock());
+  Guard guard;
   DatasetInfo inf = info(dataset);
   int64_t width = inf.dims.size() == 2 ? inf.dims[1] : 1;
   read_i32_block(dataset, row0, rows, 0, width, out);
@@ -204,7 +228,7 @@ void File::read_i32_rows(const std::string& dataset, int64_t row0, int64_t rows,
 
 void File::read_i32_block(const std::string& dataset, int64_t row0, int64_t rows, int64_t col0,
                           int64_t cols, int32_t* out) const {
-  Lock lock(h5_lock());
+  Guard guard;
   if (rows == 0 || cols == 0) return;
   // A 64 MiB chunk cache, so that reads of parts of a (large, compressed) chunk decompress it
   // once rather than once per read.
@@ -262,29 +286,31 @@ void write_dataset(hid_t file, const std::string& path, const std::string& datas
   errno = 0;
   ST_CHECK(H5Dwrite(ds.id(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0, path,
            ": cannot write /", dataset, ": ", write_error());
+  errno = 0;  // closing writes the cached chunks (see append_i32)
+  ST_CHECK(H5Dclose(ds.release()) >= 0, path, ": cannot write /", dataset, ": ", write_error());
 }
 }  // namespace
 
 void File::write_i32(const std::string& dataset, const std::vector<int64_t>& dims, const int32_t* data,
                      int64_t chunk_rows) {
-  Lock lock(h5_lock());
+  Guard guard;
   ensure_groups(dataset);
   write_dataset(file_.id(), path_, dataset, dims, H5T_STD_I32LE, H5T_NATIVE_INT32, data, chunk_rows);
 }
 void File::write_f32(const std::string& dataset, const std::vector<int64_t>& dims, const float* data,
                      int64_t chunk_rows) {
-  Lock lock(h5_lock());
+  Guard guard;
   ensure_groups(dataset);
   write_dataset(file_.id(), path_, dataset, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, chunk_rows);
 }
 void File::write_f64(const std::string& dataset, const std::vector<int64_t>& dims, const double* data) {
-  Lock lock(h5_lock());
+  Guard guard;
   ensure_groups(dataset);
   write_dataset(file_.id(), path_, dataset, dims, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data, 0);
 }
 
 void File::create_extendible_i32(const std::string& dataset, int64_t row_width, int64_t chunk_rows) {
-  Lock lock(h5_lock());
+  Guard guard;
   ensure_groups(dataset);
   int rank = row_width > 0 ? 2 : 1;
   hsize_t dims[2] = {0, static_cast<hsize_t>(row_width)};
@@ -302,7 +328,7 @@ void File::create_extendible_i32(const std::string& dataset, int64_t row_width, 
 }
 
 void File::append_i32(const std::string& dataset, const int32_t* data, int64_t rows) {
-  Lock lock(h5_lock());
+  Guard guard;
   if (rows == 0) return;
   Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
   ST_CHECK(ds.valid(), path_, ": missing dataset /", dataset);
@@ -321,15 +347,19 @@ void File::append_i32(const std::string& dataset, const int32_t* data, int64_t r
   errno = 0;
   ST_CHECK(H5Dwrite(ds.id(), H5T_NATIVE_INT32, mem.id(), fspace.id(), H5P_DEFAULT, data) >= 0, path_,
            ": cannot append to /", dataset, ": ", write_error());
+  // Closing writes the chunks the write left in HDF5's cache: its failure (a full disk) is the
+  // write's failure, and HDF5 must not be used for this file after it.
+  errno = 0;
+  ST_CHECK(H5Dclose(ds.release()) >= 0, path_, ": cannot append to /", dataset, ": ", write_error());
 }
 
 bool File::has_attribute(const std::string& name) const {
-  Lock lock(h5_lock());
+  Guard guard;
   return H5Aexists(file_.id(), name.c_str()) > 0;
 }
 
 void File::set_attribute(const std::string& name, const std::string& value) {
-  Lock lock(h5_lock());
+  Guard guard;
   if (H5Aexists(file_.id(), name.c_str()) > 0) H5Adelete(file_.id(), name.c_str());
   Handle type(H5Tcopy(H5T_C_S1), Handle::Kind::Datatype);
   H5Tset_size(type.id(), H5T_VARIABLE);
@@ -343,7 +373,7 @@ void File::set_attribute(const std::string& name, const std::string& value) {
 }
 
 void File::set_attribute(const std::string& name, int64_t value) {
-  Lock lock(h5_lock());
+  Guard guard;
   if (H5Aexists(file_.id(), name.c_str()) > 0) H5Adelete(file_.id(), name.c_str());
   Handle space(H5Screate(H5S_SCALAR), Handle::Kind::Dataspace);
   Handle a(H5Acreate2(file_.id(), name.c_str(), H5T_STD_I64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
@@ -353,7 +383,7 @@ void File::set_attribute(const std::string& name, int64_t value) {
 }
 
 void File::set_attribute(const std::string& name, double value) {
-  Lock lock(h5_lock());
+  Guard guard;
   if (H5Aexists(file_.id(), name.c_str()) > 0) H5Adelete(file_.id(), name.c_str());
   Handle space(H5Screate(H5S_SCALAR), Handle::Kind::Dataspace);
   Handle a(H5Acreate2(file_.id(), name.c_str(), H5T_IEEE_F64LE, space.id(), H5P_DEFAULT, H5P_DEFAULT),
@@ -363,7 +393,7 @@ void File::set_attribute(const std::string& name, double value) {
 }
 
 std::string File::string_attribute(const std::string& name) const {
-  Lock lock(h5_lock());
+  Guard guard;
   ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
   Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
   Handle ftype(H5Aget_type(a.id()), Handle::Kind::Datatype);
@@ -385,7 +415,7 @@ std::string File::string_attribute(const std::string& name) const {
 }
 
 int64_t File::int_attribute(const std::string& name) const {
-  Lock lock(h5_lock());
+  Guard guard;
   ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
   Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
   Handle ftype(H5Aget_type(a.id()), Handle::Kind::Datatype);
@@ -397,7 +427,7 @@ int64_t File::int_attribute(const std::string& name) const {
 }
 
 double File::double_attribute(const std::string& name) const {
-  Lock lock(h5_lock());
+  Guard guard;
   ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
   Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
   double v = 0;
@@ -406,17 +436,52 @@ double File::double_attribute(const std::string& name) const {
 }
 
 void File::flush() {
-  Lock lock(h5_lock());
+  Guard guard;
   errno = 0;
   ST_CHECK(H5Fflush(file_.id(), H5F_SCOPE_GLOBAL) >= 0, path_, ": cannot write: ", write_error());
 }
 
 void File::close() {
-  Lock lock(h5_lock());
+  Guard guard;
   hid_t id = file_.release();
   if (id < 0) return;
   errno = 0;
-  ST_CHECK(H5Fclose(id) >= 0, path_, ": cannot write: ", write_error());
+  if (H5Fclose(id) >= 0) return;
+  std::string why = write_error();
+  // The id is gone either way (HDF5 must not see it again); the file is lost: free its space.
+  if (writer_ && ::truncate(path_.c_str(), 0) != 0) {}
+  ST_THROW(path_, ": cannot write: ", why);
+}
+
+void File::discard() noexcept {
+  if (!file_.valid()) return;
+  Guard guard;
+  // Emptied first, so that closing cannot fail for want of space; then closed quietly.
+  if (writer_ && ::truncate(path_.c_str(), 0) != 0) {}
+  H5Fclose(file_.release());
+}
+
+void write_file_atomically(const std::string& path, const std::function<void(File&)>& fill) {
+  std::string tmp = path + ".tmp";
+  try {
+    {
+      File f = File::create(tmp);
+      fill(f);
+      f.flush();
+      f.close();
+    }
+    int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+    ST_CHECK(fd >= 0, tmp, ": cannot reopen to sync: ", errno_message(errno));
+    int rc = ::fsync(fd);
+    int e = errno;
+    ::close(fd);
+    ST_CHECK(rc == 0, tmp, ": cannot sync to disk: ", errno_message(e));
+    ST_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the finished file into place: ",
+             errno_message(errno));
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
 }
 
 }  // namespace st::h5

@@ -3,6 +3,7 @@
 // (h5_lock()), which any other HDF5 user in the process must take too.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -44,6 +45,14 @@ struct DatasetInfo {
 
 class File {
  public:
+  File() = default;
+  File(File&&) = default;
+  File& operator=(File&&) = default;
+  // A file created for writing and destroyed by an exception before close() (a full disk, say)
+  // is unfinished: it is truncated to 0 bytes first, so that HDF5 can close it (on a full disk
+  // its final flush would fail and leave HDF5 with a half-closed file that crashes it at exit).
+  ~File();
+
   // Opens read-only; throws naming the path when it is missing, truncated or not HDF5.
   static File open_read(const std::string& path);
   // Creates (truncating) a file for writing.
@@ -84,12 +93,20 @@ class File {
   double double_attribute(const std::string& name) const;
 
   void flush();
-  void close();
+  void close();    // throws when the final writes fail (the file is then lost)
+  void discard() noexcept;  // an unfinished file: emptied (if written) and closed, never throws
 
  private:
   Handle file_;
   std::string path_;
+  bool writer_ = false;          // made by create()
+  int exceptions_at_create_ = 0;  // std::uncaught_exceptions() then
   void ensure_groups(const std::string& dataset);
 };
+
+// Writes a whole file under PATH.tmp through fill, then flushes, closes, syncs it to disk and
+// renames it to PATH: PATH is either its old self or complete. On any failure the temporary is
+// removed and the error (with its errno meaning) propagates.
+void write_file_atomically(const std::string& path, const std::function<void(File&)>& fill);
 
 }  // namespace st::h5

@@ -57,8 +57,8 @@ ShardWriter::ShardWriter(const std::string& path, const ShardMeta& meta, int64_t
 }
 
 ShardWriter::~ShardWriter() {
-  if (!impl_->closed) {
-    impl_->file.close();
+  if (!impl_->closed) {  // unfinished (an error, or never closed): nothing under the final name
+    impl_->file.discard();
     std::remove(impl_->tmp.c_str());
   }
   delete impl_;

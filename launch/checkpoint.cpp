@@ -2,14 +2,12 @@
 #include "launch/checkpoint.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
 
 #include "data/h5.h"
-#include "data/io_error.h"
 #include "launch/config/schema.h"
 
 namespace st {
@@ -28,25 +26,24 @@ Tensor read_checked(const h5::File& f, const std::string& ds, const Shape& expec
 }
 
 // Parameters, then optimizer moments (when given), then the attributes, into a temporary file
-// that is renamed into place.
+// that is synced and renamed into place.
 void write_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW* optimizer,
                       const CheckpointState& st) {
   fs::path target(path);
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
-  std::string tmp = path + ".tmp";
-  {
-    h5::File f = h5::File::create(tmp);
+  // Written as PATH.tmp, synced and renamed: a failure never replaces a good checkpoint.
+  h5::write_file_atomically(path, [&](h5::File& f) {
     for (auto& [name, p] : model.named_parameters()) {
       Tensor host = p.detach().contiguous().to(Device::cpu());
       f.write_f32("params/" + name, host.shape(), host.data<float>());
     }
     if (optimizer)
-    for (const AdamW::Slot& s : optimizer->slots()) {
-      Tensor m = s.m.contiguous().to(Device::cpu()), v = s.v.contiguous().to(Device::cpu());
-      f.write_f32("optim/m/" + s.name, m.shape(), m.data<float>());
-      f.write_f32("optim/v/" + s.name, v.shape(), v.data<float>());
-    }
+      for (const AdamW::Slot& s : optimizer->slots()) {
+        Tensor m = s.m.contiguous().to(Device::cpu()), v = s.v.contiguous().to(Device::cpu());
+        f.write_f32("optim/m/" + s.name, m.shape(), m.data<float>());
+        f.write_f32("optim/v/" + s.name, v.shape(), v.data<float>());
+      }
     f.set_attribute("format", std::string("simpletron-checkpoint"));
     f.set_attribute("version", int64_t(1));
     f.set_attribute("step", st.step);
@@ -60,11 +57,7 @@ void write_checkpoint(const std::string& path, const SimpleTronModel& model, con
     f.set_attribute("best_step", st.best_step);
     f.set_attribute("seed", static_cast<int64_t>(st.seed));
     f.set_attribute("config", st.config_yaml);
-    f.flush();
-    f.close();
-  }
-  ST_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the finished checkpoint into place: ",
-           errno_message(errno));
+  });
 }
 }  // namespace
 

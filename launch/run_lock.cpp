@@ -415,9 +415,15 @@ std::unique_ptr<RunDirLock> RunDirLock::acquire(const std::string& dir, const Ru
 RunDirLock::RunDirLock(std::string path, LockMechanism m, int fd, LockRecord record, double heartbeat_seconds)
     : path_(std::move(path)), mechanism_(m), fd_(fd), record_(std::move(record)) {
   if (mechanism_ == LockMechanism::Flock) {
-    write_all(fd_, record_.text(), path_);
-    ST_CHECK(::ftruncate(fd_, static_cast<off_t>(record_.text().size())) == 0, "run_dir lock: cannot write '", path_,
-             "': ", errno_message(errno));
+    try {
+      write_all(fd_, record_.text(), path_);
+      ST_CHECK(::ftruncate(fd_, static_cast<off_t>(record_.text().size())) == 0, "run_dir lock: cannot write '", path_,
+               "': ", errno_message(errno));
+    } catch (...) {  // a full disk, say: let go of the lock before reporting it
+      ::unlink(path_.c_str());
+      ::close(fd_);
+      throw;
+    }
   } else {
     heartbeat_ = std::thread([this, heartbeat_seconds] { heartbeat_loop(heartbeat_seconds); });
   }

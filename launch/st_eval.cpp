@@ -96,13 +96,13 @@ int main(int argc, char** argv) {
                   1 - a.mean_cosine, a.mean_cosine, 100 * a.retrieval_top1, a.similarity_spearman,
                   static_cast<long long>(a.rows));
       if (!dump.empty()) {
-        h5::File f = h5::File::create(dump);
-        f.write_f32("embeddings", {a.rows, stored.d_model}, emb.data());
-        f.write_f32("teacher_embeddings", {a.rows, stored.d_model}, temb.data());
-        f.set_attribute("checkpoint", ckpt);
-        f.set_attribute("teacher", teacher_path);
-        f.set_attribute("data", data);
-        f.close();
+        h5::write_file_atomically(dump, [&](h5::File& f) {
+          f.write_f32("embeddings", {a.rows, stored.d_model}, emb.data());
+          f.write_f32("teacher_embeddings", {a.rows, stored.d_model}, temb.data());
+          f.set_attribute("checkpoint", ckpt);
+          f.set_attribute("teacher", teacher_path);
+          f.set_attribute("data", data);
+        });
         std::printf("st-eval: embeddings of %lld sentences written to %s\n", static_cast<long long>(a.rows), dump.c_str());
       }
       return 0;
@@ -143,17 +143,17 @@ int main(int argc, char** argv) {
                 counted ? loss_sum / counted : 0.0, acc_n ? 100 * right / acc_n : 0.0, acc_n,
                 lm ? "tokens" : "examples");
     if (!dump.empty()) {
-      h5::File f = h5::File::create(dump);
       int64_t examples = loader.total_examples();
-      std::vector<int64_t> dims{examples};
-      dims.insert(dims.end(), per_example.begin(), per_example.end());
-      f.write_f32("logits", dims, logits_out.data());
-      std::vector<int64_t> ldims{examples};
-      if (lm) ldims.push_back(static_cast<int64_t>(labels_out.size()) / examples);
-      f.write_i32("labels", ldims, labels_out.data());
-      f.set_attribute("checkpoint", ckpt);
-      f.set_attribute("data", data);
-      f.close();
+      h5::write_file_atomically(dump, [&](h5::File& f) {
+        std::vector<int64_t> dims{examples};
+        dims.insert(dims.end(), per_example.begin(), per_example.end());
+        f.write_f32("logits", dims, logits_out.data());
+        std::vector<int64_t> ldims{examples};
+        if (lm) ldims.push_back(static_cast<int64_t>(labels_out.size()) / examples);
+        f.write_i32("labels", ldims, labels_out.data());
+        f.set_attribute("checkpoint", ckpt);
+        f.set_attribute("data", data);
+      });
       std::printf("st-eval: logits and labels of %lld examples written to %s\n", static_cast<long long>(examples), dump.c_str());
     }
     return 0;

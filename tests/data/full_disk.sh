@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# A full disk (a 300 KiB tmpfs): st-data and st-train stop with the system's reason (ENOSPC),
+# exit 1 without a crash, and leave no partial shard or checkpoint behind. Needs permission to
+# mount a tmpfs (root in a container usually has it); skips (exit 77) otherwise.
+#   tests/data/full_disk.sh BUILD_DIR
+set -euo pipefail
+build="$1"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+disk="$(mktemp -d /tmp/st-full.XXXXXX)"
+data="$(mktemp -d /tmp/st-full-data.XXXXXX)"
+out="$(mktemp -d /tmp/st-full-out.XXXXXX)"
+cleanup() {
+  umount "$disk" 2>/dev/null || true
+  rmdir "$disk" 2>/dev/null || true
+  rm -rf "$data" "$out"
+}
+trap cleanup EXIT
+if ! mount -t tmpfs -o size=300k tmpfs "$disk" 2>/dev/null; then
+  echo "SKIP: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)"
+  exit 77
+fi
+fail() { echo "FAIL: $1"; cat "$2"; exit 1; }
+expect_clean_failure() {  # expect_clean_failure RC OUT WHAT
+  [ "$1" = 1 ] || fail "$3 exited with $1 (1 expected: an error, not a crash)" "$2"
+  grep -q "No space left on device (errno 28)" "$2" || fail "$3 does not name the cause" "$2"
+  ! grep -q "HDF5-DIAG" "$2" || fail "$3 printed HDF5's own error stack" "$2"
+}
+
+rc=0
+"$build/launch/st-data" listops --out "$disk/data" --train 20000 --val 10 --test 10 --max-len 64 --threads 1 \
+  --quiet > "$out/data" 2>&1 || rc=$?
+expect_clean_failure "$rc" "$out/data" st-data
+[ -z "$(ls -A "$disk/data" 2>/dev/null)" ] || fail "st-data left files behind: $(ls "$disk/data")" "$out/data"
+
+"$build/launch/st-data" listops --out "$data" --train 2000 --val 100 --test 100 --max-len 32 --threads 1 \
+  --quiet > /dev/null
+rc=0
+ST_PROGRESS=plain OMP_NUM_THREADS=1 "$build/launch/st-train" "$root/configs/quickstart.yaml" --set "run_dir=$disk/run" \
+  --set "data.train=$data/train-*.h5" --set "data.val=$data/val-*.h5" --set "data.test=$data/test-*.h5" \
+  --set train.steps=5 > "$out/train" 2>&1 || rc=$?
+expect_clean_failure "$rc" "$out/train" st-train
+[ -z "$(ls -A "$disk/run/checkpoints" 2>/dev/null)" ] || fail "a partial checkpoint was left: $(ls "$disk/run/checkpoints")" "$out/train"
+echo "full_disk: passed"
