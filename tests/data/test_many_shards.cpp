@@ -130,6 +130,11 @@ struct FileLimit {
 };
 
 TEST(ManyShards, TooManyOpenFilesNamesTheLimitAndTheCount) {
+#ifdef ST_SANITIZED
+  // UBSan's type checks open descriptors of their own, and this test leaves none; the same text
+  // is checked under the sanitizers in a separate process by data.many_shards_train.
+  GTEST_SKIP() << "a sanitizer runtime needs file descriptors that this test uses up";
+#endif
   TempDir dir;
   std::string glob = write_many(dir);
   std::string message;
