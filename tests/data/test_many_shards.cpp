@@ -131,8 +131,8 @@ struct FileLimit {
 
 TEST(ManyShards, TooManyOpenFilesNamesTheLimitAndTheCount) {
 #ifdef ST_SANITIZED
-  // UBSan's type checks open descriptors of their own, and this test leaves none; the same text
-  // is checked under the sanitizers in a separate process by data.many_shards_train.
+  // UBSan's type checks open descriptors of their own, and this test leaves none. The normal
+  // build runs it, and data.many_shards_train checks the same text from st-train.
   GTEST_SKIP() << "a sanitizer runtime needs file descriptors that this test uses up";
 #endif
   TempDir dir;
