@@ -357,18 +357,7 @@ void Trainer::Impl::setup() {
 
   if (opts.resume) {
     auto ckpts = step_checkpoints(cfg.run_dir);
-    const std::string& path = ckpts.back();  // check_run_dir: there is one
-    CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
-    // The model must be the same model: every model.* key equal.
-    TrainConfig old = train_config_from_yaml(saved.config_yaml, path + " (stored config)");
-    std::istringstream a(to_yaml(old)), b(config_yaml);
-    std::string la, lb, diffs;
-    bool in_model = false;
-    while (std::getline(a, la) && std::getline(b, lb)) {
-      if (!la.empty() && la[0] != ' ') in_model = la.rfind("model:", 0) == 0;
-      if (in_model && la != lb) diffs += "\n  checkpoint: " + la + "\n  config:    " + lb;
-    }
-    ST_CHECK(diffs.empty(), "--resume: the model config differs from the checkpoint's (", path, "):", diffs);
+    const std::string& path = ckpts.back();  // check_run_dir: there is one, of this model
     state = load_checkpoint(path, model.get(), optimizer.get());
     // A cursor counted in another data-parallel layout: continue after the same examples.
     if (state.loader_dp != dp || state.loader_micro_batch != micro) {
@@ -384,11 +373,23 @@ void Trainer::Impl::setup() {
 }
 
 // The run directory suits the run: a fresh run finds no earlier run's checkpoints there (they
-// would mix), --resume finds a checkpoint. Reads only.
+// would mix); --resume finds a readable checkpoint of the same model (every model.* key equal).
+// Reads only, so a refused run changes nothing.
 void Trainer::Impl::check_run_dir() const {
   if (opts.resume) {
-    ST_CHECK(!step_checkpoints(cfg.run_dir).empty(), "--resume ", cfg.run_dir, ": no checkpoint in ",
-             checkpoint_dir(cfg.run_dir));
+    auto ckpts = step_checkpoints(cfg.run_dir);
+    ST_CHECK(!ckpts.empty(), "--resume ", cfg.run_dir, ": no checkpoint in ", checkpoint_dir(cfg.run_dir));
+    const std::string& path = ckpts.back();
+    CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
+    TrainConfig old = train_config_from_yaml(saved.config_yaml, path + " (stored config)");
+    std::istringstream a(to_yaml(old)), b(config_yaml);
+    std::string la, lb, diffs;
+    bool in_model = false;
+    while (std::getline(a, la) && std::getline(b, lb)) {
+      if (!la.empty() && la[0] != ' ') in_model = la.rfind("model:", 0) == 0;
+      if (in_model && la != lb) diffs += "\n  checkpoint: " + la + "\n  config:    " + lb;
+    }
+    ST_CHECK(diffs.empty(), "--resume: the model config differs from the checkpoint's (", path, "):", diffs);
     return;
   }
   auto earlier = step_checkpoints(cfg.run_dir);

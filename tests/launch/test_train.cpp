@@ -30,6 +30,13 @@ std::string write_file(const TempDir& dir, const std::string& name, const std::s
 
 using testing::expect_error;
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 // A small labelled split: tokens 1..9, label = first token % classes.
 void write_data(const TempDir& dir, const std::string& name, int64_t n, int64_t vocab = 10, int64_t classes = 3) {
   testing::write_toy_split(dir.file(name), n, vocab, classes);
@@ -248,8 +255,11 @@ TEST(Resume, IncompatibleModelConfigIsRejected) {
   TrainConfig c = train_config_from_yaml(base_config(dir), "test");
   c.train.steps = 2;
   train(c);
+  std::string config_before = read_file(c.run_dir + "/config.yaml"), log_before = read_file(c.run_dir + "/train.log");
   c.model.d_model = 32;
   expect_error([&] { train(c, true); }, {"--resume", "model config differs", "d_model: 16", "d_model: 32"});
+  EXPECT_EQ(read_file(c.run_dir + "/config.yaml"), config_before) << "a refused resume changes no file";
+  EXPECT_EQ(read_file(c.run_dir + "/train.log"), log_before);
   c.model.d_model = 16;
   c.model.attention = AttentionKind::LinearElu;
   expect_error([&] { train(c, true); }, {"attention: simpletron", "attention: linear_elu"});
