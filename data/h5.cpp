@@ -482,6 +482,15 @@ void write_file_atomically(const std::string& path, const std::function<void(Fil
     std::remove(tmp.c_str());
     throw;
   }
+  // The rename itself reaches the disk with the directory.
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ST_CHECK(dfd >= 0, dir, ": cannot open to sync: ", errno_message(errno));
+  int rc = ::fsync(dfd);
+  int e = errno;
+  ::close(dfd);
+  ST_CHECK(rc == 0 || e == EINVAL, dir, ": cannot sync to disk: ", errno_message(e));
 }
 
 }  // namespace st::h5

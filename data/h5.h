@@ -104,8 +104,8 @@ class File {
   void ensure_groups(const std::string& dataset);
 };
 
-// Writes a whole file under PATH.tmp through fill, then flushes, closes, syncs it to disk and
-// renames it to PATH: PATH is either its old self or complete. On any failure the temporary is
+// Writes a whole file under PATH.tmp through fill, then flushes, closes, syncs it to disk,
+// renames it to PATH and syncs the directory: PATH is either its old self or complete. On any failure the temporary is
 // removed and the error (with its errno meaning) propagates.
 void write_file_atomically(const std::string& path, const std::function<void(File&)>& fill);
 

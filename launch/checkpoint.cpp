@@ -2,11 +2,16 @@
 #include "launch/checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
+#include <sstream>
 
+#include "data/crc32c.h"
 #include "data/h5.h"
 #include "launch/config/schema.h"
 
@@ -15,14 +20,59 @@ namespace st {
 namespace fs = std::filesystem;
 
 namespace {
-// Dataset ds of f, which must exist with the shape `expect` (errors name the file and `what`).
-Tensor read_checked(const h5::File& f, const std::string& ds, const Shape& expect, const std::string& what) {
+std::string fmt_hex(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", v);
+  return buf;
+}
+
+constexpr int64_t kVersion = 2;  // 2: the checksums attribute; 1 (still read): none
+
+// The "checksums" attribute: one line "DATASET CRC32C-HEX" per dataset.
+using Checksums = std::map<std::string, uint32_t>;
+
+// The checksums a file promises: none for version 1; for version 2 every dataset's, parsed
+// strictly (a damaged attribute is an error naming the file).
+std::optional<Checksums> read_checksums(const h5::File& f) {
+  int64_t version = f.int_attribute("version");
+  ST_CHECK(version == 1 || version == kVersion, f.path(), ": checkpoint version ", version,
+           " is not supported (this build reads 1 and 2)");
+  if (version == 1) return std::nullopt;
+  ST_CHECK(f.has_attribute("checksums"), f.path(), ": version 2 checkpoint without its checksums attribute");
+  Checksums sums;
+  std::istringstream in(f.string_attribute("checksums"));
+  std::string name, hex;
+  while (in >> name >> hex) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(hex.c_str(), &end, 16);
+    ST_CHECK(hex.size() == 8 && end == hex.c_str() + 8 && v <= 0xFFFFFFFFul, f.path(),
+             ": damaged checksums attribute (entry '", name, " ", hex, "')");
+    sums[name] = static_cast<uint32_t>(v);
+  }
+  return sums;
+}
+
+// Dataset ds of f, which must exist with the shape `expect`, match its checksum (version 2) and
+// hold finite values only (errors name the file and `what`).
+Tensor read_checked(const h5::File& f, const std::string& ds, const Shape& expect, const std::string& what,
+                    const std::optional<Checksums>& sums) {
   ST_CHECK(f.has(ds), f.path(), ": missing ", what, " (", ds, "): was it saved from a different model?");
   h5::DatasetInfo info = f.info(ds);
   Shape shape(info.dims.begin(), info.dims.end());
   ST_CHECK(shape == expect, f.path(), ": ", what, " has shape ", shape, ", this model expects ", expect,
            " (model.* keys that change its size differ from the file's)");
-  return Tensor::from_vector(f.read_f32(ds), shape);
+  std::vector<float> values = f.read_f32(ds);
+  if (sums) {
+    auto it = sums->find(ds);
+    ST_CHECK(it != sums->end(), f.path(), ": ", what, " (", ds, ") has no checksum: the file is damaged");
+    uint32_t got = crc32c(values.data(), values.size() * sizeof(float));
+    ST_CHECK(got == it->second, f.path(), ": ", what, " (", ds, ") fails its checksum (stored ", fmt_hex(it->second),
+             ", read ", fmt_hex(got), "): the file is damaged");
+  }
+  int64_t bad = 0;
+  for (float v : values) bad += std::isfinite(v) ? 0 : 1;
+  ST_CHECK(bad == 0, f.path(), ": ", what, " (", ds, ") holds ", bad, " non-finite value(s); refusing to load it");
+  return Tensor::from_vector(values, shape);
 }
 
 // Parameters, then optimizer moments (when given), then the attributes, into a temporary file
@@ -34,18 +84,21 @@ void write_checkpoint(const std::string& path, const SimpleTronModel& model, con
   fs::create_directories(target.parent_path(), ec);
   // Written as PATH.tmp, synced and renamed: a failure never replaces a good checkpoint.
   h5::write_file_atomically(path, [&](h5::File& f) {
-    for (auto& [name, p] : model.named_parameters()) {
-      Tensor host = p.detach().contiguous().to(Device::cpu());
-      f.write_f32("params/" + name, host.shape(), host.data<float>());
-    }
+    std::string sums;  // the checksums attribute
+    auto write = [&](const std::string& ds, const Tensor& t) {
+      Tensor host = t.detach().contiguous().to(Device::cpu());
+      f.write_f32(ds, host.shape(), host.data<float>());
+      sums += ds + " " + fmt_hex(crc32c(host.data<float>(), static_cast<size_t>(host.numel()) * sizeof(float))) + "\n";
+    };
+    for (auto& [name, p] : model.named_parameters()) write("params/" + name, p);
     if (optimizer)
       for (const AdamW::Slot& s : optimizer->slots()) {
-        Tensor m = s.m.contiguous().to(Device::cpu()), v = s.v.contiguous().to(Device::cpu());
-        f.write_f32("optim/m/" + s.name, m.shape(), m.data<float>());
-        f.write_f32("optim/v/" + s.name, v.shape(), v.data<float>());
+        write("optim/m/" + s.name, s.m);
+        write("optim/v/" + s.name, s.v);
       }
     f.set_attribute("format", std::string("simpletron-checkpoint"));
-    f.set_attribute("version", int64_t(1));
+    f.set_attribute("version", kVersion);
+    f.set_attribute("checksums", sums);
     f.set_attribute("step", st.step);
     f.set_attribute("optimizer_step", optimizer ? optimizer->step_count() : int64_t(0));
     f.set_attribute("loader_epoch", st.cursor.epoch);
@@ -76,6 +129,7 @@ WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool
   h5::File f = h5::File::open_read(path);
   ST_CHECK(f.has_attribute("format") && f.string_attribute("format") == "simpletron-checkpoint", path,
            ": not a simpletron checkpoint (attribute format missing or different)");
+  std::optional<Checksums> sums = read_checksums(f);
   WeightsReport rep;
   std::map<std::string, Tensor> state;
   std::set<std::string> names;
@@ -86,7 +140,7 @@ WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool
       rep.fresh.push_back(name);
       continue;
     }
-    state[name] = read_checked(f, ds, p.shape(), "parameter " + name);
+    state[name] = read_checked(f, ds, p.shape(), "parameter " + name, sums);
     rep.loaded.push_back(name);
   }
   for (const std::string& n : f.list("params"))
@@ -101,8 +155,7 @@ CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model,
   h5::File f = h5::File::open_read(path);
   ST_CHECK(f.has_attribute("format") && f.string_attribute("format") == "simpletron-checkpoint", path,
            ": not a simpletron checkpoint (attribute format missing or different)");
-  int64_t version = f.int_attribute("version");
-  ST_CHECK(version == 1, path, ": checkpoint version ", version, " is not supported (this build reads 1)");
+  std::optional<Checksums> sums = read_checksums(f);
   CheckpointState st;
   st.step = f.int_attribute("step");
   st.cursor.epoch = f.int_attribute("loader_epoch");
@@ -117,7 +170,7 @@ CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model,
   if (model) {
     std::map<std::string, Tensor> state;
     auto read = [&](const std::string& ds, const Shape& expect, const std::string& what) {
-      return read_checked(f, ds, expect, what);
+      return read_checked(f, ds, expect, what, sums);
     };
     for (auto& [name, p] : model->named_parameters()) state[name] = read("params/" + name, p.shape(), "parameter " + name);
     std::vector<std::pair<Tensor, Tensor>> moments;
@@ -145,6 +198,28 @@ std::unique_ptr<SimpleTronModel> load_model(const std::string& path) {
   load_weights(path, *model, true);
   model->eval();
   return model;
+}
+
+std::string verify_checkpoint(const std::string& path) {
+  try {
+    h5::File f = h5::File::open_read(path);
+    ST_CHECK(f.has_attribute("format") && f.string_attribute("format") == "simpletron-checkpoint", path,
+             ": not a simpletron checkpoint (attribute format missing or different)");
+    std::optional<Checksums> sums = read_checksums(f);
+    train_config_from_yaml(f.string_attribute("config"), path + " (stored config)");
+    for (const char* group : {"params", "optim/m", "optim/v"})
+      for (const std::string& name : f.list(group)) {
+        std::string ds = std::string(group) + "/" + name;
+        h5::DatasetInfo info = f.info(ds);
+        read_checked(f, ds, Shape(info.dims.begin(), info.dims.end()), "dataset", sums);
+      }
+    if (sums)
+      for (const auto& [ds, crc] : *sums)
+        ST_CHECK(f.has(ds), path, ": ", ds, " is listed in the checksums but missing: the file is damaged");
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
 }
 
 std::string checkpoint_dir(const std::string& run_dir) { return run_dir + "/checkpoints"; }

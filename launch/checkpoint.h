@@ -1,11 +1,12 @@
 // Checkpoints: one HDF5 file per save (docs/design.md, "Runs and checkpoints") holding the parameters, the AdamW
 // moments and step, the training-loader cursor, counters and the resolved config:
 //   /params/<name>, /optim/m/<name>, /optim/v/<name>  f32, shaped like the parameter
-//   attributes: format = "simpletron-checkpoint", version = 1, step, optimizer_step,
+//   attributes: format = "simpletron-checkpoint", version = 2, step, optimizer_step,
 //   loader_epoch, loader_position, loader_dp, loader_micro_batch, skipped_steps, best_metric,
-//   best_step, seed, config (YAML text)
-// Writes go to a temporary name in the same directory and are renamed into place, so a crash
-// while writing never replaces a good checkpoint.
+//   best_step, seed, config (YAML text), checksums ("DATASET CRC32C-HEX" per line)
+// Writes go to a temporary name in the same directory, synced, and are renamed into place, so a
+// crash or a full disk never replaces a good checkpoint. Loads verify every dataset read against
+// its checksum (version 1 files have none and are still read) and refuse non-finite values.
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -55,6 +56,10 @@ WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool
 // The model a checkpoint or weights file describes: rebuilt from its stored config, every
 // parameter loaded, in evaluation mode (teachers, st-eval).
 std::unique_ptr<SimpleTronModel> load_model(const std::string& path);
+
+// Reads every dataset of a checkpoint and checks it (checksums, finite values, a parsable
+// config): "" when it verifies, else what is wrong (resume falls back past such a file).
+std::string verify_checkpoint(const std::string& path);
 
 // Step checkpoints in a run directory: RUN/checkpoints/step-<000123>.h5, plus best.h5.
 std::string checkpoint_dir(const std::string& run_dir);

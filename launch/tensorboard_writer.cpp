@@ -1,4 +1,4 @@
-// TensorBoard event-file writer: CRC32C, the protocol-buffer wire encoding of Event/Summary
+// TensorBoard event-file writer: masked CRC32C, the protocol-buffer wire encoding of Event/Summary
 // messages, and TFRecord framing, all written here (no TensorFlow or protobuf library).
 #include "launch/tensorboard_writer.h"
 
@@ -12,21 +12,12 @@
 #include <filesystem>
 
 #include "core/tensor/error.h"
+#include "data/crc32c.h"
 #include "data/io_error.h"
 
 namespace st {
 namespace {
 
-constexpr std::array<uint32_t, 256> make_crc32c_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t byte = 0; byte < 256; ++byte) {
-    uint32_t crc = byte;
-    for (int bit = 0; bit < 8; ++bit) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-    table[byte] = crc;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kCrc32cTable = make_crc32c_table();
 
 // Protocol-buffer wire types.
 enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
@@ -80,13 +71,6 @@ std::string host_name() {
 }
 
 }  // namespace
-
-uint32_t crc32c(const void* data, size_t size) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < size; ++i) crc = kCrc32cTable[(crc ^ bytes[i]) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
-}
 
 uint32_t masked_crc32c(const void* data, size_t size) {
   uint32_t crc = crc32c(data, size);

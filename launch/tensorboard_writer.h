@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <string>
 
+#include "data/crc32c.h"
+
 namespace st {
 
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78) of `size` bytes at `data`.
-uint32_t crc32c(const void* data, size_t size);
 // The TFRecord masking of a CRC: ((crc >> 15) | (crc << 17)) + 0xa282ead8.
 uint32_t masked_crc32c(const void* data, size_t size);
 

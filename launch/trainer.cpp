@@ -190,7 +190,9 @@ struct Trainer::Impl {
   std::string metric_text(double v) const { return embedding() ? fmt("%.4f", v) : fmt("%.2f%%", 100 * v); }
 
   void setup();
-  void check_run_dir() const;
+  void check_run_dir();
+  std::string resume_from;                // the checkpoint --resume continues from (check_run_dir)
+  std::vector<std::string> resume_notes;  // newer checkpoints skipped, and why
   void set_aside_earlier_attempt(std::vector<std::string>* notes) const;
   LoaderConfig loader_config(const std::string& glob, bool training) const;
   Tensor targets_for(const Batch& b) const;
@@ -356,8 +358,8 @@ void Trainer::Impl::setup() {
   state.config_yaml = config_yaml;
 
   if (opts.resume) {
-    auto ckpts = step_checkpoints(cfg.run_dir);
-    const std::string& path = ckpts.back();  // check_run_dir: there is one, of this model
+    const std::string& path = resume_from;  // check_run_dir: it verifies and is of this model
+    for (const std::string& note : resume_notes) log->info(note);
     state = load_checkpoint(path, model.get(), optimizer.get());
     // A cursor counted in another data-parallel layout: continue after the same examples.
     if (state.loader_dp != dp || state.loader_micro_batch != micro) {
@@ -375,11 +377,26 @@ void Trainer::Impl::setup() {
 // The run directory suits the run: a fresh run finds no earlier run's checkpoints there (they
 // would mix); --resume finds a readable checkpoint of the same model (every model.* key equal).
 // Reads only, so a refused run changes nothing.
-void Trainer::Impl::check_run_dir() const {
+void Trainer::Impl::check_run_dir() {
   if (opts.resume) {
     auto ckpts = step_checkpoints(cfg.run_dir);
     ST_CHECK(!ckpts.empty(), "--resume ", cfg.run_dir, ": no checkpoint in ", checkpoint_dir(cfg.run_dir));
-    const std::string& path = ckpts.back();
+    // The newest checkpoint that verifies (every dataset against its checksum, finite values);
+    // each newer one skipped is said, with why.
+    resume_from.clear();
+    resume_notes.clear();
+    std::string reasons;
+    for (auto it = ckpts.rbegin(); it != ckpts.rend() && resume_from.empty(); ++it) {
+      std::string why = verify_checkpoint(*it);
+      if (why.empty()) {
+        resume_from = *it;
+      } else {
+        resume_notes.push_back("resume: skipping " + *it + ": " + why);
+        reasons += "\n  " + why;
+      }
+    }
+    ST_CHECK(!resume_from.empty(), "--resume ", cfg.run_dir, ": no checkpoint verifies:", reasons);
+    const std::string& path = resume_from;
     CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
     TrainConfig old = train_config_from_yaml(saved.config_yaml, path + " (stored config)");
     std::istringstream a(to_yaml(old)), b(config_yaml);

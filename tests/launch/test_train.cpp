@@ -10,10 +10,12 @@
 #include <sstream>
 
 #include "tests/support/expect_error.h"
+#include "data/h5.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
 #include "launch/trainer.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/h5_fixture.h"
 #include "tests/support/toy_split.h"
 
 namespace st {
@@ -246,6 +248,75 @@ TEST(Resume, CorruptCheckpointIsAClearErrorAndNothingIsOverwritten) {
   expect_error([&] { train(c, true); }, {ck, "not a readable HDF5 file"});
   EXPECT_EQ(fs::last_write_time(ck), before);
   EXPECT_EQ(step_checkpoints(c.run_dir).size(), 1u);
+}
+
+// Flips one bit in the stored data of dataset ds of the file at path.
+void flip_bit_in(const std::string& path, const std::string& ds) {
+  long long at = testing::H5Fixture(path).offset(ds);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(at + 5);
+  char c = 0;
+  f.get(c);
+  f.seekp(at + 5);
+  f.put(static_cast<char>(c ^ 0x10));
+}
+
+TEST(Resume, AFlippedBitIsDetectedAndResumeFallsBackToTheCheckpointBefore) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig straight = train_config_from_yaml(base_config(dir), "test");
+  straight.run_dir = dir.file("straight");
+  train(straight);
+  TrainConfig c = straight;
+  c.run_dir = dir.file("damaged");
+  c.train.steps = 4;
+  c.train.checkpoint_every = 2;
+  train(c);
+  std::string newest = step_checkpoint_path(c.run_dir, 4), before = step_checkpoint_path(c.run_dir, 2);
+  ASSERT_EQ(verify_checkpoint(newest), "");
+  std::string ds = "params/" + h5::File::open_read(newest).list("params").at(0);
+  flip_bit_in(newest, ds);
+  std::string why = verify_checkpoint(newest);
+  EXPECT_NE(why.find("dataset (" + ds + ") fails its checksum"), std::string::npos) << why;
+  EXPECT_NE(why.find("fails its checksum"), std::string::npos) << why;
+  SimpleTronModel m(train_config_from_yaml(load_checkpoint(before, nullptr, nullptr).config_yaml, "c").model);
+  expect_error([&] { load_checkpoint(newest, &m, nullptr); }, {newest, "fails its checksum", "damaged"});
+  // Resume skips it, says so, continues from step 2 and ends where the straight run ends.
+  c.train.steps = 6;
+  RunResult r = train(c, true);
+  EXPECT_EQ(r.steps_done, 6);
+  std::string log = read_file(c.run_dir + "/train.log");
+  EXPECT_NE(log.find("resume: skipping " + newest), std::string::npos) << log;
+  EXPECT_NE(log.find("resumed from " + before + " at step 2"), std::string::npos) << log;
+  EXPECT_EQ(all_params(step_checkpoint_path(straight.run_dir, 6)), all_params(step_checkpoint_path(c.run_dir, 6)));
+  // Every checkpoint damaged: a clear error listing why.
+  for (const std::string& p : step_checkpoints(c.run_dir)) flip_bit_in(p, ds);
+  expect_error([&] { train(c, true); }, {"no checkpoint verifies", "fails its checksum"});
+}
+
+TEST(Checkpoint, NonFiniteParametersAreRefusedOnLoad) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  c.train.steps = 2;
+  train(c);
+  std::string path = step_checkpoint_path(c.run_dir, 2);
+  ModelConfig stored = train_config_from_yaml(load_checkpoint(path, nullptr, nullptr).config_yaml, path).model;
+  SimpleTronModel m(stored);
+  load_weights(path, m, true);
+  {
+    NoGradGuard ng;
+    Tensor w = m.named_parameters().begin()->second;
+    Tensor bad = Tensor::full(w.shape(), std::nan(""));
+    copy_into(w, bad);
+  }
+  std::string nan_path = dir.file("nan.h5");
+  save_weights(nan_path, m, load_checkpoint(path, nullptr, nullptr).config_yaml);
+  EXPECT_NE(verify_checkpoint(nan_path).find("non-finite"), std::string::npos);
+  SimpleTronModel fresh(stored);
+  expect_error([&] { load_weights(nan_path, fresh, true); }, {nan_path, "non-finite value(s)", "refusing to load"});
 }
 
 TEST(Resume, IncompatibleModelConfigIsRejected) {

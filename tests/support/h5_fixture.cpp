@@ -19,6 +19,15 @@ bool H5Fixture::has(const std::string& dataset) const {
   return H5Lexists(file_, dataset.c_str(), H5P_DEFAULT) > 0;
 }
 
+long long H5Fixture::offset(const std::string& dataset) const {
+  hid_t ds = H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT);
+  ST_CHECK(ds >= 0, "fixture ", path_, ": no dataset ", dataset);
+  haddr_t at = H5Dget_offset(ds);
+  H5Dclose(ds);
+  ST_CHECK(at != HADDR_UNDEF, "fixture ", path_, ": ", dataset, " is not stored contiguously");
+  return static_cast<long long>(at);
+}
+
 Tensor H5Fixture::read(const std::string& dataset) const {
   hid_t ds = H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT);
   ST_CHECK(ds >= 0, "fixture ", path_, ": no dataset ", dataset);

@@ -18,6 +18,7 @@ class H5Fixture {
 
   bool has(const std::string& dataset) const;
   Tensor read(const std::string& dataset) const;  // f32 for float data, i32 for integers
+  long long offset(const std::string& dataset) const;  // file offset of a contiguous dataset's data
   std::string attribute(const std::string& name) const;
   // "a=1;b=x" -> {a: "1", b: "x"}
   std::map<std::string, std::string> attribute_map(const std::string& name) const;
