@@ -54,6 +54,13 @@ std::string base_config(const TempDir& dir) {
          "train:\n  steps: 6\n  eval_every: 3\n  log_every: 1\n";
 }
 
+// base_config over 40 training and 16 validation examples written into dir.
+TrainConfig config_with_data(const TempDir& dir) {
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  return train_config_from_yaml(base_config(dir), "test");
+}
+
 RunResult train(const TrainConfig& cfg, bool resume = false) {
   ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
   Trainer t(cfg, grid, TrainOptions{resume, false});
@@ -134,9 +141,7 @@ TEST(TrainErrors, MissingDataFiles) {
 
 TEST(TrainErrors, DataThatDisagreesWithTheConfig) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  TrainConfig c = config_with_data(dir);
   c.model.vocab_size = 12;
   expect_error([&] { train(c); }, {"model.vocab_size: 12 disagrees with the data", "vocab_size 10"});
   c.model.vocab_size = 0;
@@ -169,9 +174,7 @@ TEST(TrainErrors, ValidationOrTestSplitThatDisagreesWithTheTrainingData) {
 
 TEST(TrainErrors, FreshRunInADirectoryWithCheckpointsIsRefused) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  TrainConfig c = config_with_data(dir);
   c.train.steps = 2;
   c.train.eval_every = 0;
   train(c);
@@ -236,9 +239,7 @@ TEST(Resume, StraightRunEqualsInterruptedRunBitwise) {
 
 TEST(Resume, CorruptCheckpointIsAClearErrorAndNothingIsOverwritten) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  TrainConfig c = config_with_data(dir);
   c.train.steps = 2;
   train(c);
   std::string ck = step_checkpoint_path(c.run_dir, 2);
@@ -297,9 +298,7 @@ TEST(Resume, AFlippedBitIsDetectedAndResumeFallsBackToTheCheckpointBefore) {
 
 TEST(Checkpoint, NonFiniteParametersAreRefusedOnLoad) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  TrainConfig c = config_with_data(dir);
   c.train.steps = 2;
   train(c);
   std::string path = step_checkpoint_path(c.run_dir, 2);
@@ -321,9 +320,7 @@ TEST(Checkpoint, NonFiniteParametersAreRefusedOnLoad) {
 
 TEST(Resume, IncompatibleModelConfigIsRejected) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  TrainConfig c = config_with_data(dir);
   c.train.steps = 2;
   train(c);
   std::string config_before = read_file(c.run_dir + "/config.yaml"), log_before = read_file(c.run_dir + "/train.log");
@@ -338,9 +335,7 @@ TEST(Resume, IncompatibleModelConfigIsRejected) {
 
 TEST(NanPolicy, SkipCountsAndStopKeepsTheLastGoodState) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig c = train_config_from_yaml(base_config(dir), "test");
+  TrainConfig c = config_with_data(dir);
   c.optim.lr = 1e30;  // the first update blows the weights up; the next loss is not finite
   c.optim.clip_norm = 0;
   c.optim.warmup = 0;
