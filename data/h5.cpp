@@ -166,6 +166,11 @@ bool File::has(const std::string& name) const {
     if (part.empty()) continue;
     prefix += (prefix.empty() ? "" : "/") + part;
     if (H5Lexists(file_.id(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    // Our files are self-contained: a link into another file is refused, never followed.
+    H5L_info_t link{};
+    ST_CHECK(H5Lget_info(file_.id(), prefix.c_str(), &link, H5P_DEFAULT) >= 0 && link.type != H5L_TYPE_EXTERNAL,
+             path_, ": /", prefix, " is an external link (into another file); shards and checkpoints must "
+             "hold their own data");
   }
   return true;
 }
@@ -175,6 +180,12 @@ DatasetInfo File::info(const std::string& dataset) const {
   ST_CHECK(has(dataset), path_, ": missing dataset /", dataset);
   Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
   ST_CHECK(ds.valid(), path_, ": /", dataset, " is not a dataset");
+  // Data stored in other files (external storage, virtual datasets) is refused, never read.
+  Handle dcpl(H5Dget_create_plist(ds.id()), Handle::Kind::PropertyList);
+  ST_CHECK(dcpl.valid() && H5Pget_layout(dcpl.id()) != H5D_VIRTUAL, path_, ": /", dataset,
+           " is a virtual dataset (its data lives in other files); shards and checkpoints must hold their own data");
+  ST_CHECK(H5Pget_external_count(dcpl.id()) == 0, path_, ": /", dataset,
+           " uses external storage (its data lives in other files); shards and checkpoints must hold their own data");
   Handle space(H5Dget_space(ds.id()), Handle::Kind::Dataspace);
   Handle type(H5Dget_type(ds.id()), Handle::Kind::Datatype);
   DatasetInfo out;

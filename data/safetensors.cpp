@@ -9,6 +9,7 @@
 #include "core/math/bf16.h"
 #include "core/tensor/error.h"
 #include "data/io_error.h"
+#include "data/json_limits.h"
 
 namespace st {
 
@@ -61,6 +62,8 @@ SafeTensorsFile::SafeTensorsFile(std::string path) : path_(std::move(path)) {
   std::string header(header_len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_len));
   data_start_ = 8 + header_len;
+  // {"name": {"dtype", "shape": [...], "data_offsets": [...]}, "__metadata__": {...}}
+  check_json_depth(header, 3, path_ + ": header");
   nlohmann::json j = nlohmann::json::parse(header, nullptr, /*allow_exceptions=*/false);
   ST_CHECK(j.is_object(), path_, ": the header is not a JSON object");
   uint64_t data_size = file_size - data_start_;

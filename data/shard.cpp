@@ -11,6 +11,7 @@
 #include "core/tensor/error.h"
 #include "data/h5.h"
 #include "data/io_error.h"
+#include "data/json_limits.h"
 
 namespace st {
 
@@ -22,6 +23,7 @@ std::string vocabulary_to_json(const std::vector<std::string>& vocab) {
 
 std::vector<std::string> vocabulary_from_json(const std::string& text) {
   if (text.empty()) return {};
+  check_json_depth(text, 1, "vocabulary attribute");  // a flat array of strings
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   ST_CHECK(j.is_array(), "vocabulary attribute is not a JSON array");
   std::vector<std::string> out;

@@ -1,12 +1,16 @@
 // BERT checkpoint import; see bert_import.h.
 #include "launch/bert_import.h"
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
+#include "data/json_limits.h"
 #include "data/safetensors.h"
 
 namespace st {
@@ -50,8 +54,10 @@ BertImport import_bert(const std::string& dir, const BertImportOptions& opt) {
   ST_CHECK(fs::is_directory(dir), dir, ": not a directory (expected a model directory with config.json and "
            "model.safetensors)");
   std::ifstream cin(config_path);
-  ST_CHECK(cin.good(), config_path, ": cannot open");
-  nlohmann::json j = nlohmann::json::parse(cin, nullptr, /*allow_exceptions=*/false);
+  ST_CHECK(cin.good(), config_path, ": cannot open: ", errno_message(errno));
+  std::string text((std::istreambuf_iterator<char>(cin)), std::istreambuf_iterator<char>());
+  check_json_depth(text, 16, config_path);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   ST_CHECK(j.is_object(), config_path, ": not a JSON object");
   BertJson c{j, config_path};
   std::string type = c.text("model_type", "bert");

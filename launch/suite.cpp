@@ -5,10 +5,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/tensor/error.h"
+#include "data/json_limits.h"
 
 namespace st {
 
@@ -73,7 +75,9 @@ std::string write_suite_results(const Suite& suite) {
     std::string path = suite.run_dir + "/" + t.name + "/results.json";
     double acc = -1;
     if (std::ifstream in{path}) {
-      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      check_json_depth(text, 8, path);
+      nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
       if (!j.is_discarded() && j.contains("test_accuracy")) acc = j["test_accuracy"].get<double>() * 100;
     }
     char a[32] = "not run", p[32] = "-";

@@ -1,0 +1,82 @@
+// HDF5 files that point elsewhere are refused, never followed: a dataset with external storage,
+// a virtual dataset and an external link each give an error naming the dataset; and a shard's
+// vocabulary nested far deeper than a flat array is an error, not a stack overflow.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <string>
+#include <vector>
+
+#include "data/h5.h"
+#include "data/json_limits.h"
+#include "data/shard.h"
+#include "tests/data/temp_dir.h"
+#include "tests/support/expect_error.h"
+
+namespace st {
+namespace {
+
+using testing::expect_error;
+using testing::TempDir;
+
+// A file with /plain (4 int32), /outside (external storage in raw.bin), /virtual (a virtual view
+// of /plain in other.h5) and /linked (an external link to other.h5:/plain).
+std::string write_pointing_elsewhere(const TempDir& dir) {
+  std::string other = dir.file("other.h5"), path = dir.file("hostile.h5");
+  std::vector<int32_t> v{1, 2, 3, 4};
+  hsize_t n[1] = {4};
+  {
+    hid_t f = H5Fcreate(other.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sp = H5Screate_simple(1, n, nullptr);
+    hid_t d = H5Dcreate2(f, "plain", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+  }
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t sp = H5Screate_simple(1, n, nullptr);
+  hid_t d = H5Dcreate2(f, "plain", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  H5Dclose(d);
+  hid_t ext = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_external(ext, dir.file("raw.bin").c_str(), 0, 16);
+  d = H5Dcreate2(f, "outside", H5T_STD_I32LE, sp, H5P_DEFAULT, ext, H5P_DEFAULT);
+  H5Dclose(d);
+  H5Pclose(ext);
+  hid_t vds = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_virtual(vds, sp, other.c_str(), "plain", sp);
+  d = H5Dcreate2(f, "virtual", H5T_STD_I32LE, sp, H5P_DEFAULT, vds, H5P_DEFAULT);
+  H5Dclose(d);
+  H5Pclose(vds);
+  H5Lcreate_external(other.c_str(), "plain", f, "linked", H5P_DEFAULT, H5P_DEFAULT);
+  H5Sclose(sp);
+  H5Fclose(f);
+  return path;
+}
+
+TEST(HostileH5, DataInOtherFilesIsRefusedNamingTheDataset) {
+  TempDir dir;
+  std::string path = write_pointing_elsewhere(dir);
+  h5::File f = h5::File::open_read(path);
+  EXPECT_EQ(f.read_i32("plain"), (std::vector<int32_t>{1, 2, 3, 4}));
+  expect_error([&] { f.info("outside"); }, {path, "/outside uses external storage"});
+  expect_error([&] { f.read_i32("outside"); }, {"/outside uses external storage"});
+  expect_error([&] { f.info("virtual"); }, {path, "/virtual is a virtual dataset"});
+  expect_error([&] { f.read_i32("virtual"); }, {"/virtual is a virtual dataset"});
+  expect_error([&] { f.has("linked"); }, {path, "/linked is an external link"});
+  expect_error([&] { f.read_i32("linked"); }, {"/linked is an external link"});
+}
+
+TEST(HostileH5, DeeplyNestedJsonIsRefusedBeforeParsing) {
+  std::string bomb = std::string(100000, '[') + std::string(100000, ']');
+  expect_error([&] { vocabulary_from_json(bomb); }, {"vocabulary attribute", "nested more than 1 levels"});
+  EXPECT_EQ(vocabulary_from_json("[\"a\", \"[[[\", \"b\"]"), (std::vector<std::string>{"a", "[[[", "b"}))
+      << "brackets inside strings do not count";
+  EXPECT_EQ(vocabulary_from_json("[\"\\\"[\"]"), (std::vector<std::string>{"\"["})) << "nor after an escaped quote";
+  expect_error([&] { check_json_depth("{\"a\": {\"b\": [1]}}", 2, "x.json"); }, {"x.json", "at byte 12"});
+  check_json_depth("{\"a\": {\"b\": [1]}}", 3, "x.json");
+}
+
+}  // namespace
+}  // namespace st
