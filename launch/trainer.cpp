@@ -1,6 +1,8 @@
 // The training loop; see trainer.h.
 #include "launch/trainer.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -218,6 +220,8 @@ struct Trainer::Impl {
   };
   std::string headline() const;
   void print_dry_run(const std::string& headline) const;
+  double activation_bytes() const;
+  void check_memory() const;
   StepResult train_step(int64_t step);
   void handle_non_finite(int64_t step, const StepResult& r);
   void apply_update(int64_t step, StepResult& r);
@@ -278,6 +282,7 @@ void Trainer::Impl::setup() {
   schedule = LrSchedule{parse_schedule(cfg.optim.schedule), cfg.optim.lr, cfg.optim.warmup, cfg.train.steps,
                         cfg.optim.min_lr_ratio};
   schedule.validate();
+  check_memory();
   config_yaml = to_yaml(cfg);
 
   // Start-up order (docs/design.md, "Run directory ownership"): everything above only reads; a
@@ -547,12 +552,37 @@ std::string Trainer::Impl::headline() const {
   return head.str();
 }
 
-void Trainer::Impl::print_dry_run(const std::string& headline) const {
-  // Activations per layer and token dominate: about 20 d + 2 d_ff floats per token and layer
-  // saved for backward, plus parameters, gradients and two AdamW moments.
-  int64_t params = model->parameter_count();
+// Activations per layer and token dominate: about 20 d + 2 d_ff floats per token and layer saved
+// for backward (bytes per micro-batch and process).
+double Trainer::Impl::activation_bytes() const {
   double tokens = static_cast<double>(micro) * (seq_len + (cfg.model.uses_cls() ? 1 : 0)) / grid.sp_size();
-  double act = tokens * cfg.model.layers * (20.0 * cfg.model.d_model + 2.0 * cfg.model.d_ff) * 4;
+  return tokens * static_cast<double>(cfg.model.layers) * (20.0 * cfg.model.d_model + 2.0 * cfg.model.d_ff) * 4;
+}
+
+// Refuses, before anything is allocated, a model whose weights, gradients, AdamW moments and
+// activations would not fit the memory a process may use on the CPU (train.memory_limit).
+void Trainer::Impl::check_memory() const {
+  if (!device.is_cpu()) return;  // the device's own allocator reports a shortage by name
+  double gib = 1024.0 * 1024.0 * 1024.0;
+  double limit = cfg.train.memory_limit * gib;
+  std::string source = "train.memory_limit";
+  if (limit <= 0) {
+    long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return;  // unknown: nothing to check against
+    limit = static_cast<double>(pages) * static_cast<double>(page);
+    source = "this machine's memory";
+  }
+  double weights = static_cast<double>(cfg.model.parameter_count()) * 16, act = activation_bytes();
+  ST_CHECK(weights + act <= limit, "model: about ", fmt("%.1f", (weights + act) / gib), " GiB per process (",
+           cfg.model.parameter_count(), " parameters x 16 bytes for weights, gradients and AdamW moments, plus about ",
+           fmt("%.1f", act / gib), " GiB of activations per micro-batch) exceed ", source, " (",
+           fmt("%.1f", limit / gib), " GiB); make the model or data.micro_batch smaller, or set train.memory_limit");
+}
+
+void Trainer::Impl::print_dry_run(const std::string& headline) const {
+  // Parameters, gradients and two AdamW moments, plus the activations saved for backward.
+  int64_t params = model->parameter_count();
+  double act = activation_bytes();
   double weights = static_cast<double>(params) * 4 * 4;
   std::printf("%s\n--- resolved config ---\n%s--- estimate ---\nparameters: %lld (%.1f MB with gradients "
               "and AdamW moments)\nactivations per micro-batch: about %.1f MB per process\n"

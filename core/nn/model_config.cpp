@@ -1,6 +1,8 @@
 // ModelConfig validation, and its enums parsed and named through their tables (model_config.h).
 #include "core/nn/model_config.h"
 
+#include "core/tensor/checked.h"
+
 namespace st {
 
 AttentionKind parse_attention(const std::string& s) { return kAttentionKindNames.parse(s, "model.attention"); }
@@ -40,6 +42,20 @@ void ModelConfig::validate() const {
   ST_CHECK(layers >= 0, "model.layers: must not be negative, got ", layers);
   ST_CHECK(d_ff >= 1, "model.d_ff: must be positive, got ", d_ff);
   ST_CHECK(d_qkv >= 0 && d_mlp >= 0, "model.d_qkv / model.d_mlp: must not be negative");
+  // Upper limits (docs/config.md): ids and labels are int32, and no size product can overflow.
+  auto at_most = [](const char* key, int64_t v, int64_t limit) {
+    ST_CHECK(v <= limit, key, ": ", v, " is above the limit of ", limit);
+  };
+  at_most("model.vocab_size", vocab_size, kMaxVocab);
+  at_most("model.num_classes", num_classes, kMaxVocab);
+  at_most("model.max_len", max_len, kMaxLen);
+  at_most("model.d_model", d_model, kMaxWidth);
+  at_most("model.d_qkv", d_qkv, kMaxWidth);
+  at_most("model.heads", heads, kMaxWidth);
+  at_most("model.d_ff", d_ff, kMaxHidden);
+  at_most("model.d_mlp", d_mlp, kMaxHidden);
+  at_most("model.layers", layers, kMaxLayers);
+  at_most("model.chunk", chunk, kMaxLen);
   ST_CHECK(qkv_dim() % heads == 0, "model.d_qkv: ", qkv_dim(), " is not divisible by model.heads (",
            heads, ")");
   ST_CHECK(out_proj || qkv_dim() == d_model, "model.d_qkv: ", qkv_dim(),
@@ -71,6 +87,25 @@ void ModelConfig::validate() const {
            kinds_supporting(&AttentionKindSupport::state_dropout), " attention only");
   ST_CHECK(!(tie_embeddings && task != TaskKind::LanguageModel),
            "model.tie_embeddings: applies to language models only");
+}
+
+int64_t ModelConfig::parameter_count() const {
+  const char* what = "model: parameter count";
+  auto mul = [&](int64_t a, int64_t b) { return checked_mul(a, b, what); };
+  auto linear = [&](int64_t in, int64_t out) { return checked_add(mul(in, out), out, what); };  // with bias
+  int64_t d = d_model, q = qkv_dim(), m = mlp_dim();
+  int64_t n = checked_add(mul(vocab_size, d), mul(max_len, d), what);
+  if (uses_cls()) n = checked_add(n, d, what);
+  if (embed_ln()) n = checked_add(n, 2 * d, what);
+  int64_t block = 4 * d + 3 * linear(d, q) + (out_proj ? linear(q, d) : 0);  // ln1, ln2, q k v (o)
+  block = checked_add(block, checked_add(linear(d, d_ff), linear(d_ff, d), what), what);
+  n = checked_add(n, mul(layers, block), what);
+  if (final_ln()) n = checked_add(n, 2 * d, what);
+  if (task == TaskKind::LanguageModel && !tie_embeddings) n = checked_add(n, mul(vocab_size, d), what);
+  if (task == TaskKind::Classification) n = checked_add(n, checked_add(linear(d, m), linear(m, num_classes), what), what);
+  if (task == TaskKind::Retrieval)
+    n = checked_add(n, checked_add(linear(2 * d, m), checked_add(linear(m, m), linear(m, 2), what), what), what);
+  return n;
 }
 
 }  // namespace st

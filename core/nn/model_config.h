@@ -86,6 +86,15 @@ struct ModelConfig {
   bool has_head() const { return task == TaskKind::Classification || task == TaskKind::Retrieval; }
 
   void validate() const;  // throws st::Error naming the key
+  // Parameters this configuration makes, computed without building it (overflow is an error).
+  int64_t parameter_count() const;
+
+  // Upper limits of the sizes (ids and labels are int32; products fit 64 bits with room).
+  static constexpr int64_t kMaxVocab = (int64_t{1} << 31) - 1;  // vocab_size, num_classes
+  static constexpr int64_t kMaxLen = int64_t{1} << 30;          // max_len, chunk
+  static constexpr int64_t kMaxWidth = int64_t{1} << 16;        // d_model, d_qkv, heads
+  static constexpr int64_t kMaxHidden = int64_t{1} << 20;       // d_ff, d_mlp
+  static constexpr int64_t kMaxLayers = int64_t{1} << 14;       // layers
 };
 
 // The tables above (and kFfnActivationNames, layers.h) both ways, errors naming the config key

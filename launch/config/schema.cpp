@@ -110,19 +110,26 @@ const std::vector<Key>& schema() {
                             [](const TrainConfig& c) { return std::string(name_of(c.model.task)); },
                             "Head and loss: classification, retrieval (two documents, shared encoder), lm (causal language model) or embedding (no head: the normalised pooled vector, trained against distill.teacher with loss 1 - cosine)."));
     k.push_back(make_int("model.vocab_size", [](TrainConfig& c) -> int64_t& { return c.model.vocab_size; },
-                         "Token ids in [0, vocab_size), 0 = padding. 0: from the training data.", 0));
+                         "Token ids in [0, vocab_size), 0 = padding. 0: from the training data.", 0,
+                         double(ModelConfig::kMaxVocab)));
     k.push_back(make_int("model.max_len", [](TrainConfig& c) -> int64_t& { return c.model.max_len; },
-                         "Longest sequence (learned positions). 0: the training data's seq_len.", 0));
+                         "Longest sequence (learned positions). 0: the training data's seq_len.", 0,
+                         double(ModelConfig::kMaxLen)));
     k.push_back(make_int("model.num_classes", [](TrainConfig& c) -> int64_t& { return c.model.num_classes; },
-                         "Classes (classification). 0: from the training data.", 0));
-    k.push_back(make_int("model.d_model", [](TrainConfig& c) -> int64_t& { return c.model.d_model; }, "Width d.", 1));
-    k.push_back(make_int("model.heads", [](TrainConfig& c) -> int64_t& { return c.model.heads; }, "Attention heads H.", 1));
-    k.push_back(make_int("model.layers", [](TrainConfig& c) -> int64_t& { return c.model.layers; }, "Blocks L.", 0));
-    k.push_back(make_int("model.d_ff", [](TrainConfig& c) -> int64_t& { return c.model.d_ff; }, "FFN hidden width.", 1));
+                         "Classes (classification). 0: from the training data.", 0, double(ModelConfig::kMaxVocab)));
+    k.push_back(make_int("model.d_model", [](TrainConfig& c) -> int64_t& { return c.model.d_model; }, "Width d.", 1,
+                         double(ModelConfig::kMaxWidth)));
+    k.push_back(make_int("model.heads", [](TrainConfig& c) -> int64_t& { return c.model.heads; }, "Attention heads H.", 1,
+                         double(ModelConfig::kMaxWidth)));
+    k.push_back(make_int("model.layers", [](TrainConfig& c) -> int64_t& { return c.model.layers; }, "Blocks L.", 0,
+                         double(ModelConfig::kMaxLayers)));
+    k.push_back(make_int("model.d_ff", [](TrainConfig& c) -> int64_t& { return c.model.d_ff; }, "FFN hidden width.", 1,
+                         double(ModelConfig::kMaxHidden)));
     k.push_back(make_int("model.d_qkv", [](TrainConfig& c) -> int64_t& { return c.model.d_qkv; },
-                         "Width of Q, K, V (all heads). 0: d_model.", 0));
+                         "Width of Q, K, V (all heads). 0: d_model.", 0, double(ModelConfig::kMaxWidth)));
     k.push_back(make_int("model.d_mlp", [](TrainConfig& c) -> int64_t& { return c.model.d_mlp; },
-                         "Hidden width of the classification / retrieval head. 0: d_model.", 0));
+                         "Hidden width of the classification / retrieval head. 0: d_model.", 0,
+                         double(ModelConfig::kMaxHidden)));
     k.push_back(make_choice("model.attention", kAttentionKindNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.attention = parse_attention(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.attention)); },
@@ -230,6 +237,8 @@ const std::vector<Key>& schema() {
                             "A NaN/Inf loss or gradient norm: skip the step (and count it), or stop after saving the last good state."));
     k.push_back(make_int("train.max_skipped", [](TrainConfig& c) -> int64_t& { return c.train.max_skipped; },
                          "skip policy: stop after this many skipped steps.", 0));
+    k.push_back(make_float("train.memory_limit", [](TrainConfig& c) -> double& { return c.train.memory_limit; },
+                           "GiB of memory one process may use on the CPU. Before anything is allocated (and in --dry-run), a model whose estimate (16 bytes per parameter for the weights, gradients and AdamW moments, plus activations per micro-batch) exceeds it is refused with the estimate. 0: the machine's physical memory; with several processes per node, set each one's share.", 0));
     // ---- distributed
     k.push_back(make_custom("distributed.sp", Kind::Int, "Sequence-parallel degree; dp = processes / sp.", 1,
                             1 << 20, [](TrainConfig& c, const std::string& v) { c.dist.sp = std::stoi(v); },

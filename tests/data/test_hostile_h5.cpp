@@ -1,6 +1,7 @@
 // HDF5 files that point elsewhere are refused, never followed: a dataset with external storage,
-// a virtual dataset and an external link each give an error naming the dataset; and a shard's
-// vocabulary nested far deeper than a flat array is an error, not a stack overflow.
+// a virtual dataset and an external link each give an error naming the dataset; shard sizes
+// above their limits are refused; and a shard's vocabulary nested far deeper than a flat array
+// is an error, not a stack overflow.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
@@ -66,6 +67,22 @@ TEST(HostileH5, DataInOtherFilesIsRefusedNamingTheDataset) {
   expect_error([&] { f.read_i32("virtual"); }, {"/virtual is a virtual dataset"});
   expect_error([&] { f.has("linked"); }, {path, "/linked is an external link"});
   expect_error([&] { f.read_i32("linked"); }, {"/linked is an external link"});
+}
+
+TEST(HostileH5, ShardSizesAboveTheirLimitsAreRefused) {
+  TempDir dir;
+  for (bool vocab : {true, false}) {  // vocab_size, then num_classes, at 2^62
+    ShardMeta m;
+    m.task = "toy";
+    m.vocab_size = vocab ? int64_t{1} << 62 : 10;
+    m.num_classes = vocab ? 3 : int64_t{1} << 62;
+    m.seq_len = 4;
+    std::string path = dir.file(vocab ? "vocab.h5" : "classes.h5");
+    ShardWriter w(path, m, 4);
+    w.append({1, 2, 3, 4}, {}, {1});
+    w.close();
+    expect_error([&] { validate_shard(path); }, {path, "is above its limit", "int32"});
+  }
 }
 
 TEST(HostileH5, DeeplyNestedJsonIsRefusedBeforeParsing) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tests/support/expect_error.h"
+#include "core/tensor/allocator.h"
 #include "data/h5.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
@@ -187,6 +188,27 @@ TEST(TrainErrors, FreshRunInADirectoryWithCheckpointsIsRefused) {
   EXPECT_EQ(step_checkpoints(c.run_dir), before);
   std::ifstream m2(c.run_dir + "/metrics.jsonl");
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(m2)), {}), metrics);
+}
+
+TEST(TrainErrors, AModelThatCannotFitIsRefusedBeforeAllocationAndInDryRun) {
+  TempDir dir;
+  TrainConfig c = config_with_data(dir);
+  c.model.layers = 16000;
+  c.model.d_model = 4096;
+  c.model.heads = 32;
+  c.model.d_ff = 16384;
+  int64_t before = memory_stats().bytes_in_use;
+  for (bool dry_run : {true, false}) {
+    ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
+    expect_error([&] { Trainer(c, grid, TrainOptions{false, dry_run}).run(); },
+                 {"model: about", "GiB per process", "parameters x 16 bytes", "this machine's memory",
+                  "set train.memory_limit"});
+  }
+  EXPECT_EQ(memory_stats().bytes_in_use, before);
+  EXPECT_FALSE(fs::exists(c.run_dir)) << "nothing written";
+  c = config_with_data(dir);
+  c.train.memory_limit = 1e-6;  // about 1 KiB
+  expect_error([&] { train(c); }, {"exceed train.memory_limit (0.0 GiB)"});
 }
 
 TEST(TrainErrors, UnwritableRunDirectory) {

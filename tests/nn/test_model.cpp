@@ -152,6 +152,65 @@ TEST(ModelConfigErrors, RejectedBeforeAllocation) {
   }
 }
 
+TEST(ModelConfigErrors, SizesAboveTheirLimitsAreRefusedBeforeAllocation) {
+  int64_t before = memory_stats().bytes_in_use;
+  ModelConfig c = small_config();
+  c.d_model = int64_t{1} << 62;
+  expect_config_error(c, "model.d_model: 4611686018427387904 is above the limit of 65536");
+  c = small_config();
+  c.vocab_size = int64_t{1} << 62;
+  expect_config_error(c, "model.vocab_size: 4611686018427387904 is above the limit of 2147483647");
+  c = small_config();
+  c.max_len = int64_t{1} << 62;
+  expect_config_error(c, "model.max_len");
+  c = small_config();
+  c.layers = 1000000000;
+  expect_config_error(c, "model.layers: 1000000000 is above the limit of 16384");
+  c = small_config();
+  c.d_ff = int64_t{1} << 40;
+  expect_config_error(c, "model.d_ff");
+  EXPECT_EQ(memory_stats().bytes_in_use, before);
+  // At every limit at once the count is still exact 64-bit arithmetic (no overflow).
+  c = small_config();
+  c.vocab_size = ModelConfig::kMaxVocab;
+  c.d_model = c.d_qkv = ModelConfig::kMaxWidth;
+  c.d_ff = c.d_mlp = ModelConfig::kMaxHidden;
+  c.layers = ModelConfig::kMaxLayers;
+  c.max_len = ModelConfig::kMaxLen;
+  c.validate();
+  EXPECT_GT(c.parameter_count(), int64_t{1} << 50);
+}
+
+TEST(ModelConfig, ParameterCountWithoutBuildingEqualsTheBuiltModel) {
+  std::vector<ModelConfig> configs;
+  configs.push_back(small_config());
+  ModelConfig c = small_config();
+  c.pooling = Pooling::Mean;
+  c.norm = NormPlacement::PostLN;
+  c.d_mlp = 40;
+  configs.push_back(c);
+  c = small_config();
+  c.out_proj = true;
+  c.d_qkv = 24;
+  c.heads = 3;
+  configs.push_back(c);
+  c = small_config();
+  c.task = TaskKind::Retrieval;
+  configs.push_back(c);
+  c = small_config();
+  c.task = TaskKind::LanguageModel;
+  c.causal = true;
+  configs.push_back(c);
+  c.tie_embeddings = true;
+  configs.push_back(c);
+  c = small_config();
+  c.task = TaskKind::Embedding;
+  c.layers = 0;
+  configs.push_back(c);
+  for (const ModelConfig& m : configs)
+    EXPECT_EQ(m.parameter_count(), SimpleTronModel(m).parameter_count()) << name_of(m.task);
+}
+
 TEST(ModelConfigErrors, SequenceLongerThanMaxLen) {
   SimpleTronModel m(small_config());
   try {
