@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -195,6 +196,8 @@ struct Trainer::Impl {
   void check_run_dir();
   std::string resume_from;                // the checkpoint --resume continues from (check_run_dir)
   std::vector<std::string> resume_notes;  // newer checkpoints skipped, and why
+  int64_t resume_step = 0;                // its step
+  void repair_metrics(std::vector<std::string>* notes) const;
   void set_aside_earlier_attempt(std::vector<std::string>* notes) const;
   LoaderConfig loader_config(const std::string& glob, bool training) const;
   Tensor targets_for(const Batch& b) const;
@@ -311,6 +314,7 @@ void Trainer::Impl::setup() {
   lock = acquire_run_dir_lock(cfg.run_dir, lo, grid.world(), &lock_notes);
   check_run_dir();
   if (root() && !opts.resume) set_aside_earlier_attempt(&lock_notes);
+  if (root() && opts.resume) repair_metrics(&lock_notes);
   if (root()) {
     std::string tmp = cfg.run_dir + "/config.yaml.tmp";
     {
@@ -403,6 +407,7 @@ void Trainer::Impl::check_run_dir() {
     ST_CHECK(!resume_from.empty(), "--resume ", cfg.run_dir, ": no checkpoint verifies:", reasons);
     const std::string& path = resume_from;
     CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
+    resume_step = saved.step;
     TrainConfig old = train_config_from_yaml(saved.config_yaml, path + " (stored config)");
     std::istringstream a(to_yaml(old)), b(config_yaml);
     std::string la, lb, diffs;
@@ -448,6 +453,49 @@ void Trainer::Impl::set_aside_earlier_attempt(std::vector<std::string>* notes) c
   }
   notes->push_back("run_dir: an earlier run here ended before its first checkpoint; its files (" + moved +
                    ") moved to " + dest);
+}
+
+// On resume, metrics.jsonl continues from the checkpoint's step: rows of later steps (written
+// after it, by the run that was preempted or killed) and a torn last line (a crash mid-write) are
+// dropped and said, so every (split, step) appears once. Rank 0, under the lock.
+void Trainer::Impl::repair_metrics(std::vector<std::string>* notes) const {
+  std::string path = cfg.run_dir + "/metrics.jsonl";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string kept;
+  int64_t later = 0, torn = 0;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    std::string line = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    at = end == std::string::npos ? text.size() : end + 1;
+    nlohmann::json row = nlohmann::json::parse(line, nullptr, false);
+    if (end == std::string::npos || row.is_discarded() || !row.is_object() || !row.contains("step") ||
+        !row["step"].is_number_integer()) {
+      ++torn;
+      continue;
+    }
+    if (row["step"].get<int64_t>() > resume_step) {
+      ++later;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (later == 0 && torn == 0) return;
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << kept;
+    out.flush();
+    ST_CHECK(out.good(), tmp, ": cannot write");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  ST_CHECK(!ec, path, ": cannot replace: ", ec.message());
+  notes->push_back("resume: metrics.jsonl continues from step " + std::to_string(resume_step) + ": dropped " +
+                   std::to_string(later) + " row(s) of later steps and " + std::to_string(torn) +
+                   " torn or unreadable line(s)");
 }
 
 void Trainer::Impl::initialise_weights() {

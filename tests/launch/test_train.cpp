@@ -4,9 +4,12 @@
 // --resume: clear errors, nothing overwritten), resume exactness, preemption, NaN policies.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "tests/support/expect_error.h"
@@ -316,6 +319,35 @@ TEST(Resume, AFlippedBitIsDetectedAndResumeFallsBackToTheCheckpointBefore) {
   // Every checkpoint damaged: a clear error listing why.
   for (const std::string& p : step_checkpoints(c.run_dir)) flip_bit_in(p, ds);
   expect_error([&] { train(c, true); }, {"no checkpoint verifies", "fails its checksum"});
+}
+
+TEST(Resume, MetricsContinueFromTheCheckpointWithoutDuplicatesOrTornLines) {
+  TempDir dir;
+  TrainConfig c = config_with_data(dir);
+  c.train.steps = 4;
+  c.train.checkpoint_every = 2;
+  train(c);
+  // The run "was killed" after step 4's metrics but before its checkpoint, mid-line.
+  fs::remove(step_checkpoint_path(c.run_dir, 4));
+  std::string metrics = c.run_dir + "/metrics.jsonl";
+  std::string early;
+  {
+    std::istringstream rows(read_file(metrics));
+    for (std::string line; std::getline(rows, line);)
+      if (nlohmann::json::parse(line)["step"].get<int64_t>() <= 2) early += line + "\n";
+  }
+  std::ofstream(metrics, std::ios::app) << "{\"split\":\"train\",\"st";
+  train(c, true);
+  std::map<std::pair<std::string, int64_t>, int> seen;
+  std::istringstream rows(read_file(metrics));
+  for (std::string line; std::getline(rows, line);) {
+    nlohmann::json row = nlohmann::json::parse(line);  // every line parses
+    ++seen[{row["split"].get<std::string>(), row["step"].get<int64_t>()}];
+  }
+  for (const auto& [key, n] : seen) EXPECT_EQ(n, 1) << key.first << " step " << key.second;
+  EXPECT_EQ(read_file(metrics).rfind(early, 0), 0u) << "the rows up to the checkpoint are kept as they were";
+  EXPECT_TRUE(seen.count({"train", 4})) << "step 4 was trained again";
+  EXPECT_NE(read_file(c.run_dir + "/train.log").find("metrics.jsonl continues from step 2"), std::string::npos);
 }
 
 TEST(Checkpoint, NonFiniteParametersAreRefusedOnLoad) {
