@@ -38,8 +38,38 @@ namespace fs = std::filesystem;
 namespace {
 using Clock = std::chrono::steady_clock;
 
+// Signals (docs/design.md, "Runs and checkpoints"): SIGUSR1 always asks for a checkpoint at the
+// next step boundary. SIGTERM and SIGINT do so inside the training loop; outside it (set-up, data
+// opening, the final test), where there is nothing to save, they end the process at once, and a
+// second one inside the loop does too. Only async-signal-safe calls here.
 std::atomic<bool> g_preempt{false};
-void on_signal(int) { g_preempt.store(true); }
+std::atomic<bool> g_in_loop{false};
+
+void write_stderr(const char* text) {
+  size_t n = 0;
+  while (text[n] != '\0') ++n;
+  ssize_t ignored = ::write(STDERR_FILENO, text, n);
+  (void)ignored;
+}
+
+void on_signal(int sig) {
+  bool terminate = sig == SIGTERM || sig == SIGINT;
+  if (!terminate || (g_in_loop.load() && !g_preempt.load())) {
+    g_preempt.store(true);
+    return;
+  }
+  write_stderr(sig == SIGTERM ? "st-train: SIGTERM outside the training loop (or a second one): stopping now; "
+                                "checkpoints already written are kept\n"
+                              : "st-train: SIGINT outside the training loop (or a second one): stopping now; "
+                                "checkpoints already written are kept\n");
+  ::_exit(128 + sig);
+}
+
+// Marks the training loop for the signal handler while it lives.
+struct InTrainingLoop {
+  InTrainingLoop() { g_in_loop.store(true); }
+  ~InTrainingLoop() { g_in_loop.store(false); }
+};
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -97,6 +127,7 @@ std::pair<double, double> cosine_counts(const Tensor& emb, const Tensor& targets
 
 void install_preemption_handlers() {
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
   std::signal(SIGUSR1, on_signal);
 }
 bool preemption_requested() { return g_preempt.load(); }
@@ -201,7 +232,9 @@ struct Trainer::Impl {
   void set_aside_earlier_attempt(std::vector<std::string>* notes) const;
   LoaderConfig loader_config(const std::string& glob, bool training) const;
   Tensor targets_for(const Batch& b) const;
-  std::pair<double, double> evaluate(Loader& loader, double* loss_out);
+  // interrupted: when given, a preemption signal ends the evaluation early (set to true; the
+  // result is then meaningless).
+  std::pair<double, double> evaluate(Loader& loader, double* loss_out, bool* interrupted = nullptr);
   void save(const std::string& path);
 
   // What one training step produced. metric_sum, metric_count: this rank's counts of the metric;
@@ -554,13 +587,22 @@ Tensor Trainer::Impl::targets_for(const Batch& b) const {
   return on_device(t);
 }
 
-std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_out) {
+std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_out, bool* interrupted) {
   NoGradGuard ng;
   model->eval();
   loader.seek({0, 0});
   double sums[4] = {0, 0, 0, 0};  // loss sum, counted, correct, counted for accuracy
   Batch b;
   while (loader.next(b)) {
+    if (interrupted != nullptr) {  // a signal ends the evaluation at once, on every rank together
+      Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0}, {1});
+      grid.world().all_reduce_sum(flag);
+      if (flag.to_vector<int32_t>()[0] > 0) {
+        *interrupted = true;
+        model->train();
+        return {0, 0};
+      }
+    }
     if (embedding()) {  // only the batch's real rows: a row of padding has no embedding
       if (b.valid == 0) continue;
       b.inputs = b.inputs.narrow(0, 0, b.valid).contiguous();
@@ -735,7 +777,12 @@ void Trainer::Impl::evaluate_and_keep_best(int64_t step) {
   bool eval_now = cfg.train.eval_every > 0 && step % cfg.train.eval_every == 0;
   if (!val_loader || !(eval_now || step == cfg.train.steps)) return;
   double vloss = 0;
-  auto [vacc, vcount] = evaluate(*val_loader, &vloss);
+  bool interrupted = false;
+  auto [vacc, vcount] = evaluate(*val_loader, &vloss, &interrupted);
+  if (interrupted) {  // checkpoint_or_preempt saves and stops next
+    log->info("step " + std::to_string(step) + ": validation interrupted by a signal; not counted");
+    return;
+  }
   double metric = cfg.model.task == TaskKind::LanguageModel ? -vloss : vacc;
   log->metrics("val", step, {{"loss", vloss}, {metric_name(), vacc}});
   log->info("step " + std::to_string(step) + ": validation loss " + fmt("%.4f", vloss) + ", " + metric_name() + " " +
@@ -816,21 +863,24 @@ RunResult Trainer::Impl::run() {
   }
   log->info(head);
   Progress progress{Clock::now(), state.step};
-  while (state.step < cfg.train.steps) {
-    int64_t step = state.step + 1;
-    StepResult r = train_step(step);
-    if (!r.finite()) {
-      handle_non_finite(step, r);
-      continue;
-    }
-    apply_update(step, r);
-    log_step(step, r, progress);
-    evaluate_and_keep_best(step);
-    if (checkpoint_or_preempt(step)) {
-      RunResult res;
-      res.preempted = true;
-      res.steps_done = step;
-      return res;
+  {
+    InTrainingLoop loop;  // SIGTERM / SIGINT: checkpoint at the next step boundary
+    while (state.step < cfg.train.steps) {
+      int64_t step = state.step + 1;
+      StepResult r = train_step(step);
+      if (!r.finite()) {
+        handle_non_finite(step, r);
+        continue;
+      }
+      apply_update(step, r);
+      log_step(step, r, progress);
+      evaluate_and_keep_best(step);
+      if (checkpoint_or_preempt(step)) {
+        RunResult res;
+        res.preempted = true;
+        res.steps_done = step;
+        return res;
+      }
     }
   }
   RunResult res;

@@ -287,6 +287,23 @@ void flip_bit_in(const std::string& path, const std::string& ds) {
   f.put(static_cast<char>(c ^ 0x10));
 }
 
+TEST(Preemption, ASignalDuringValidationEndsItAndTheRunStopsAtThatStep) {
+  TempDir dir;
+  TrainConfig c = config_with_data(dir);
+  c.train.eval_every = 1;
+  install_preemption_handlers();
+  std::raise(SIGUSR1);  // pending when step 1's validation starts
+  RunResult r = train(c);
+  EXPECT_TRUE(r.preempted);
+  EXPECT_EQ(r.steps_done, 1);
+  EXPECT_NE(read_file(c.run_dir + "/train.log").find("step 1: validation interrupted by a signal"), std::string::npos);
+  EXPECT_EQ(read_file(c.run_dir + "/metrics.jsonl").find("\"split\":\"val\""), std::string::npos)
+      << "an interrupted validation is not counted";
+  EXPECT_TRUE(fs::exists(step_checkpoint_path(c.run_dir, 1)));
+  RunResult rest = train(c, true);  // and the run goes on from there
+  EXPECT_EQ(rest.steps_done, c.train.steps);
+}
+
 TEST(Resume, AFlippedBitIsDetectedAndResumeFallsBackToTheCheckpointBefore) {
   TempDir dir;
   write_data(dir, "train", 40);
