@@ -15,6 +15,9 @@ namespace st::tasks {
 
 namespace {
 
+// Label spaces up to this size are listed class by class; larger ones are summarised.
+constexpr int64_t kListedClasses = 64;
+
 const char* type_name(h5::ElementType t) {
   switch (t) {
     case h5::ElementType::Int32: return "int32";
@@ -122,10 +125,15 @@ std::string inspect_shards(const std::vector<std::string>& patterns, int64_t sho
   std::vector<int32_t> buf;
   for (const auto& s : shards) {
     h5::File f = h5::File::open_read(s.path);
-    if (!m.is_lm()) {
-      std::vector<int32_t> labels = f.read_i32("labels");
-      for (int32_t l : labels) ++histogram[l];
-      if (first_label < 0 && !labels.empty()) first_label = labels[0];
+    if (!m.is_lm()) {  // in blocks: a shard may hold more labels than memory
+      std::vector<int32_t> labels;
+      for (int64_t r0 = 0; r0 < s.examples; r0 += (1 << 22)) {
+        int64_t rows = std::min<int64_t>(1 << 22, s.examples - r0);
+        labels.resize(static_cast<size_t>(rows));
+        f.read_i32_rows("labels", r0, rows, labels.data());
+        for (int32_t l : labels) ++histogram[l];
+        if (first_label < 0 && !labels.empty()) first_label = labels[0];
+      }
     }
     for (const char* name : {"inputs", "inputs2"}) {
       bool second = std::string(name) == "inputs2";
@@ -141,13 +149,26 @@ std::string inspect_shards(const std::vector<std::string>& patterns, int64_t sho
     }
   }
   if (!m.is_lm()) {
-    os << "labels (" << m.num_classes << " classes):";
-    for (int64_t c = 0; c < m.num_classes; ++c) {
-      int64_t k = histogram.count(static_cast<int32_t>(c)) ? histogram[static_cast<int32_t>(c)] : 0;
+    auto entry = [&](int64_t c, int64_t k) {
       char buf2[64];
-      std::snprintf(buf2, sizeof buf2, " %lld: %lld (%.1f%%)", static_cast<long long>(c),
-                    static_cast<long long>(k), total ? 100.0 * k / total : 0.0);
-      os << buf2 << (c + 1 < m.num_classes ? "," : "");
+      std::snprintf(buf2, sizeof buf2, " %lld: %lld (%.1f%%)", static_cast<long long>(c), static_cast<long long>(k),
+                    total ? 100.0 * k / total : 0.0);
+      return std::string(buf2);
+    };
+    os << "labels (" << m.num_classes << " classes):";
+    if (m.num_classes <= kListedClasses) {
+      for (int64_t c = 0; c < m.num_classes; ++c) {
+        auto it = histogram.find(static_cast<int32_t>(c));
+        os << entry(c, it == histogram.end() ? 0 : it->second) << (c + 1 < m.num_classes ? "," : "");
+      }
+    } else {  // summarised: the classes present (never one line per class of a huge label space)
+      std::vector<std::pair<int64_t, int32_t>> by_count;
+      for (const auto& [c, k] : histogram) by_count.push_back({-k, c});
+      std::sort(by_count.begin(), by_count.end());
+      os << " " << histogram.size() << " present, " << (m.num_classes - static_cast<int64_t>(histogram.size()))
+         << " absent; most frequent:";
+      for (size_t i = 0; i < by_count.size() && i < 10; ++i)
+        os << entry(by_count[i].second, -by_count[i].first) << (i + 1 < std::min<size_t>(by_count.size(), 10) ? "," : "");
     }
     os << "\n";
   }

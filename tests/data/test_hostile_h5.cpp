@@ -11,6 +11,7 @@
 #include "data/h5.h"
 #include "data/json_limits.h"
 #include "data/shard.h"
+#include "data/tasks/inspect.h"
 #include "tests/data/temp_dir.h"
 #include "tests/support/expect_error.h"
 
@@ -83,6 +84,25 @@ TEST(HostileH5, ShardSizesAboveTheirLimitsAreRefused) {
     w.close();
     expect_error([&] { validate_shard(path); }, {path, "is above its limit", "int32"});
   }
+}
+
+TEST(HostileH5, InspectSummarisesAHugeLabelSpace) {
+  TempDir dir;
+  ShardMeta m;
+  m.task = "toy";
+  m.vocab_size = 10;
+  m.num_classes = (int64_t{1} << 31) - 1;
+  m.seq_len = 4;
+  std::string path = dir.file("huge-classes.h5");
+  ShardWriter w(path, m, 4);
+  w.append({1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1, 1}, {}, {7, 2000000000, 7});
+  w.close();
+  std::string report = tasks::inspect_shards({path});
+  EXPECT_NE(report.find("labels (2147483647 classes): 2 present, 2147483645 absent; most frequent: 7: 2 (66.7%), "
+                        "2000000000: 1 (33.3%)"),
+            std::string::npos)
+      << report;
+  EXPECT_LT(report.size(), 4096u) << "a summary, not a line per class";
 }
 
 TEST(HostileH5, DeeplyNestedJsonIsRefusedBeforeParsing) {
