@@ -97,6 +97,8 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Tokens per row: a row is built in memory whole (1 << 24 tokens = 64 MiB), far above any task's.
+  const CLI::Range kRowTokens(int64_t{1}, int64_t{1} << 24);
   CLI::App app{"Long-Range Arena datasets as SimpleTRON shards: generators, converters, inspection.",
                "st-data"};
   app.require_subcommand(1);
@@ -110,7 +112,7 @@ int main(int argc, char** argv) {
   c_listops->add_option("--out", listops_out, "output directory")->required();
   add_split_counts(c_listops, listops_counts);
   auto* listops_min = c_listops->add_option("--min-len", listops.min_len, "shortest sequence, tokens (default: max-len / 4, LRA 500)");
-  c_listops->add_option("--max-len", listops.max_len, "longest sequence and seq_len, tokens")->capture_default_str();
+  c_listops->add_option("--max-len", listops.max_len, "longest sequence and seq_len, tokens")->check(kRowTokens)->capture_default_str();
   c_listops->add_option("--max-depth", listops.max_depth, "tree depth limit, leaves included")->capture_default_str();
   c_listops->add_option("--max-args", listops.max_args, "arguments per operator, at most")->capture_default_str();
   add_writer_options(c_listops, common, true);
@@ -145,7 +147,7 @@ int main(int argc, char** argv) {
                                    std::tuple{c_retr, &retr_opt, &retr_in, &retr_out}}) {
     sub->add_option("--input", *in, "TSV file")->required();
     sub->add_option("--out", *out, "output prefix: writes PREFIX-00000.h5, ...")->required();
-    sub->add_option("--max-len", opt->max_len, "bytes per document (truncate/pad)")->capture_default_str();
+    sub->add_option("--max-len", opt->max_len, "bytes per document (truncate/pad)")->check(kRowTokens)->capture_default_str();
     sub->add_option("--classes", opt->classes, "number of classes (default: largest label + 1)");
     sub->add_flag("--skip-header", opt->skip_header, "the first line is a header");
     add_writer_options(sub, common, false);
@@ -166,7 +168,7 @@ int main(int argc, char** argv) {
   auto* c_lm = app.add_subcommand("lm", "byte-level language-model windows from any text");
   c_lm->add_option("--input", lm_in, "text files (read as one stream)")->required();
   c_lm->add_option("--out", lm_out, "output prefix")->required();
-  c_lm->add_option("--seq-len", lm_opt.seq_len, "bytes per window")->required();
+  c_lm->add_option("--seq-len", lm_opt.seq_len, "bytes per window")->check(kRowTokens)->required();
   c_lm->add_option("--stride", lm_opt.stride, "bytes between window starts (default: seq-len)");
   add_writer_options(c_lm, common, false);
 
@@ -177,7 +179,7 @@ int main(int argc, char** argv) {
   auto* c_ltsv = app.add_subcommand("listops-tsv", "convert an LRA ListOps release file (basic_train.tsv ...)");
   c_ltsv->add_option("--input", ltsv_in, "Source<TAB>Target file")->required();
   c_ltsv->add_option("--out", ltsv_out, "output prefix")->required();
-  c_ltsv->add_option("--max-len", ltsv_opt.max_len, "seq_len (longer rows are truncated)")->capture_default_str();
+  c_ltsv->add_option("--max-len", ltsv_opt.max_len, "seq_len (longer rows are truncated)")->check(kRowTokens)->capture_default_str();
   c_ltsv->add_flag("--no-verify", ltsv_no_verify, "do not check labels against the expressions");
   add_writer_options(c_ltsv, common, false);
 
@@ -201,7 +203,7 @@ int main(int argc, char** argv) {
   c_sent->add_option("--input", sent_in, "text files or directories (their .rst, .md, .txt files): documentation, books, ...")->required();
   c_sent->add_option("--vocab", sent_opt.vocab, "BERT vocab.txt (e.g. from scripts/pretrained.sh)")->required();
   c_sent->add_option("--out", sent_out, "output directory (train/val/test shards)")->required();
-  c_sent->add_option("--max-len", sent_opt.max_len, "ids per row with [CLS] and [SEP]; longer sentences are cut")->capture_default_str();
+  c_sent->add_option("--max-len", sent_opt.max_len, "ids per row with [CLS] and [SEP]; longer sentences are cut")->check(kRowTokens)->capture_default_str();
   c_sent->add_option("--min-words", sent_opt.min_words, "shortest sentence kept, in words")->capture_default_str();
   c_sent->add_option("--max-words", sent_opt.max_words, "longest sentence kept, in words")->capture_default_str();
   c_sent->add_option("--val-percent", sent_opt.val_percent, "validation share, %")->capture_default_str();
