@@ -10,6 +10,7 @@
 #include <exception>
 #include <sstream>
 
+#include "core/tensor/checked.h"
 #include "core/tensor/error.h"
 #include "data/io_error.h"
 
@@ -195,6 +196,24 @@ DatasetInfo File::info(const std::string& dataset) const {
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
   out.dims.assign(dims.begin(), dims.end());
+  // Storage: count the chunks written (chunked) or the bytes allocated (contiguous).
+  int64_t elements = 1;
+  for (hsize_t d : dims) elements = checked_mul(elements, static_cast<int64_t>(d), "HDF5 dataset size");
+  H5D_layout_t layout = H5Pget_layout(dcpl.id());
+  if (layout == H5D_CHUNKED && elements > 0) {
+    std::vector<hsize_t> chunk(static_cast<size_t>(rank));
+    ST_CHECK(H5Pget_chunk(dcpl.id(), rank, chunk.data()) == rank, path_, ": cannot read the chunking of /", dataset);
+    int64_t expected = 1;
+    for (int i = 0; i < rank; ++i)
+      expected = checked_mul(expected, static_cast<int64_t>((dims[i] + chunk[i] - 1) / std::max<hsize_t>(chunk[i], 1)),
+                             "HDF5 chunk count");
+    hsize_t written = 0;
+    ST_CHECK(H5Dget_num_chunks(ds.id(), space.id(), &written) >= 0, path_, ": cannot count the chunks of /", dataset);
+    out.fully_stored = static_cast<int64_t>(written) == expected;
+  } else if (layout == H5D_CONTIGUOUS && elements > 0) {
+    size_t element = H5Tget_size(type.id());
+    out.fully_stored = H5Dget_storage_size(ds.id()) >= static_cast<hsize_t>(elements) * element;
+  }
   return out;
 }
 

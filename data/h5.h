@@ -41,6 +41,9 @@ enum class ElementType { Int32, Int64, Float32, Float64, Other };
 struct DatasetInfo {
   ElementType type = ElementType::Other;
   std::vector<int64_t> dims;
+  // Every element has storage in the file: all chunks written (chunked), or the whole extent
+  // (contiguous). False for a dataset extended but never written (its "data" would be fill).
+  bool fully_stored = true;
 };
 
 class File {

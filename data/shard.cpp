@@ -136,6 +136,8 @@ ShardInfo validate_shard(const std::string& path) {
              d.dims.size());
     ST_CHECK(d.dims[1] == m.seq_len, path, ": /", name, " rows have length ", d.dims[1],
              ", attribute seq_len says ", m.seq_len);
+    ST_CHECK(d.fully_stored, path, ": /", name, " claims ", d.dims[0],
+             " rows but not all of them were ever written (a sparse, truncated or crafted file)");
     return d.dims[0];
   };
   info.examples = check_2d("inputs");
@@ -148,6 +150,8 @@ ShardInfo validate_shard(const std::string& path) {
     ST_CHECK(f.has("labels"), path, ": missing dataset /labels (num_classes is ", m.num_classes, ")");
     h5::DatasetInfo d = f.info("labels");
     ST_CHECK(d.type == h5::ElementType::Int32, path, ": /labels must hold int32, found another type");
+    ST_CHECK(d.fully_stored, path, ": /labels claims ", d.dims.empty() ? 0 : d.dims[0],
+             " rows but not all of them were ever written (a sparse, truncated or crafted file)");
     ST_CHECK(d.dims.size() == 1, path, ": /labels must have rank 1 [examples], found rank ", d.dims.size());
     ST_CHECK(d.dims[0] == info.examples, path, ": /inputs has ", info.examples,
              " examples but /labels has ", d.dims[0]);

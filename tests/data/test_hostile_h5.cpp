@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,34 @@ TEST(HostileH5, ShardSizesAboveTheirLimitsAreRefused) {
     w.close();
     expect_error([&] { validate_shard(path); }, {path, "is above its limit", "int32"});
   }
+}
+
+TEST(HostileH5, ASparseShardClaimingBillionsOfRowsIsRefusedAtOnce) {
+  TempDir dir;
+  ShardMeta m;
+  m.task = "toy";
+  m.vocab_size = 10;
+  m.num_classes = 3;
+  m.seq_len = 4;
+  std::string path = dir.file("sparse.h5");
+  {
+    ShardWriter w(path, m, 4);
+    w.append({1, 2, 3, 4}, {}, {1});
+    w.close();
+  }
+  validate_shard(path);
+  // 2e9 rows by extent alone: a few KB on disk, never written.
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t in = H5Dopen2(f, "inputs", H5P_DEFAULT), lab = H5Dopen2(f, "labels", H5P_DEFAULT);
+  hsize_t rows2[2] = {2000000000, 4}, rows1[1] = {2000000000};
+  ASSERT_GE(H5Dset_extent(in, rows2), 0);
+  ASSERT_GE(H5Dset_extent(lab, rows1), 0);
+  H5Dclose(in);
+  H5Dclose(lab);
+  H5Fclose(f);
+  auto start = std::chrono::steady_clock::now();
+  expect_error([&] { validate_shard(path); }, {path, "/inputs claims 2000000000 rows but not all of them were ever written"});
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
 }
 
 TEST(HostileH5, InspectSummarisesAHugeLabelSpace) {
