@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/tensor/checked.h"
 #include "data/crc32c.h"
 #include "data/h5.h"
 #include "launch/config/schema.h"
@@ -206,11 +207,21 @@ std::string verify_checkpoint(const std::string& path) {
     ST_CHECK(f.has_attribute("format") && f.string_attribute("format") == "simpletron-checkpoint", path,
              ": not a simpletron checkpoint (attribute format missing or different)");
     std::optional<Checksums> sums = read_checksums(f);
-    train_config_from_yaml(f.string_attribute("config"), path + " (stored config)");
+    load_checkpoint(path, nullptr, nullptr);  // every attribute is there and readable
+    TrainConfig cfg = train_config_from_yaml(f.string_attribute("config"), path + " (stored config)");
+    cfg.model.validate();
+    // The datasets hold the parameters and two moments of that model: no more, whatever the file's
+    // dimensions claim (a damaged one could ask for any allocation).
+    int64_t budget = checked_mul(cfg.model.parameter_count(), 3, "checkpoint size");
     for (const char* group : {"params", "optim/m", "optim/v"})
       for (const std::string& name : f.list(group)) {
         std::string ds = std::string(group) + "/" + name;
         h5::DatasetInfo info = f.info(ds);
+        int64_t elements = 1;
+        for (int64_t d : info.dims) elements = checked_mul(elements, d, "checkpoint dataset size");
+        budget -= elements;
+        ST_CHECK(budget >= 0, path, ": ", ds, " makes the datasets larger than the stored model's parameters and "
+                 "moments: the file is damaged");
         read_checked(f, ds, Shape(info.dims.begin(), info.dims.end()), "dataset", sums);
       }
     if (sums)

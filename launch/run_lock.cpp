@@ -43,6 +43,17 @@ std::string utc_now() {
   return buf;
 }
 
+std::string pid_namespace() {
+  struct stat st{};
+  if (::stat("/proc/self/ns/pid", &st) != 0) return "";
+  return std::to_string(static_cast<unsigned long long>(st.st_ino));
+}
+
+// The holder's process can be asked directly: same host and same PID namespace.
+bool same_process_space(const LockRecord& r) {
+  return r.host == host_name() && r.pid > 0 && !r.pid_namespace.empty() && r.pid_namespace == pid_namespace();
+}
+
 bool process_alive(int64_t pid) {
   if (pid <= 0 || pid > INT32_MAX) return false;
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
@@ -70,7 +81,10 @@ bool read_text(const std::string& path, std::string* out) {
     }
     if (n == 0) break;
     out->append(buf, static_cast<size_t>(n));
-    ST_CHECK(out->size() <= (1 << 16), "run_dir lock: '", path, "' is over 64 KiB; it is not a lock record");
+    if (out->size() > (1 << 16)) {
+      ::close(fd);
+      ST_THROW("run_dir lock: '", path, "' is over 64 KiB; it is not a lock record");
+    }
   }
   ::close(fd);
   return true;
@@ -123,8 +137,20 @@ LockRecord read_holder(const std::string& path) {
   return LockRecord{};
 }
 
+// The heartbeat period of the file mechanism for a given lock.stale_seconds.
+double heartbeat_period(double stale_seconds) { return std::min(30.0, std::max(0.2, stale_seconds / 5)); }
+
+// The previous run of this Slurm job (requeued): same job id, lower restart count.
+bool earlier_run_of_this_job(const LockRecord& holder, const LockRecord& mine) {
+  return !mine.slurm_job_id.empty() && holder.slurm_job_id == mine.slurm_job_id &&
+         holder.slurm_restart_count < mine.slurm_restart_count;
+}
+
 // File mechanism: whether the holder of `record` (modified `age` seconds ago) is gone, and why.
-bool holder_gone(const LockRecord& record, const std::string& path, double age, double stale_seconds, std::string* why) {
+// mine: this job's record (a previous run of the same Slurm job counts as gone once it has
+// missed two heartbeats: Slurm has ended it).
+bool holder_gone(const LockRecord& record, const LockRecord* mine, const std::string& path, double age,
+                 double stale_seconds, std::string* why) {
   if (record.mechanism == "flock") {  // written by a holder on a mount with flock: ask flock
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
@@ -138,8 +164,19 @@ bool holder_gone(const LockRecord& record, const std::string& path, double age, 
       if (e == EWOULDBLOCK) return false;
     }
   }
-  if (record.host == host_name() && record.pid > 0 && !process_alive(record.pid)) {
-    *why = "PID " + std::to_string(record.pid) + " is no longer running on this host";
+  if (same_process_space(record)) {  // ask the process itself, whatever its heartbeat says
+    if (!process_alive(record.pid)) {
+      *why = "PID " + std::to_string(record.pid) + " is no longer running on this host";
+      return true;
+    }
+    *why = "PID " + std::to_string(record.pid) + " is running on this host";
+    return false;
+  }
+  if (mine && record.mechanism != "flock" && earlier_run_of_this_job(record, *mine) &&
+      age > 2 * heartbeat_period(stale_seconds)) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "it is the previous run of this Slurm job and its heartbeat stopped %.0f s ago", age);
+    *why = buf;
     return true;
   }
   if (record.mechanism != "flock" && age > stale_seconds) {
@@ -172,8 +209,20 @@ Attempt try_flock(const std::string& path, double stale_seconds, bool forced) {
     ST_CHECK(fd >= 0, "run_dir lock: cannot open '", path, "': ", errno_message(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       int e = errno;
+      if (e == EWOULDBLOCK) {
+        // Held; unless its holder is letting go right now (the file we opened is no longer
+        // the one at the path): then try again.
+        struct stat ours{}, at_path{};
+        bool replaced = ::fstat(fd, &ours) != 0 || ::stat(path.c_str(), &at_path) != 0 ||
+                        ours.st_ino != at_path.st_ino || ours.st_dev != at_path.st_dev;
+        ::close(fd);
+        if (replaced) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          continue;
+        }
+        return Attempt{false, -1, read_holder(path), "", false};
+      }
       ::close(fd);
-      if (e == EWOULDBLOCK) return Attempt{false, -1, read_holder(path), "", false};
       if (lock_unsupported(e) && !forced) {
         if (created) ::unlink(path.c_str());
         return Attempt{false, -1, {}, "", true};
@@ -195,7 +244,7 @@ Attempt try_flock(const std::string& path, double stale_seconds, bool forced) {
     read_text(path, &text);
     LockRecord before = LockRecord::parse(text);
     std::string why;
-    if (before.mechanism == "file" && !holder_gone(before, path, age_seconds(path), stale_seconds, &why)) {
+    if (before.mechanism == "file" && !holder_gone(before, nullptr, path, age_seconds(path), stale_seconds, &why)) {
       ::close(fd);
       return Attempt{false, -1, before, why, false};
     }
@@ -232,7 +281,7 @@ Attempt try_lock_file(const std::string& dir, const std::string& path, const Loc
     double age = age_seconds(path);
     LockRecord holder = LockRecord::parse(text);
     std::string why;
-    if (!holder_gone(holder, path, age, stale_seconds, &why)) return Attempt{false, -1, holder, why};
+    if (!holder_gone(holder, &mine, path, age, stale_seconds, &why)) return Attempt{false, -1, holder, why};
     // Take over: move the stale file aside, then check that what we moved is what we judged
     // (another job may have taken it over in between; then put theirs back).
     if (::rename(path.c_str(), aside.c_str()) != 0) {
@@ -253,11 +302,6 @@ Attempt try_lock_file(const std::string& dir, const std::string& path, const Loc
   ST_THROW("run_dir lock: '", path, "' keeps changing while we take it; is another job starting on it?");
 }
 
-// The earlier incarnation of this Slurm job (requeued): same job id, lower restart count.
-bool earlier_run_of_this_job(const LockRecord& holder, const LockRecord& mine) {
-  return !mine.slurm_job_id.empty() && holder.slurm_job_id == mine.slurm_job_id &&
-         holder.slurm_restart_count < mine.slurm_restart_count;
-}
 
 std::string locked_message(const std::string& dir, const std::string& path, const LockRecord& holder,
                            const std::string& why, LockMechanism m) {
@@ -296,6 +340,7 @@ std::string LockRecord::text() const {
   if (!slurm_job_id.empty())
     s << "slurm_job_id: " << slurm_job_id << "\nslurm_restart_count: " << slurm_restart_count << "\n";
   s << "mechanism: " << mechanism << "\ntoken: " << token << "\n";
+  if (!pid_namespace.empty()) s << "pid_namespace: " << pid_namespace << "\n";
   return s.str();
 }
 
@@ -322,6 +367,7 @@ LockRecord LockRecord::parse(const std::string& text) {
     else if (key == "slurm_restart_count") r.slurm_restart_count = to_int(value, -1);
     else if (key == "mechanism") r.mechanism = value;
     else if (key == "token") r.token = value;
+    else if (key == "pid_namespace") r.pid_namespace = value;
   }
   return r;
 }
@@ -353,6 +399,7 @@ LockRecord own_lock_record(const std::string& program, const std::string& mechan
   }
   r.mechanism = mechanism;
   r.token = token_for_this_process();
+  r.pid_namespace = pid_namespace();
   return r;
 }
 
@@ -369,7 +416,7 @@ std::unique_ptr<RunDirLock> RunDirLock::acquire(const std::string& dir, const Ru
   LockMechanism m = options.mechanism == LockMechanism::File ? LockMechanism::File : LockMechanism::Flock;
   bool fell_back = false;
   LockRecord mine = own_lock_record(options.program, name_of(m));
-  double heartbeat = std::min(30.0, std::max(0.2, options.stale_seconds / 5));
+  double heartbeat = heartbeat_period(options.stale_seconds);
   auto started = std::chrono::steady_clock::now();
   bool announced = false;
   for (;;) {
@@ -441,6 +488,14 @@ void RunDirLock::heartbeat_loop(double seconds) {
       continue;  // a passing I/O error: the next beat tries again
     }
     if (!present || LockRecord::parse(text).token != record_.token) {
+      // A contender may be moving the file aside to check it and putting it back: look again.
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      try {
+        present = read_text(path_, &text);
+      } catch (const std::exception&) {
+        present = false;
+      }
+      if (present && LockRecord::parse(text).token == record_.token) continue;
       lost_ = true;
       std::fprintf(stderr, "run_dir lock: %s was taken over by another job\n", path_.c_str());
       return;
@@ -492,19 +547,11 @@ std::unique_ptr<RunDirLock> acquire_run_dir_lock(const std::string& dir, const R
       message = e.what();
     }
   }
-  if (message.size() >= (1u << 20)) message.resize(1u << 20);
-  Tensor head = Tensor::from_vector<int32_t>({status, static_cast<int32_t>(message.size())}, {2});
-  world.broadcast(head, 0);
-  status = head.data<int32_t>()[0];
-  int32_t length = head.data<int32_t>()[1];
-  if (status != 0 && length > 0) {  // the message, one character per int32
-    std::vector<int32_t> chars(static_cast<size_t>(length));
-    for (size_t i = 0; i < message.size(); ++i) chars[i] = static_cast<unsigned char>(message[i]);
-    Tensor body = Tensor::from_vector<int32_t>(chars, {length});
-    world.broadcast(body, 0);
-    message.resize(static_cast<size_t>(length));
-    for (int32_t i = 0; i < length; ++i) message[static_cast<size_t>(i)] = static_cast<char>(body.data<int32_t>()[i]);
-  }
+  // The outcome, as "<status><message>", decided by rank 0 and followed by all.
+  if (message.size() >= (1u << 19)) message.resize(1u << 19);
+  std::string outcome = broadcast_text(world, std::to_string(status) + message, 0);
+  status = outcome.empty() ? 2 : outcome[0] - '0';
+  message = outcome.size() > 1 ? outcome.substr(1) : std::string();
   if (status == 1) throw RunDirLockedError(message);
   if (status == 2) throw CollectiveError(message, kExitError);
   return lock;
@@ -524,7 +571,7 @@ std::string force_unlock(const std::string& dir) {
     throw RunDirLockedError("run_dir: '" + dir + "' is held with flock by a live process: " + holder.describe() +
                             ". Stop that job; the kernel frees the lock when it ends");
   }
-  if (holder.host == host_name() && process_alive(holder.pid) && holder.pid != ::getpid()) {
+  if (same_process_space(holder) && process_alive(holder.pid) && holder.pid != ::getpid()) {
     ::close(fd);
     throw RunDirLockedError("run_dir: '" + dir + "' is held by " + holder.describe() +
                             ", which is still running on this host. Stop that job first");

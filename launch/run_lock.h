@@ -42,7 +42,9 @@ struct RunLockOptions {
 
 // What RUN/.lock says about its holder. Empty fields: not recorded.
 struct LockRecord {
-  std::string program, host, started, slurm_job_id, mechanism, token;
+  // pid_namespace: the inode of /proc/self/ns/pid; a PID is only checked for life when the
+  // holder's namespace is ours (containers may share a host name, not PIDs).
+  std::string program, host, started, slurm_job_id, mechanism, token, pid_namespace;
   int64_t pid = 0;
   int64_t slurm_restart_count = -1;  // -1: not under Slurm
   std::string text() const;          // the file's contents

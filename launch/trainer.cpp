@@ -40,8 +40,8 @@ using Clock = std::chrono::steady_clock;
 
 // Signals (docs/design.md, "Runs and checkpoints"): SIGUSR1 always asks for a checkpoint at the
 // next step boundary. SIGTERM and SIGINT do so inside the training loop; outside it (set-up, data
-// opening, the final test), where there is nothing to save, they end the process at once, and a
-// second one inside the loop does too. Only async-signal-safe calls here.
+// opening, the final test), where there is nothing to save, they end the process at once, and so
+// does a second SIGINT inside the loop (Ctrl-C twice). Only async-signal-safe calls here.
 std::atomic<bool> g_preempt{false};
 std::atomic<bool> g_in_loop{false};
 
@@ -53,14 +53,14 @@ void write_stderr(const char* text) {
 }
 
 void on_signal(int sig) {
-  bool terminate = sig == SIGTERM || sig == SIGINT;
-  if (!terminate || (g_in_loop.load() && !g_preempt.load())) {
+  bool stop_now = sig != SIGUSR1 && (!g_in_loop.load() || (sig == SIGINT && g_preempt.load()));
+  if (!stop_now) {  // a repeated SIGTERM (launcher and scheduler both send one) still waits
     g_preempt.store(true);
     return;
   }
-  write_stderr(sig == SIGTERM ? "st-train: SIGTERM outside the training loop (or a second one): stopping now; "
+  write_stderr(sig == SIGTERM ? "st-train: SIGTERM outside the training loop: stopping now; "
                                 "checkpoints already written are kept\n"
-                              : "st-train: SIGINT outside the training loop (or a second one): stopping now; "
+                              : "st-train: SIGINT outside the training loop, or a second one: stopping now; "
                                 "checkpoints already written are kept\n");
   ::_exit(128 + sig);
 }
@@ -347,7 +347,28 @@ void Trainer::Impl::setup() {
   lock = acquire_run_dir_lock(cfg.run_dir, lo, grid.world(), &lock_notes);
   check_run_dir();
   if (root() && !opts.resume) set_aside_earlier_attempt(&lock_notes);
-  if (root() && opts.resume) repair_metrics(&lock_notes);
+  if (root() && opts.resume) {
+    // Checkpoints newer than the one resumed from failed to verify: kept aside as *.damaged,
+    // out of the way of pruning, which would otherwise keep them over good new ones.
+    for (const std::string& p : step_checkpoints(cfg.run_dir)) {
+      if (p <= resume_from) continue;
+      std::error_code ec;
+      fs::rename(p, p + ".damaged", ec);
+      ST_CHECK(!ec, p, ": cannot move the damaged checkpoint aside: ", ec.message());
+      lock_notes.push_back("resume: " + p + " moved aside to " + p + ".damaged");
+    }
+    // A best.h5 from after the checkpoint belongs to the steps being redone: kept aside too.
+    std::string best = best_checkpoint_path(cfg.run_dir);
+    if (fs::exists(best) && verify_checkpoint(best).empty() &&
+        load_checkpoint(best, nullptr, nullptr).step > resume_step) {
+      std::error_code ec;
+      fs::rename(best, best + ".after-step-" + std::to_string(resume_step), ec);
+      ST_CHECK(!ec, best, ": cannot move it aside: ", ec.message());
+      lock_notes.push_back("resume: " + best + " is from after step " + std::to_string(resume_step) +
+                           "; moved aside to " + best + ".after-step-" + std::to_string(resume_step));
+    }
+    repair_metrics(&lock_notes);
+  }
   if (root()) {
     std::string tmp = cfg.run_dir + "/config.yaml.tmp";
     {
@@ -421,35 +442,58 @@ void Trainer::Impl::setup() {
 // Reads only, so a refused run changes nothing.
 void Trainer::Impl::check_run_dir() {
   if (opts.resume) {
-    auto ckpts = step_checkpoints(cfg.run_dir);
-    ST_CHECK(!ckpts.empty(), "--resume ", cfg.run_dir, ": no checkpoint in ", checkpoint_dir(cfg.run_dir));
-    // The newest checkpoint that verifies (every dataset against its checksum, finite values);
-    // each newer one skipped is said, with why.
-    resume_from.clear();
-    resume_notes.clear();
-    std::string reasons;
-    for (auto it = ckpts.rbegin(); it != ckpts.rend() && resume_from.empty(); ++it) {
-      std::string why = verify_checkpoint(*it);
-      if (why.empty()) {
-        resume_from = *it;
-      } else {
-        resume_notes.push_back("resume: skipping " + *it + ": " + why);
-        reasons += "\n  " + why;
+    // Rank 0 chooses and every rank follows, so that all resume from the same file even where
+    // a rank's reads would differ (a passing I/O error on one node).
+    std::string decision;  // "PATH\nSTEP\nNOTE..." or "!message"
+    auto choose = [&] {
+      auto ckpts = step_checkpoints(cfg.run_dir);
+      ST_CHECK(!ckpts.empty(), "--resume ", cfg.run_dir, ": no checkpoint in ", checkpoint_dir(cfg.run_dir));
+      // The newest checkpoint that verifies (every dataset against its checksum, finite values);
+      // each newer one skipped is said, with why.
+      std::string chosen, notes, reasons;
+      for (auto it = ckpts.rbegin(); it != ckpts.rend() && chosen.empty(); ++it) {
+        std::string why = verify_checkpoint(*it);
+        if (why.empty()) {
+          chosen = *it;
+        } else {
+          notes += "\nresume: skipping " + *it + ": " + why;
+          reasons += "\n  " + why;
+        }
       }
+      ST_CHECK(!chosen.empty(), "--resume ", cfg.run_dir, ": no checkpoint verifies:", reasons);
+      CheckpointState saved = load_checkpoint(chosen, nullptr, nullptr);
+      TrainConfig old = train_config_from_yaml(saved.config_yaml, chosen + " (stored config)");
+      std::istringstream a(to_yaml(old)), b(config_yaml);
+      std::string la, lb, diffs;
+      bool in_model = false;
+      while (std::getline(a, la) && std::getline(b, lb)) {
+        if (!la.empty() && la[0] != ' ') in_model = la.rfind("model:", 0) == 0;
+        if (in_model && la != lb) diffs += "\n  checkpoint: " + la + "\n  config:    " + lb;
+      }
+      ST_CHECK(diffs.empty(), "--resume: the model config differs from the checkpoint's (", chosen, "):", diffs);
+      decision = chosen + "\n" + std::to_string(saved.step) + notes;
+    };
+    if (grid.world_size() == 1) {
+      choose();  // its errors as they are
+    } else {
+      if (root()) {
+        try {
+          choose();
+        } catch (const std::exception& e) {
+          decision = std::string("!") + e.what();
+        }
+      }
+      decision = broadcast_text(grid.world(), decision, 0);
+      if (!decision.empty() && decision[0] == '!') throw CollectiveError(decision.substr(1), kExitError);
     }
-    ST_CHECK(!resume_from.empty(), "--resume ", cfg.run_dir, ": no checkpoint verifies:", reasons);
-    const std::string& path = resume_from;
-    CheckpointState saved = load_checkpoint(path, nullptr, nullptr);
-    resume_step = saved.step;
-    TrainConfig old = train_config_from_yaml(saved.config_yaml, path + " (stored config)");
-    std::istringstream a(to_yaml(old)), b(config_yaml);
-    std::string la, lb, diffs;
-    bool in_model = false;
-    while (std::getline(a, la) && std::getline(b, lb)) {
-      if (!la.empty() && la[0] != ' ') in_model = la.rfind("model:", 0) == 0;
-      if (in_model && la != lb) diffs += "\n  checkpoint: " + la + "\n  config:    " + lb;
-    }
-    ST_CHECK(diffs.empty(), "--resume: the model config differs from the checkpoint's (", path, "):", diffs);
+    std::istringstream lines(decision);
+    std::string step;
+    std::getline(lines, resume_from);
+    std::getline(lines, step);
+    resume_step = std::stoll(step);
+    resume_notes.clear();
+    for (std::string note; std::getline(lines, note);)
+      if (!note.empty()) resume_notes.push_back(note);
     return;
   }
   auto earlier = step_checkpoints(cfg.run_dir);

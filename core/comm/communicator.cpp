@@ -24,6 +24,26 @@ void finish_quietly(Work& work, const char* what) noexcept {
   }
 }
 
+std::string broadcast_text(Communicator& comm, const std::string& text, int root) {
+  if (comm.size() == 1) return text;
+  bool mine = comm.rank() == root;
+  ST_CHECK(!mine || text.size() <= (1u << 20), "broadcast_text: ", text.size(), " bytes, at most 1 MiB");
+  Tensor length = Tensor::from_vector<int32_t>({mine ? static_cast<int32_t>(text.size()) : 0}, {1});
+  comm.broadcast(length, root);
+  int32_t n = length.to_vector<int32_t>()[0];
+  ST_CHECK(n >= 0 && n <= (1 << 20), "broadcast_text: bad length ", n);
+  if (n == 0) return "";
+  std::vector<int32_t> chars(static_cast<size_t>(n), 0);  // one character per int32
+  if (mine)
+    for (int32_t i = 0; i < n; ++i) chars[static_cast<size_t>(i)] = static_cast<unsigned char>(text[static_cast<size_t>(i)]);
+  Tensor body = Tensor::from_vector<int32_t>(chars, {n});
+  comm.broadcast(body, root);
+  std::vector<int32_t> got = body.to_vector<int32_t>();
+  std::string out(static_cast<size_t>(n), '\0');
+  for (int32_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<char>(got[static_cast<size_t>(i)]);
+  return out;
+}
+
 std::unique_ptr<Work> LocalCommunicator::all_reduce_sum_async(const Tensor&) {
   return std::make_unique<DoneWork>();
 }

@@ -58,6 +58,10 @@ class Communicator {
   int64_t bytes_sent_ = 0;
 };
 
+// Collective: every rank returns root's `text` (the others' arguments are ignored). For
+// decisions made once and followed by all (at most 1 MiB).
+std::string broadcast_text(Communicator& comm, const std::string& text, int root);
+
 // The size-1 communicator: every collective is the identity.
 class LocalCommunicator final : public Communicator {
  public:

@@ -88,6 +88,13 @@ c = collections.Counter((r['split'], r['step']) for r in rows)
 print(sum(1 for v in c.values() if v > 1))" "$run/metrics.jsonl")"
 [ "$dups" = 0 ] || fail "metrics.jsonl has $dups duplicate rows" "$run/metrics.jsonl"
 [ ! -e "$run/.lock" ] || fail "the preempted job left its lock"
+# ...and resumes on 2 ranks: rank 0 chooses the checkpoint, both follow.
+saved="$(sed -n 's/.*checkpoint saved at step \([0-9]*\).*/\1/p' "$run/train.log" | tail -1)"
+# shellcheck disable=SC2046
+"${mpirun[@]}" -np 2 "$build/launch/st-train" $(args $((saved + 2))) --resume "$run" > "$work/resume2.out" 2>&1 ||
+  fail "the 2-rank resume failed" "$work/resume2.out"
+grep -q "resumed from $run/checkpoints/step-0*$saved.h5 at step $saved" "$run/train.log" ||
+  fail "the 2-rank resume did not continue from step $saved" "$run/train.log"
 
 # 4. The other ranks wait for rank 0's lock within the collective timeout: a requeue wait longer
 #    than it is refused before anything is written.

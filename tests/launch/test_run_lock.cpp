@@ -82,6 +82,7 @@ void write_foreign_record(const std::string& dir, const std::string& host, int64
   r.started = "2026-01-01 00:00:00 UTC";
   r.mechanism = mechanism;
   r.token = "foreign";
+  if (host == this_host()) r.pid_namespace = own_lock_record("x", "file").pid_namespace;  // PIDs comparable
   std::ofstream(dir + "/.lock") << r.text();
 }
 
@@ -313,6 +314,35 @@ TEST(RunLock, APlantedSymlinkIsNeverWrittenThrough) {
   }
   EXPECT_ANY_THROW(force_unlock(run));
   EXPECT_EQ(read_all(victim), "precious\n");
+}
+
+TEST(RunLock, APidFromAnotherPidNamespaceIsNotTakenForDead) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  write_foreign_record(run, this_host(), dead_pid(), "file");
+  std::string text = read_all(run + "/.lock");
+  std::ofstream(run + "/.lock", std::ios::trunc)
+      << text.substr(0, text.find("pid_namespace:")) << "pid_namespace: 1\n";  // a container's
+  expect_locked([&] { take(run, LockMechanism::File, 300); }, {"last heartbeat"});
+  set_age(run + "/.lock", 400);
+  EXPECT_NE(take(run, LockMechanism::File, 300), nullptr) << "its heartbeat still decides";
+}
+
+TEST(RunLock, ARequeuedJobTakesOverItsPreviousRunOnceItsHeartbeatStops) {
+  TempDir dir;
+  std::string run = dir.file("run");
+  write_foreign_record(run, "elsewhere.example", 5, "file");
+  std::string text = read_all(run + "/.lock");
+  std::ofstream(run + "/.lock", std::ios::trunc) << text << "slurm_job_id: 808\nslurm_restart_count: 0\n";
+  set_age(run + "/.lock", 100);  // two heartbeats (60 s at stale 300) missed, far from stale
+  SlurmEnv env("808", "1");
+  std::vector<std::string> notes;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_NE(take(run, LockMechanism::File, 300, 60, &notes), nullptr);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5.0);
+  bool said = false;
+  for (const auto& n : notes) said |= n.find("previous run of this Slurm job and its heartbeat stopped") != std::string::npos;
+  EXPECT_TRUE(said);
 }
 
 TEST(RunLock, ConfigKeysAreValidated) {

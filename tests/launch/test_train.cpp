@@ -331,6 +331,7 @@ TEST(Resume, AFlippedBitIsDetectedAndResumeFallsBackToTheCheckpointBefore) {
   EXPECT_EQ(r.steps_done, 6);
   std::string log = read_file(c.run_dir + "/train.log");
   EXPECT_NE(log.find("resume: skipping " + newest), std::string::npos) << log;
+  EXPECT_TRUE(fs::exists(newest + ".damaged")) << "kept aside, out of pruning's way";
   EXPECT_NE(log.find("resumed from " + before + " at step 2"), std::string::npos) << log;
   EXPECT_EQ(all_params(step_checkpoint_path(straight.run_dir, 6)), all_params(step_checkpoint_path(c.run_dir, 6)));
   // Every checkpoint damaged: a clear error listing why.
