@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A full disk (a 300 KiB tmpfs): st-data and st-train stop with the system's reason (ENOSPC),
-# exit 1 without a crash, and leave no partial shard or checkpoint behind. Needs permission to
+# exit 1 without a crash, and leave no partial shard or checkpoint behind; when the disk fills
+# between checkpoints, the last one written stays intact. Needs permission to
 # mount a tmpfs (root in a container usually has it); skips (exit 77) otherwise.
 #   tests/data/full_disk.sh BUILD_DIR
 set -euo pipefail
@@ -40,4 +41,19 @@ ST_PROGRESS=plain OMP_NUM_THREADS=1 "$build/launch/st-train" "$root/configs/quic
   --set train.steps=5 > "$out/train" 2>&1 || rc=$?
 expect_clean_failure "$rc" "$out/train" st-train
 [ -z "$(ls -A "$disk/run/checkpoints" 2>/dev/null)" ] || fail "a partial checkpoint was left: $(ls "$disk/run/checkpoints")" "$out/train"
+# The disk fills between checkpoints: the save that fails leaves nothing, the one before it is
+# intact (st-eval loads it, every dataset checked against its checksum).
+umount "$disk"
+mount -t tmpfs -o size=400k tmpfs "$disk"
+rc=0
+ST_PROGRESS=plain OMP_NUM_THREADS=1 "$build/launch/st-train" "$root/configs/quickstart.yaml" --set "run_dir=$disk/run" \
+  --set "data.train=$data/train-*.h5" --set "data.val=$data/val-*.h5" --set "data.test=$data/test-*.h5" \
+  --set model.d_model=16 --set model.heads=2 --set model.d_ff=32 --set train.steps=1000 --set train.eval_every=0 \
+  --set train.checkpoint_every=1 --set train.keep_checkpoints=1000 > "$out/fill" 2>&1 || rc=$?
+expect_clean_failure "$rc" "$out/fill" "st-train filling the disk"
+! ls "$disk/run/checkpoints/"*.tmp > /dev/null 2>&1 || fail "the failed save left its temporary file" "$out/fill"
+newest="$(ls "$disk/run/checkpoints/"step-*.h5 | tail -1)"
+[ -n "$newest" ] || fail "no checkpoint was written before the disk filled" "$out/fill"
+"$build/launch/st-eval" --checkpoint "$newest" --data "$data/test-*.h5" > "$out/eval" 2>&1 ||
+  fail "the last checkpoint before the full disk does not load" "$out/eval"
 echo "full_disk: passed"
