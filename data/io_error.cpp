@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+
+#include "core/tensor/error.h"
 
 namespace st {
 
@@ -57,6 +60,27 @@ std::string open_failure(const std::string& path, bool for_write) {
   ::close(fd);
   if (for_write && !existed) ::unlink(path.c_str());
   return "";
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) ST_THROW(tmp, ": cannot write: ", errno_message(errno));
+  bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  int e = errno;
+  if (std::fclose(f) != 0 && written) {
+    written = false;
+    e = errno;
+  }
+  if (!written) {
+    std::remove(tmp.c_str());
+    ST_THROW(tmp, ": cannot write: ", errno_message(e));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    e = errno;
+    std::remove(tmp.c_str());
+    ST_THROW(path, ": cannot move the finished file into place: ", errno_message(e));
+  }
 }
 
 }  // namespace st

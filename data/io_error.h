@@ -1,6 +1,7 @@
 // What an I/O failure means, for error messages: errno's meaning with its number, and for
 // "too many open files" the process's open-file count and its limit, so the message blames the
-// limit rather than the file (docs/data.md, "Many shards").
+// limit rather than the file (docs/data.md, "Many shards"). And small text files written so that
+// a failure never leaves a partial one under the final name.
 #pragma once
 #include <string>
 
@@ -17,5 +18,8 @@ std::string open_failure(const std::string& path, bool for_write);
 
 // Files this process holds open (entries of /proc/self/fd); -1 where that cannot be read.
 int open_file_count();
+
+// Writes text to PATH.tmp, then renames it to PATH; throws naming the file and errno's meaning.
+void write_text_atomically(const std::string& path, const std::string& text);
 
 }  // namespace st

@@ -63,15 +63,11 @@ std::vector<std::string> gather_texts(MPI_Comm comm, const std::string& mine, in
 
 // Throws `error` on every rank of job when any rank has one: the lowest failing rank's message,
 // broadcast, so all ranks report the same thing.
-void throw_if_any_failed(MPI_Comm job, const std::string& error, int job_rank) {
+void throw_if_any_failed(Communicator& job, MPI_Comm comm, const std::string& error, int job_rank) {
   int mine = error.empty() ? INT_MAX : job_rank, first = INT_MAX;
-  check_mpi(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, job), job_rank, "Allreduce (thread setup)");
+  check_mpi(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm), job_rank, "Allreduce (thread setup)");
   if (first == INT_MAX) return;
-  int length = static_cast<int>(error.size());
-  check_mpi(MPI_Bcast(&length, 1, MPI_INT, first, job), job_rank, "Bcast (thread setup)");
-  std::string message = error;
-  message.resize(static_cast<size_t>(length));
-  check_mpi(MPI_Bcast(message.data(), length, MPI_CHAR, first, job), job_rank, "Bcast (thread setup)");
+  std::string message = broadcast_text(job, error, first);
   ST_THROW(message, first == job_rank ? "" : " (rank " + std::to_string(first) + "'s environment)");
 }
 
@@ -83,8 +79,8 @@ std::string host_name() {
 
 }  // namespace
 
-ThreadSetup setup_threads(int64_t config_threads, const Communicator* job) {
-  const auto* mpi = dynamic_cast<const MpiCommunicator*>(job);
+ThreadSetup setup_threads(int64_t config_threads, Communicator* job) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(job);
   ThreadSetup setup;
   if (mpi == nullptr) {
     ST_CHECK(job == nullptr || job->size() == 1, "thread setup: a job of ", job->size(),
@@ -119,7 +115,7 @@ ThreadSetup setup_threads(int64_t config_threads, const Communicator* job) {
   } catch (const std::exception& e) {
     error = e.what();
   }
-  throw_if_any_failed(job_comm, error, job_rank);
+  throw_if_any_failed(*mpi, job_comm, error, job_rank);
 
   std::vector<std::vector<int>> decided =
       all_gather_lists(node, {setup.mine.threads, static_cast<int>(setup.mine.source)}, job_rank);

@@ -23,6 +23,6 @@ struct ThreadSetup {
 // node split is of job; otherwise (null, or a one-process communicator of another kind) the
 // process decides alone. Throws on every rank, with the same message, when any rank's setting is
 // invalid.
-ThreadSetup setup_threads(int64_t config_threads, const Communicator* job);
+ThreadSetup setup_threads(int64_t config_threads, Communicator* job);
 
 }  // namespace st

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/tensor/error.h"
+#include "data/io_error.h"
 #include "data/json_limits.h"
 
 namespace st {
@@ -100,8 +101,8 @@ std::string write_suite_results(const Suite& suite) {
   md << "| **average** | " << avg << " | " << pavg << " |\n";
   if (!suite.reference.empty()) md << "\nPublished numbers: " << suite.reference << "\n";
   csv << "average," << (n ? avg : "") << "," << (pub_n ? pavg : "") << "\n";
-  std::ofstream(suite.run_dir + "/results.md") << md.str();
-  std::ofstream(suite.run_dir + "/results.csv") << csv.str();
+  write_text_atomically(suite.run_dir + "/results.md", md.str());
+  write_text_atomically(suite.run_dir + "/results.csv", csv.str());
   return md.str();
 }
 

@@ -21,6 +21,7 @@
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
 #include "data/loader.h"
+#include "data/io_error.h"
 #include "distributed/communicator_choice.h"
 #include "distributed/data_parallel.h"
 #include "distributed/parallel_loss.h"
@@ -357,10 +358,17 @@ void Trainer::Impl::setup() {
       ST_CHECK(!ec, p, ": cannot move the damaged checkpoint aside: ", ec.message());
       lock_notes.push_back("resume: " + p + " moved aside to " + p + ".damaged");
     }
-    // A best.h5 from after the checkpoint belongs to the steps being redone: kept aside too.
+    // A best.h5 from after the checkpoint belongs to the steps being redone (and an unreadable
+    // one to nothing): kept aside too. Its step attribute is enough to tell.
     std::string best = best_checkpoint_path(cfg.run_dir);
-    if (fs::exists(best) && verify_checkpoint(best).empty() &&
-        load_checkpoint(best, nullptr, nullptr).step > resume_step) {
+    auto after_resume = [&] {
+      try {
+        return load_checkpoint(best, nullptr, nullptr).step > resume_step;
+      } catch (const std::exception&) {
+        return true;
+      }
+    };
+    if (fs::exists(best) && after_resume()) {
       std::error_code ec;
       fs::rename(best, best + ".after-step-" + std::to_string(resume_step), ec);
       ST_CHECK(!ec, best, ": cannot move it aside: ", ec.message());
@@ -369,18 +377,7 @@ void Trainer::Impl::setup() {
     }
     repair_metrics(&lock_notes);
   }
-  if (root()) {
-    std::string tmp = cfg.run_dir + "/config.yaml.tmp";
-    {
-      std::ofstream out(tmp);
-      out << config_yaml;
-      out.flush();
-      ST_CHECK(out.good(), "run_dir: cannot write '", tmp, "'");
-    }
-    std::error_code ec;
-    fs::rename(tmp, cfg.run_dir + "/config.yaml", ec);
-    ST_CHECK(!ec, "run_dir: cannot write '", cfg.run_dir, "/config.yaml': ", ec.message());
-  }
+  if (root()) write_text_atomically(cfg.run_dir + "/config.yaml", config_yaml);
   grid.world().barrier();
   log = std::make_unique<RunLog>(cfg.run_dir, root());
   for (const std::string& line : lock_notes) log->info(line);
@@ -560,16 +557,7 @@ void Trainer::Impl::repair_metrics(std::vector<std::string>* notes) const {
     kept += line + "\n";
   }
   if (later == 0 && torn == 0) return;
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << kept;
-    out.flush();
-    ST_CHECK(out.good(), tmp, ": cannot write");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  ST_CHECK(!ec, path, ": cannot replace: ", ec.message());
+  write_text_atomically(path, kept);
   notes->push_back("resume: metrics.jsonl continues from step " + std::to_string(resume_step) + ": dropped " +
                    std::to_string(later) + " row(s) of later steps and " + std::to_string(torn) +
                    " torn or unreadable line(s)");
@@ -893,7 +881,7 @@ void Trainer::Impl::write_results(const RunResult& res) const {
   j["seconds"] = res.seconds;
   j["threads_per_rank"] = threads.mine.threads;  // rank 0's; train.log has every node's
   j["threads_source"] = name_of(threads.mine.source);
-  std::ofstream(cfg.run_dir + "/results.json") << j.dump(2) << "\n";
+  write_text_atomically(cfg.run_dir + "/results.json", j.dump(2) + "\n");
 }
 
 RunResult Trainer::Impl::run() {

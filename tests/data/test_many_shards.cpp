@@ -13,10 +13,12 @@
 #include "data/io_error.h"
 #include "data/loader.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/expect_error.h"
 
 namespace st {
 namespace {
 
+using testing::expect_error;
 using testing::TempDir;
 
 constexpr int64_t kShards = 400, kPerShard = 5, kLen = 4;
@@ -158,27 +160,12 @@ TEST(ManyShards, TooManyOpenFilesNamesTheLimitAndTheCount) {
 
 TEST(IoErrors, SayWhatHappened) {
   TempDir dir;
-  try {
-    h5::File::open_read(dir.file("absent.h5"));
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("absent.h5: cannot open: No such file or directory (errno 2)"), std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { h5::File::open_read(dir.file("absent.h5")); },
+               {"absent.h5: cannot open: No such file or directory (errno 2)"});
   { std::FILE* f = std::fopen(dir.file("text.h5").c_str(), "w"); std::fputs("not hdf5", f); std::fclose(f); }
-  try {
-    h5::File::open_read(dir.file("text.h5"));
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("text.h5: not a readable HDF5 file"), std::string::npos) << e.what();
-  }
-  try {
-    h5::File::create(dir.file("no/such/dir/x.h5"));
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("x.h5: cannot create: No such file or directory (errno 2)"), std::string::npos)
-        << e.what();
-  }
+  expect_error([&] { h5::File::open_read(dir.file("text.h5")); }, {"text.h5: not a readable HDF5 file"});
+  expect_error([&] { h5::File::create(dir.file("no/such/dir/x.h5")); },
+               {"x.h5: cannot create: No such file or directory (errno 2)"});
   EXPECT_EQ(errno_message(EACCES), "Permission denied (errno 13)");
   EXPECT_EQ(errno_message(ENOSPC), "No space left on device (errno 28)");
   EXPECT_NE(errno_message(ENFILE).find("system-wide table of open files is full"), std::string::npos);

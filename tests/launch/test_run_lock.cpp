@@ -21,6 +21,7 @@
 #include "launch/run_lock.h"
 #include "launch/trainer.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/toy_split.h"
 
 namespace st {
@@ -52,16 +53,9 @@ std::unique_ptr<RunDirLock> take(const std::string& dir, LockMechanism m = LockM
   return RunDirLock::acquire(dir, o, notes ? notes : &ignored);
 }
 
-// f must throw RunDirLockedError whose message holds every part.
+// f must throw RunDirLockedError (exit code kExitLocked) whose message holds every part.
 void expect_locked(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected the run directory to be refused as locked";
-  } catch (const RunDirLockedError& e) {
-    EXPECT_EQ(e.exit_code(), kExitLocked);
-    std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
+  testing::expect_error<RunDirLockedError>(f, parts);
 }
 
 void set_age(const std::string& path, double seconds) {
@@ -419,12 +413,7 @@ TEST(RunLockTrainer, AnEarlierAttemptWithoutCheckpointsIsSetAside) {
 TEST(RunLockTrainer, ResumeWithoutACheckpointChangesNothing) {
   TempDir dir;
   TrainConfig cfg = small_run(dir);
-  try {
-    run_trainer(cfg, true);
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("no such directory"), std::string::npos) << e.what();
-  }
+  testing::expect_error([&] { run_trainer(cfg, true); }, {"no such directory"});
   EXPECT_FALSE(fs::exists(cfg.run_dir));
   fs::create_directories(cfg.run_dir);
   std::ofstream(cfg.run_dir + "/config.yaml") << "precious\n";
