@@ -10,6 +10,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "core/tensor/checked.h"
 #include "core/tensor/error.h"
 #include "data/h5.h"
 
@@ -95,6 +96,9 @@ Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
            L, " tokens (", cfg.glob, ")");
   col0_ = cfg.sp_rank * L / cfg.sp_size;
   cols_ = (cfg.sp_rank + 1) * L / cfg.sp_size - col0_;
+  // The largest buffers: a batch and a block of rows (products of config and file sizes).
+  checked_mul(checked_mul(std::max(cfg.batch_size, cfg.block_size), cols_, "loader: values per batch"),
+              int64_t{sizeof(int32_t)} * 2, "loader: bytes per batch");
   int64_t least = total_ / cfg.dp_size;  // smallest per-rank share
   if (cfg.training) {
     batches_per_epoch_ = least / cfg.batch_size;

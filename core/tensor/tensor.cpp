@@ -7,14 +7,20 @@
 #include <sstream>
 
 #include "core/backend/backend.h"
+#include "core/tensor/checked.h"
 
 namespace st {
 
 namespace {
 Tensor allocate(const Shape& shape, DType dtype, Device dev) {
-  for (int64_t d : shape) ST_CHECK(d >= 0, "tensor: negative size in shape ", shape);
+  // Shapes may come from files and configs: every size is checked before anything is allocated.
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    ST_CHECK(d >= 0, "tensor: negative size in shape ", shape);
+    n = checked_mul(n, d, "tensor: number of elements");
+  }
+  auto bytes = static_cast<size_t>(checked_mul(n, static_cast<int64_t>(dtype_size(dtype)), "tensor: bytes"));
   auto impl = std::make_shared<TensorImpl>();
-  size_t bytes = static_cast<size_t>(numel_of(shape)) * dtype_size(dtype);
   impl->storage = std::make_shared<Storage>(bytes, allocator_for(dev));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);

@@ -114,5 +114,21 @@ TEST(Tensor, CudaDeviceWithoutCudaIsAClearError) {
   }
 }
 
+
+// Shapes may come from files and configs: a size whose element or byte count overflows 64 bits
+// is an error before anything is allocated, never a wrapped-around small allocation.
+TEST(Tensor, ShapesWhoseSizeOverflowsAreErrors) {
+  const int64_t big = int64_t{1} << 40;
+  for (const Shape& s : {Shape{big, big}, Shape{int64_t{1} << 62, 2}, Shape{int64_t{1} << 61, 4}}) {
+    try {
+      Tensor::empty(s, DType::F32);
+      FAIL() << "expected an error for a shape of " << s.size() << " dimensions, first " << s[0];
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("overflows 64 bits"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(Tensor::empty({0, big}, DType::F32).numel(), 0) << "an empty tensor of any width";
+}
+
 }  // namespace
 }  // namespace st
