@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
@@ -12,6 +13,7 @@
 
 #include "core/tensor/checked.h"
 #include "core/tensor/error.h"
+#include "data/h5_watchdog.h"
 #include "data/io_error.h"
 
 namespace st::h5 {
@@ -55,6 +57,13 @@ void silence_hdf5() {
 struct Guard {
   Lock lock{h5_lock()};
   Guard() { silence_hdf5(); }
+};
+
+// Reads also arm the watchdog (h5_watchdog.h): a file can make the library loop forever.
+struct ReadGuard {
+  Guard guard;
+  ReadWatch watch;
+  explicit ReadGuard(const std::string& path) : watch(path) {}
 };
 
 ElementType classify(hid_t type) {
@@ -106,7 +115,7 @@ Handle& Handle::operator=(Handle&& o) noexcept {
 }
 
 File File::open_read(const std::string& path) {
-  Guard guard;
+  ReadGuard guard(path);
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) {
     // Missing, not permitted, too many open files: open(2) says which. Else the contents.
@@ -143,7 +152,7 @@ File::~File() {
 }
 
 std::vector<std::string> File::list(const std::string& group) const {
-  Guard guard;
+  ReadGuard guard(path_);
   std::vector<std::string> names;
   if (H5Lexists(file_.id(), group.c_str(), H5P_DEFAULT) <= 0) return names;
   H5G_info_t info;
@@ -161,7 +170,7 @@ std::vector<std::string> File::list(const std::string& group) const {
 }
 
 bool File::has(const std::string& name) const {
-  Guard guard;
+  ReadGuard guard(path_);
   // Check each path component, as H5Lexists requires.
   std::string prefix;
   std::stringstream ss(name);
@@ -180,7 +189,7 @@ bool File::has(const std::string& name) const {
 }
 
 DatasetInfo File::info(const std::string& dataset) const {
-  Guard guard;
+  ReadGuard guard(path_);
   ST_CHECK(has(dataset), path_, ": missing dataset /", dataset);
   Handle ds(H5Dopen2(file_.id(), dataset.c_str(), H5P_DEFAULT), Handle::Kind::Dataset);
   ST_CHECK(ds.valid(), path_, ": /", dataset, " is not a dataset");
@@ -240,20 +249,20 @@ std::vector<T> read_all(const File& f, hid_t file, const std::string& dataset, h
 }  // namespace
 
 std::vector<int32_t> File::read_i32(const std::string& dataset) const {
-  Guard guard;
+  ReadGuard guard(path_);
   return read_all<int32_t>(*this, file_.id(), dataset, H5T_NATIVE_INT32, ElementType::Int32);
 }
 std::vector<float> File::read_f32(const std::string& dataset) const {
-  Guard guard;
+  ReadGuard guard(path_);
   return read_all<float>(*this, file_.id(), dataset, H5T_NATIVE_FLOAT, ElementType::Float32);
 }
 std::vector<double> File::read_f64(const std::string& dataset) const {
-  Guard guard;
+  ReadGuard guard(path_);
   return read_all<double>(*this, file_.id(), dataset, H5T_NATIVE_DOUBLE, ElementType::Float64);
 }
 
 void File::read_i32_rows(const std::string& dataset, int64_t row0, int64_t rows, int32_t* out) const {
-  Guard guard;
+  ReadGuard guard(path_);
   DatasetInfo inf = info(dataset);
   int64_t width = inf.dims.size() == 2 ? inf.dims[1] : 1;
   read_i32_block(dataset, row0, rows, 0, width, out);
@@ -261,7 +270,7 @@ void File::read_i32_rows(const std::string& dataset, int64_t row0, int64_t rows,
 
 void File::read_i32_block(const std::string& dataset, int64_t row0, int64_t rows, int64_t col0,
                           int64_t cols, int32_t* out) const {
-  Guard guard;
+  ReadGuard guard(path_);
   if (rows == 0 || cols == 0) return;
   // A 64 MiB chunk cache, so that reads of parts of a (large, compressed) chunk decompress it
   // once rather than once per read.
@@ -280,6 +289,24 @@ void File::read_i32_block(const std::string& dataset, int64_t row0, int64_t rows
   ST_CHECK(H5Dread(ds.id(), H5T_NATIVE_INT32, mem.id(), space.id(), H5P_DEFAULT, out) >= 0, path_,
            ": cannot read rows [", row0, ", ", row0 + rows, ") of /", dataset,
            " (truncated or corrupt?)");
+}
+
+void File::for_each_i32_piece(
+    const std::string& dataset, int64_t rows, int64_t cols,
+    const std::function<void(int64_t, int64_t, int64_t, int64_t, const int32_t*)>& fn) const {
+  if (rows <= 0 || cols <= 0) return;
+  const int64_t block_rows = std::max<int64_t>(1, kPieceValues / cols);
+  const int64_t piece_cols = std::min(cols, kPieceValues);
+  std::vector<int32_t> buf;
+  for (int64_t r0 = 0; r0 < rows; r0 += block_rows) {
+    int64_t n = std::min(block_rows, rows - r0);
+    for (int64_t c0 = 0; c0 < cols; c0 += piece_cols) {
+      int64_t w = std::min(piece_cols, cols - c0);
+      buf.resize(static_cast<size_t>(n * w));  // n * w <= kPieceValues
+      read_i32_block(dataset, r0, n, c0, w, buf.data());
+      fn(r0, n, c0, w, buf.data());
+    }
+  }
 }
 
 void File::ensure_groups(const std::string& dataset) {
@@ -387,7 +414,7 @@ void File::append_i32(const std::string& dataset, const int32_t* data, int64_t r
 }
 
 bool File::has_attribute(const std::string& name) const {
-  Guard guard;
+  ReadGuard guard(path_);
   return H5Aexists(file_.id(), name.c_str()) > 0;
 }
 
@@ -425,12 +452,27 @@ void File::set_attribute(const std::string& name, double value) {
            ": cannot write attribute ", name);
 }
 
+namespace {
+// An attribute of the root group that holds exactly one value of class `cls` (a scalar or a
+// one-element array): reading a longer array into one value would overrun it.
+Handle open_single_attribute(hid_t file, const std::string& path, const std::string& name, H5T_class_t cls,
+                             const char* kind) {
+  ST_CHECK(H5Aexists(file, name.c_str()) > 0, path, ": missing attribute '", name, "'");
+  Handle a(H5Aopen(file, name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
+  ST_CHECK(a.valid(), path, ": cannot open attribute '", name, "'");
+  Handle type(H5Aget_type(a.id()), Handle::Kind::Datatype);
+  ST_CHECK(type.valid() && H5Tget_class(type.id()) == cls, path, ": attribute '", name, "' is not ", kind);
+  Handle space(H5Aget_space(a.id()), Handle::Kind::Dataspace);
+  hssize_t n = space.valid() ? H5Sget_simple_extent_npoints(space.id()) : -1;
+  ST_CHECK(n == 1, path, ": attribute '", name, "' holds ", n, " values, expected one");
+  return a;
+}
+}  // namespace
+
 std::string File::string_attribute(const std::string& name) const {
-  Guard guard;
-  ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
-  Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
+  ReadGuard guard(path_);
+  Handle a = open_single_attribute(file_.id(), path_, name, H5T_STRING, "a string");
   Handle ftype(H5Aget_type(a.id()), Handle::Kind::Datatype);
-  ST_CHECK(H5Tget_class(ftype.id()) == H5T_STRING, path_, ": attribute '", name, "' is not a string");
   if (H5Tis_variable_str(ftype.id()) > 0) {
     Handle mem(H5Tcopy(H5T_C_S1), Handle::Kind::Datatype);
     H5Tset_size(mem.id(), H5T_VARIABLE);
@@ -442,27 +484,23 @@ std::string File::string_attribute(const std::string& name) const {
     return out;
   }
   size_t n = H5Tget_size(ftype.id());
+  ST_CHECK(n > 0 && n <= (size_t{1} << 30), path_, ": attribute '", name, "' has a string size of ", n, " bytes");
   std::vector<char> buf(n + 1, 0);
   ST_CHECK(H5Aread(a.id(), ftype.id(), buf.data()) >= 0, path_, ": cannot read attribute ", name);
   return std::string(buf.data());
 }
 
 int64_t File::int_attribute(const std::string& name) const {
-  Guard guard;
-  ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
-  Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
-  Handle ftype(H5Aget_type(a.id()), Handle::Kind::Datatype);
-  ST_CHECK(H5Tget_class(ftype.id()) == H5T_INTEGER, path_, ": attribute '", name,
-           "' is not an integer");
+  ReadGuard guard(path_);
+  Handle a = open_single_attribute(file_.id(), path_, name, H5T_INTEGER, "an integer");
   int64_t v = 0;
   ST_CHECK(H5Aread(a.id(), H5T_NATIVE_INT64, &v) >= 0, path_, ": cannot read attribute ", name);
   return v;
 }
 
 double File::double_attribute(const std::string& name) const {
-  Guard guard;
-  ST_CHECK(H5Aexists(file_.id(), name.c_str()) > 0, path_, ": missing attribute '", name, "'");
-  Handle a(H5Aopen(file_.id(), name.c_str(), H5P_DEFAULT), Handle::Kind::Attribute);
+  ReadGuard guard(path_);
+  Handle a = open_single_attribute(file_.id(), path_, name, H5T_FLOAT, "a floating-point number");
   double v = 0;
   ST_CHECK(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v) >= 0, path_, ": cannot read attribute ", name);
   return v;

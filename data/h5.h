@@ -75,6 +75,13 @@ class File {
   // Columns [col0, col0 + cols) of rows [row0, row0 + rows) of a 2-D dataset (row-major out).
   void read_i32_block(const std::string& dataset, int64_t row0, int64_t rows, int64_t col0,
                       int64_t cols, int32_t* out) const;
+  // Visits a 2-D int32 dataset of `rows` x `cols` in row-major order, in pieces of at most
+  // kPieceValues values whatever its shape: blocks of whole rows when a row fits, else one row
+  // at a time in column ranges. fn(row0, rows, col0, cols, data), data laid out (rows, cols).
+  static constexpr int64_t kPieceValues = int64_t{1} << 22;  // 16 MiB
+  void for_each_i32_piece(
+      const std::string& dataset, int64_t rows, int64_t cols,
+      const std::function<void(int64_t row0, int64_t rows, int64_t col0, int64_t cols, const int32_t*)>& fn) const;
 
   // Datasets: created whole (chunk_rows > 0: chunked along the first dimension, compressed),
   // or extendible along the first dimension and appended to.

@@ -21,11 +21,12 @@ std::string vocabulary_to_json(const std::vector<std::string>& vocab) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::vector<std::string> vocabulary_from_json(const std::string& text) {
+std::vector<std::string> vocabulary_from_json(const std::string& text, const std::string& origin) {
   if (text.empty()) return {};
-  check_json_depth(text, 1, "vocabulary attribute");  // a flat array of strings
+  const std::string what = origin.empty() ? "vocabulary attribute" : origin + ": vocabulary attribute";
+  check_json_depth(text, 1, what);  // a flat array of strings
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  ST_CHECK(j.is_array(), "vocabulary attribute is not a JSON array");
+  ST_CHECK(j.is_array(), what, " is not a JSON array");
   std::vector<std::string> out;
   for (auto& e : j) out.push_back(e.is_string() ? e.get<std::string>() : e.dump());
   return out;
@@ -126,7 +127,7 @@ ShardInfo validate_shard(const std::string& path) {
   ST_CHECK(m.vocab_size >= 1 && m.seq_len >= 1 && m.num_classes >= 0, path,
            ": attributes vocab_size ", m.vocab_size, ", seq_len ", m.seq_len, ", num_classes ",
            m.num_classes, " are not valid");
-  if (f.has_attribute("vocabulary")) m.vocabulary = vocabulary_from_json(f.string_attribute("vocabulary"));
+  if (f.has_attribute("vocabulary")) m.vocabulary = vocabulary_from_json(f.string_attribute("vocabulary"), path);
 
   auto check_2d = [&](const char* name) {
     ST_CHECK(f.has(name), path, ": missing dataset /", name);
@@ -156,20 +157,15 @@ ShardInfo validate_shard(const std::string& path) {
     ST_CHECK(d.dims[0] == info.examples, path, ": /inputs has ", info.examples,
              " examples but /labels has ", d.dims[0]);
   }
-  // Range checks, block by block.
-  const int64_t block = 4096;
-  std::vector<int32_t> buf;
+  // Range checks, piece by piece (bounded memory for any shape).
   for (const char* name : {"inputs", "inputs2"}) {
     if (std::string(name) == "inputs2" && !m.pair) continue;
-    for (int64_t r0 = 0; r0 < info.examples; r0 += block) {
-      int64_t rows = std::min(block, info.examples - r0);
-      buf.resize(static_cast<size_t>(rows * m.seq_len));
-      f.read_i32_rows(name, r0, rows, buf.data());
-      for (size_t i = 0; i < buf.size(); ++i)
-        ST_CHECK(buf[i] >= 0 && buf[i] < m.vocab_size, path, ": /", name, " holds token ", buf[i],
-                 " at example ", r0 + int64_t(i) / m.seq_len, ", outside [0, vocab_size = ",
-                 m.vocab_size, ")");
-    }
+    f.for_each_i32_piece(name, info.examples, m.seq_len,
+                         [&](int64_t r0, int64_t rows, int64_t, int64_t cols, const int32_t* ids) {
+      for (int64_t i = 0; i < rows * cols; ++i)
+        ST_CHECK(ids[i] >= 0 && ids[i] < m.vocab_size, path, ": /", name, " holds token ", ids[i],
+                 " at example ", r0 + i / cols, ", outside [0, vocab_size = ", m.vocab_size, ")");
+    });
   }
   if (!m.is_lm()) {
     std::vector<int32_t> labels = f.read_i32("labels");

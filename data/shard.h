@@ -65,8 +65,8 @@ ShardInfo validate_shard(const std::string& path);
 // A glob that matches nothing is an error naming it.
 std::vector<ShardInfo> open_split(const std::string& glob);
 
-// JSON encoding of the vocabulary attribute.
+// JSON encoding of the vocabulary attribute. Errors start with `origin` (the shard's path).
 std::string vocabulary_to_json(const std::vector<std::string>& vocab);
-std::vector<std::string> vocabulary_from_json(const std::string& json);
+std::vector<std::string> vocabulary_from_json(const std::string& json, const std::string& origin = "");
 
 }  // namespace st

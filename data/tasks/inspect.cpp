@@ -31,12 +31,11 @@ const char* type_name(h5::ElementType t) {
 struct LengthStats {
   int64_t min = INT64_MAX, max = 0, rows = 0, full = 0;
   double sum = 0;
-  void add(const int32_t* row, int64_t n) {
-    int64_t len = std::count_if(row, row + n, [](int32_t id) { return id != 0; });
+  void add(int64_t len, int64_t seq_len) {
     min = std::min(min, len);
     max = std::max(max, len);
     sum += static_cast<double>(len);
-    full += len == n;
+    full += len == seq_len;
     ++rows;
   }
   std::string text(int64_t seq_len) const {
@@ -119,10 +118,12 @@ std::string inspect_shards(const std::vector<std::string>& patterns, int64_t sho
 
   std::map<int32_t, int64_t> histogram;
   LengthStats lengths, lengths2;
-  std::vector<int32_t> first_row, first_row2;
+  // The first example: its first show_tokens non-padding tokens and how many it has.
+  struct FirstRow {
+    std::vector<int32_t> tokens;
+    int64_t nonpad = -1;
+  } first_row, first_row2;
   int32_t first_label = -1;
-  const int64_t block = std::max<int64_t>(1, (1 << 22) / m.seq_len);
-  std::vector<int32_t> buf;
   for (const auto& s : shards) {
     h5::File f = h5::File::open_read(s.path);
     if (!m.is_lm()) {  // in blocks: a shard may hold more labels than memory
@@ -138,14 +139,23 @@ std::string inspect_shards(const std::vector<std::string>& patterns, int64_t sho
     for (const char* name : {"inputs", "inputs2"}) {
       bool second = std::string(name) == "inputs2";
       if (second && !m.pair) continue;
-      for (int64_t r0 = 0; r0 < s.examples; r0 += block) {
-        int64_t rows = std::min(block, s.examples - r0);
-        buf.resize(static_cast<size_t>(rows * m.seq_len));
-        f.read_i32_rows(name, r0, rows, buf.data());
-        auto& first_out = second ? first_row2 : first_row;
-        if (first_out.empty()) first_out.assign(buf.begin(), buf.begin() + m.seq_len);
-        for (int64_t r = 0; r < rows; ++r) (second ? lengths2 : lengths).add(buf.data() + r * m.seq_len, m.seq_len);
-      }
+      LengthStats& stats = second ? lengths2 : lengths;
+      FirstRow& first = second ? first_row2 : first_row;
+      int64_t row_nonpad = 0;  // of a row read in column pieces (rows longer than a piece)
+      f.for_each_i32_piece(name, s.examples, m.seq_len,
+                           [&](int64_t r0, int64_t rows, int64_t c0, int64_t cols, const int32_t* ids) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const int32_t* row = ids + r * cols;
+          if (first.nonpad < 0)
+            for (int64_t c = 0; c < cols && static_cast<int64_t>(first.tokens.size()) < show_tokens; ++c)
+              if (row[c] != 0) first.tokens.push_back(row[c]);
+          if (c0 == 0) row_nonpad = 0;
+          row_nonpad += std::count_if(row, row + cols, [](int32_t id) { return id != 0; });
+          if (c0 + cols < m.seq_len) continue;  // more pieces of this row follow
+          if (first.nonpad < 0) first.nonpad = row_nonpad;
+          stats.add(row_nonpad, m.seq_len);
+        }
+      });
     }
   }
   if (!m.is_lm()) {
@@ -174,11 +184,10 @@ std::string inspect_shards(const std::vector<std::string>& patterns, int64_t sho
   }
   os << "length (non-padding tokens): " << lengths.text(m.seq_len) << "\n";
   if (m.pair) os << "length of inputs2: " << lengths2.text(m.seq_len) << "\n";
-  auto show = [&](const char* what, const std::vector<int32_t>& row) {
-    if (row.empty()) return;
-    int64_t nonpad = std::count_if(row.begin(), row.end(), [](int32_t id) { return id != 0; });
-    os << what << " (first " << std::min(show_tokens, nonpad) << " of " << nonpad
-       << " tokens): " << decode_tokens(row.data(), static_cast<int64_t>(row.size()), m.vocabulary, show_tokens)
+  auto show = [&](const char* what, const FirstRow& row) {
+    if (row.nonpad < 0) return;
+    os << what << " (first " << std::min(show_tokens, row.nonpad) << " of " << row.nonpad << " tokens): "
+       << decode_tokens(row.tokens.data(), static_cast<int64_t>(row.tokens.size()), m.vocabulary, show_tokens)
        << "\n";
   };
   if (first_label >= 0) os << "first example: label " << first_label << "\n";

@@ -89,6 +89,38 @@ TEST(HostileH5, ShardSizesAboveTheirLimitsAreRefused) {
   }
 }
 
+// An attribute holding an array where one value is expected (h5py writes one from a list) is
+// refused; reading it into one value would overrun the buffer.
+TEST(HostileH5, AttributesHoldingArraysAreRefused) {
+  TempDir dir;
+  for (bool string : {false, true}) {
+    std::string path = dir.file(string ? "format.h5" : "seq_len.h5");
+    hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t three = 3;
+    hid_t sp = H5Screate_simple(1, &three, nullptr);
+    hid_t a;
+    if (string) {
+      hid_t type = H5Tcopy(H5T_C_S1);
+      H5Tset_size(type, H5T_VARIABLE);
+      const char* v[3] = {"simpletron-shard", "x", "y"};
+      a = H5Acreate2(f, "format", type, sp, H5P_DEFAULT, H5P_DEFAULT);
+      H5Awrite(a, type, v);
+      H5Tclose(type);
+    } else {
+      int64_t v[3] = {4, 5, 6};
+      a = H5Acreate2(f, "seq_len", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+      H5Awrite(a, H5T_NATIVE_INT64, v);
+    }
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Fclose(f);
+    h5::File file = h5::File::open_read(path);
+    const char* name = string ? "format" : "seq_len";
+    expect_error([&] { string ? (void)file.string_attribute(name) : (void)file.int_attribute(name); },
+                 {path, std::string("attribute '") + name + "' holds 3 values, expected one"});
+  }
+}
+
 TEST(HostileH5, ASparseShardClaimingBillionsOfRowsIsRefusedAtOnce) {
   TempDir dir;
   ShardMeta m;
