@@ -1,12 +1,15 @@
 // safetensors reading; see safetensors.h.
 #include "data/safetensors.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/math/bf16.h"
+#include "core/tensor/checked.h"
 #include "core/tensor/error.h"
 #include "data/io_error.h"
 #include "data/json_limits.h"
@@ -76,26 +79,54 @@ SafeTensorsFile::SafeTensorsFile(std::string path) : path_(std::move(path)) {
     }
     ST_CHECK(v.is_object() && v.contains("dtype") && v.contains("shape") && v.contains("data_offsets"), path_,
              ": tensor '", name, "' lacks dtype, shape or data_offsets");
+    const nlohmann::json &dtype = v["dtype"], &shape = v["shape"], &off = v["data_offsets"];
+    ST_CHECK(dtype.is_string(), path_, ": tensor '", name, "' dtype is not a string");
     Entry e;
-    e.dtype = v["dtype"].get<std::string>();
-    size_t bytes = dtype_bytes(e.dtype);
+    e.dtype = dtype.get<std::string>();
+    auto bytes = static_cast<int64_t>(dtype_bytes(e.dtype));
     ST_CHECK(bytes > 0, path_, ": tensor '", name, "' has an unknown dtype ", e.dtype);
-    uint64_t numel = 1;
-    for (auto& d : v["shape"]) {
-      ST_CHECK(d.is_number_integer() && d.get<int64_t>() >= 0, path_, ": tensor '", name, "' has a bad shape");
+    ST_CHECK(shape.is_array(), path_, ": tensor '", name, "' shape is not an array");
+    const std::string what = path_ + ": tensor '" + name + "' size";
+    int64_t size_bytes = bytes;
+    for (const auto& d : shape) {
+      ST_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= uint64_t{INT64_MAX}, path_, ": tensor '", name,
+               "' has a bad shape (dimensions are integers >= 0)");
       e.shape.push_back(d.get<int64_t>());
-      numel *= static_cast<uint64_t>(e.shape.back());
+      size_bytes = checked_mul(size_bytes, e.shape.back(), what.c_str());
     }
-    auto& off = v["data_offsets"];
-    ST_CHECK(off.is_array() && off.size() == 2, path_, ": tensor '", name, "' data_offsets is not [begin, end]");
+    ST_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
+             path_, ": tensor '", name, "' data_offsets is not [begin, end] of integers >= 0");
     e.begin = off[0].get<uint64_t>();
     e.end = off[1].get<uint64_t>();
     ST_CHECK(e.begin <= e.end && e.end <= data_size, path_, ": tensor '", name, "' bytes [", e.begin, ", ", e.end,
              ") lie outside the data section (", data_size, " bytes)");
-    ST_CHECK(e.end - e.begin == numel * bytes, path_, ": tensor '", name, "' has ", e.end - e.begin,
-             " bytes, its shape and dtype ", e.dtype, " need ", numel * bytes);
+    ST_CHECK(e.end - e.begin == static_cast<uint64_t>(size_bytes), path_, ": tensor '", name, "' has ",
+             e.end - e.begin, " bytes, its shape and dtype ", e.dtype, " need ", size_bytes);
     entries_[name] = std::move(e);
   }
+  check_tiling(data_size);
+}
+
+// The format's rule: the tensors' byte ranges tile the data section, in some order, with neither
+// overlaps (two tensors sharing bytes) nor holes.
+void SafeTensorsFile::check_tiling(uint64_t data_size) const {
+  std::vector<std::pair<const std::string*, const Entry*>> by_begin;
+  for (const auto& [name, e] : entries_) by_begin.emplace_back(&name, &e);
+  std::sort(by_begin.begin(), by_begin.end(), [](const auto& a, const auto& b) {
+    return a.second->begin != b.second->begin ? a.second->begin < b.second->begin : a.second->end < b.second->end;
+  });
+  uint64_t covered = 0;
+  const std::string* previous = nullptr;
+  for (const auto& [name, e] : by_begin) {
+    ST_CHECK(e->begin >= covered, path_, ": tensors '", *previous, "' and '", *name,
+             "' overlap (bytes from ", e->begin, ")");
+    ST_CHECK(e->begin == covered, path_, ": bytes [", covered, ", ", e->begin,
+             ") of the data section belong to no tensor (before '", *name, "')");
+    covered = e->end;
+    previous = name;
+  }
+  ST_CHECK(covered == data_size, path_, ": the last ", data_size - covered,
+           " bytes of the data section belong to no tensor");
 }
 
 const SafeTensorsFile::Entry& SafeTensorsFile::entry(const std::string& name) const {

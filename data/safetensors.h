@@ -2,8 +2,9 @@
 // header {name: {dtype, shape, data_offsets: [begin, end)}, "__metadata__": {...}} and the raw
 // little-endian tensor bytes, offsets counted from the end of the header. Tensors are read
 // whole into fp32 (F32 as is; F16, BF16 and F64 converted). Every inconsistency (a header past
-// the end of the file, offsets that do not match the shape, an unknown dtype) is an error naming
-// the file and the tensor.
+// the end of the file, offsets that are not integers or do not match the shape, tensors that
+// overlap or leave holes in the data section, an unknown dtype, a field of the wrong JSON type)
+// is an error naming the file and the tensor.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -32,6 +33,8 @@ class SafeTensorsFile {
   std::vector<float> read_f32(const std::string& name) const;
 
  private:
+  void check_tiling(uint64_t data_size) const;
+
   std::string path_;
   uint64_t data_start_ = 0;
   std::map<std::string, Entry> entries_;
