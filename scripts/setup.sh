@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs, only those that are missing (idempotent).
 # Runs as root, or through sudo when not root. The CUDA toolkit is optional and never installed here.
+#   bash scripts/setup.sh         # the build and the tests
+#   bash scripts/setup.sh fuzz    # and clang with libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -17,6 +19,12 @@ packages=(
   libbenchmark-dev           # micro-benchmarks
   python3                    # fixture scripts (never a runtime dependency)
 )
+if [ "${1:-}" = "fuzz" ]; then
+  packages+=(
+    clang libclang-rt-14-dev   # libFuzzer and clang's sanitizer runtimes
+    libomp-14-dev              # OpenMP for clang
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

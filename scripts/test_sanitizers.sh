@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tests of labels cpu and mpi (less the label slow) under AddressSanitizer,
+# The tests of labels cpu, mpi and fuzz (less the label slow) under AddressSanitizer,
 # UndefinedBehaviorSanitizer and LeakSanitizer: a CPU-only build in ./build-asan (BUILD_DIR_ASAN)
 # with -fsanitize=address,undefined, no recovery, leak checking at exit. Suppressions, for
 # third-party code only, are in tests/sanitizers/lsan.supp. Extra arguments go to ctest
@@ -37,7 +37,7 @@ export OMPI_MCA_mca_base_component_disable_dlclose=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Open MPI's launcher and helpers are not ours and not instrumented: the sanitizer runtime is
 # loaded only into our programs (they link it), so mpirun itself runs unchecked.
-ctest --test-dir "$build_dir" --output-on-failure --timeout 900 -j "$jobs" -L 'cpu|mpi' -LE slow "$@"
+ctest --test-dir "$build_dir" --output-on-failure --timeout 900 -j "$jobs" -L 'cpu|mpi|fuzz' -LE slow "$@"
 [ $# -eq 0 ] || exit 0  # a chosen subset: no end-to-end runs
 
 # The programs end to end, as a user runs them: the quickstart config for 60 steps with 1 and with
