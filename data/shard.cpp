@@ -120,8 +120,7 @@ ShardInfo validate_shard(const std::string& path) {
   m.vocab_size = f.int_attribute("vocab_size");
   m.num_classes = f.int_attribute("num_classes");
   m.seq_len = f.int_attribute("seq_len");
-  ST_CHECK(m.vocab_size <= (int64_t{1} << 31) - 1 && m.num_classes <= (int64_t{1} << 31) - 1 &&
-               m.seq_len <= (int64_t{1} << 30),
+  ST_CHECK(m.vocab_size <= kMaxVocabSize && m.num_classes <= kMaxNumClasses && m.seq_len <= kMaxSeqLen,
            path, ": vocab_size ", m.vocab_size, ", num_classes ", m.num_classes, " or seq_len ", m.seq_len,
            " is above its limit (2^31 - 1, 2^31 - 1, 2^30: ids and labels are int32)");
   ST_CHECK(m.vocab_size >= 1 && m.seq_len >= 1 && m.num_classes >= 0, path,

@@ -16,6 +16,10 @@ namespace st {
 
 constexpr int kShardVersion = 1;
 constexpr const char* kShardFormat = "simpletron-shard";
+// Limits of the format (ids and labels are int32).
+constexpr int64_t kMaxVocabSize = (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxNumClasses = (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxSeqLen = int64_t{1} << 30;
 
 struct ShardMeta {
   std::string task;       // "listops", "pathfinder", "text", "retrieval", "image", "lm", ...

@@ -48,6 +48,8 @@ int64_t for_each_row(const std::string& input, const RowFormat& fmt, const ByteT
     auto fields = split_row(fmt, line, where);
     int64_t label = parse_int(fields[0], where, "label");
     ST_CHECK(label >= 0, where, ": label ", label, " is negative");
+    ST_CHECK(label < kMaxNumClasses, where, ": label ", label, " is above the largest a shard holds (",
+             kMaxNumClasses - 1, "; labels are int32)");
     ST_CHECK(opt.classes <= 0 || label < opt.classes, where, ": label ", label,
              " is outside [0, --classes = ", opt.classes, ")");
     visit(fields, label, where);

@@ -119,6 +119,11 @@ def shards(st_data, tmp):
         f.create_dataset("labels", data=labs.astype(np.int32))
     out("shard", "external-storage-etc-passwd.h5", shard_file(p, base_attrs(), hook=external))
 
+    def dev_zero(f):  # endless zeros as token ids
+        f.create_dataset("inputs", shape=(4, 6), dtype=np.int32, external=[("/dev/zero", 0, 96)])
+        f.create_dataset("labels", data=labs.astype(np.int32))
+    out("shard", "external-storage-dev-zero.h5", shard_file(p, base_attrs(), hook=dev_zero))
+
     def link(f):
         f["inputs"] = h5py.ExternalLink("/etc/passwd", "/inputs")
         f.create_dataset("labels", data=labs.astype(np.int32))
@@ -205,6 +210,7 @@ def tsv():
     out("tsv", "text-header.tsv", b"\x05" + b"label\ttext\n1\tyes\n")
     out("tsv", "text-label-2pow63.tsv", b"\x01" + b"9223372036854775808\tbig\n")
     out("tsv", "text-label-int32-max.tsv", b"\x01" + b"2147483647\tbig\n")
+    out("tsv", "text-label-int64-max.tsv", b"\x01" + b"9223372036854775807\tbig\n")
     out("tsv", "text-label-negative.tsv", b"\x01" + b"-1\tneg\n")
     out("tsv", "text-no-tab.tsv", b"\x01" + b"just text\n\n\n")
     out("tsv", "retrieval.tsv", b"\x02" + b"1\tp1\tp2\tfirst paper\tsecond paper\n"
