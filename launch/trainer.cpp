@@ -682,18 +682,21 @@ double Trainer::Impl::activation_bytes() const {
 }
 
 // Refuses, before anything is allocated, a model whose weights, gradients, AdamW moments and
-// activations would not fit the memory a process may use on the CPU (train.memory_limit).
+// activations would not fit the memory a process may use (train.memory_limit, else the machine's
+// memory on the CPU or the device's on a GPU).
 void Trainer::Impl::check_memory() const {
-  if (!device.is_cpu()) return;  // the device's own allocator reports a shortage by name
   double gib = 1024.0 * 1024.0 * 1024.0;
   double limit = cfg.train.memory_limit * gib;
   std::string source = "train.memory_limit";
-  if (limit <= 0) {
+  if (limit <= 0 && device.is_cuda()) {
+    limit = static_cast<double>(cuda_device_memory(device.index));
+    source = device.str() + "'s memory";
+  } else if (limit <= 0) {
     long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page <= 0) return;  // unknown: nothing to check against
-    limit = static_cast<double>(pages) * static_cast<double>(page);
+    if (pages > 0 && page > 0) limit = static_cast<double>(pages) * static_cast<double>(page);
     source = "this machine's memory";
   }
+  if (limit <= 0) return;  // unknown: nothing to check against
   double weights = static_cast<double>(cfg.model.parameter_count()) * 16, act = activation_bytes();
   ST_CHECK(weights + act <= limit, "model: about ", fmt("%.1f", (weights + act) / gib), " GiB per process (",
            cfg.model.parameter_count(), " parameters x 16 bytes for weights, gradients and AdamW moments, plus about ",

@@ -184,6 +184,7 @@ Backend& backend_for(Device d);
 // (which reports that this build has no CUDA support).
 bool cuda_built();
 int cuda_device_count();  // 0 when not built or no GPU is visible
+int64_t cuda_device_memory(int index);  // total bytes of device memory; 0 when not built or unknown
 Backend& cuda_backend(int index);
 Allocator& cuda_allocator(int index);
 

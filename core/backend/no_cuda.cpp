@@ -6,6 +6,7 @@ namespace st {
 
 bool cuda_built() { return false; }
 int cuda_device_count() { return 0; }
+int64_t cuda_device_memory(int) { return 0; }
 
 Backend& cuda_backend(int) {
   ST_THROW("this build has no CUDA support; configure on a machine with the CUDA toolkit "

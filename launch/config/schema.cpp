@@ -238,7 +238,7 @@ const std::vector<Key>& schema() {
     k.push_back(make_int("train.max_skipped", [](TrainConfig& c) -> int64_t& { return c.train.max_skipped; },
                          "skip policy: stop after this many skipped steps.", 0));
     k.push_back(make_float("train.memory_limit", [](TrainConfig& c) -> double& { return c.train.memory_limit; },
-                           "GiB of memory one process may use on the CPU. Before anything is allocated (and in --dry-run), a model whose estimate (16 bytes per parameter for the weights, gradients and AdamW moments, plus activations per micro-batch) exceeds it is refused with the estimate. 0: the machine's physical memory; with several processes per node, set each one's share.", 0));
+                           "GiB of memory one process may use (on its device). Before anything is allocated (and in --dry-run), a model whose estimate (16 bytes per parameter for the weights, gradients and AdamW moments, plus activations per micro-batch) exceeds it is refused with the estimate. 0: the machine's physical memory on the CPU (with several processes per node, set each one's share), the device's memory on a GPU.", 0));
     // ---- distributed
     k.push_back(make_custom("distributed.sp", Kind::Int, "Sequence-parallel degree; dp = processes / sp.", 1,
                             1 << 20, [](TrainConfig& c, const std::string& v) { c.dist.sp = std::stoi(v); },

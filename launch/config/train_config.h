@@ -37,7 +37,7 @@ struct LoopConfig {
   int64_t keep_checkpoints = 2;
   std::string nan_policy = "skip";  // skip | stop
   int64_t max_skipped = 10;         // skip: stop after this many skipped steps
-  double memory_limit = 0;          // GiB a process may plan for; 0: the machine's memory
+  double memory_limit = 0;          // GiB a process may plan for; 0: the machine's or the GPU's memory
 };
 
 struct DistConfig {

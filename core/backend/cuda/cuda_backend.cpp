@@ -53,6 +53,16 @@ int cuda_device_count() {
   return count;
 }
 
+int64_t cuda_device_memory(int index) {
+  if (index < 0 || index >= cuda_device_count()) return 0;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return static_cast<int64_t>(prop.totalGlobalMem);
+}
+
 Backend& cuda_backend(int index) { return backend_at(index); }
 
 Allocator& cuda_allocator(int index) { return backend_at(index).allocator(); }
