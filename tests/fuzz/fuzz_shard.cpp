@@ -4,32 +4,11 @@
 // memory and time, whatever sizes the file claims.
 #include <cstdint>
 
-#include "data/loader.h"
-#include "data/shard.h"
-#include "data/tasks/inspect.h"
 #include "tests/fuzz/fuzz_support.h"
+#include "tests/fuzz/shard_reading.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string path = st::fuzz::Scratch::get().write("shard.h5", data, size);
-  bool valid = false;
-  st::fuzz::refusals_are_errors([&] {
-    st::validate_shard(path);
-    valid = true;
-  });
-  st::fuzz::refusals_are_errors([&] { st::tasks::inspect_shards({path}, 16); });
-  if (!valid) return 0;
-  st::fuzz::refusals_are_errors([&] {
-    st::LoaderConfig cfg;
-    cfg.glob = path;
-    cfg.batch_size = 4;
-    cfg.training = false;
-    cfg.prefetch = 1;
-    cfg.block_size = 8;
-    cfg.shuffle_buffer = 8;
-    st::Loader loader(cfg);
-    st::Batch batch;
-    for (int i = 0; i < 4 && loader.next(batch); ++i) {
-    }
-  });
+  st::fuzz::read_as_shard(path);
   return 0;
 }

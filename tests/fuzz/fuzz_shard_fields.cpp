@@ -4,7 +4,7 @@
 // the datasets /inputs, /inputs2 and /labels (absent or present; int32, int64, uint32, int8 or
 // float32; rank 1 to 3; contiguous, compact, chunked, compressed or stored in /dev/zero; a
 // claimed extent beyond the rows written). The file is written with the HDF5 library, then
-// validated, inspected and read through the loader as in fuzz_shard. fuzz_shard mutates file
+// read as in fuzz_shard (shard_reading.h). fuzz_shard mutates file
 // bytes and so mostly exercises the HDF5 library's own parser; here every input is a well-formed
 // file, and what is tested is our handling of what it says.
 #include <hdf5.h>
@@ -14,11 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "data/loader.h"
 #include "data/shard.h"
-#include "data/tasks/inspect.h"
 #include "tests/fuzz/fuzz_input_reader.h"
 #include "tests/fuzz/fuzz_support.h"
+#include "tests/fuzz/shard_reading.h"
 
 namespace {
 
@@ -151,25 +150,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const char* name : {"inputs", "labels", "inputs2"}) write_dataset(file, name, in);
   H5Fclose(file);
 
-  bool valid = false;
-  st::fuzz::refusals_are_errors([&] {
-    st::validate_shard(path);
-    valid = true;
-  });
-  st::fuzz::refusals_are_errors([&] { st::tasks::inspect_shards({path}, 16); });
-  if (!valid) return 0;
-  st::fuzz::refusals_are_errors([&] {
-    st::LoaderConfig cfg;
-    cfg.glob = path;
-    cfg.batch_size = 2;
-    cfg.training = false;
-    cfg.prefetch = 1;
-    cfg.block_size = 4;
-    cfg.shuffle_buffer = 4;
-    st::Loader loader(cfg);
-    st::Batch batch;
-    for (int i = 0; i < 4 && loader.next(batch); ++i) {
-    }
-  });
+  st::fuzz::read_as_shard(path);
   return 0;
 }
