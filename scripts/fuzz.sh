@@ -31,8 +31,8 @@ seed="${FUZZ_SEED:-1}"
 scale="${FUZZ_SCALE:-1}"
 # Inputs per target in one session at scale 1, set from each target's speed on 2 cores so that
 # every target gets a comparable share of about 5 minutes.
-declare -A runs=([shard]=1500 [checkpoint]=600 [shard_fields]=3000 [safetensors]=30000 [config]=6000
-                 [tsv]=3000 [png]=30000)
+declare -A runs=([shard]=1500 [checkpoint]=600 [shard_fields]=3000 [safetensors]=30000 [config]=4000
+                 [tsv]=10000 [png]=30000)
 library_parsed=" shard checkpoint "  # byte-level HDF5 targets (fork mode, see above)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(shard_fields safetensors config tsv png shard checkpoint)
