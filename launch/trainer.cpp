@@ -14,6 +14,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "core/backend/backend.h"
 #include "core/nn/model.h"
@@ -24,6 +25,7 @@
 #include "data/io_error.h"
 #include "distributed/communicator_choice.h"
 #include "distributed/data_parallel.h"
+#include "distributed/exit_codes.h"
 #include "distributed/parallel_loss.h"
 #include "distributed/thread_setup.h"
 #include "launch/checkpoint.h"
@@ -171,6 +173,11 @@ void resolve_against_data(TrainConfig& cfg) {
              "' (vocab_size, num_classes, seq_len or pairing differ)");
   }
 }
+
+// The validation loader could not read on some rank; thrown by every rank with that rank's message.
+struct EvaluationFailed : Error {
+  using Error::Error;
+};
 
 struct Trainer::Impl {
   TrainConfig cfg;
@@ -625,16 +632,38 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
   loader.seek({0, 0});
   double sums[4] = {0, 0, 0, 0};  // loss sum, counted, correct, counted for accuracy
   Batch b;
-  while (loader.next(b)) {
-    if (interrupted != nullptr) {  // a signal ends the evaluation at once, on every rank together
-      Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0}, {1});
+  for (;;) {
+    std::string failure;  // this rank's loader could not read (a file gone, renamed, damaged)
+    bool more = false;
+    try {
+      more = loader.next(b);
+    } catch (const Error& e) {
+      if (interrupted == nullptr) throw;
+      failure = e.what();
+    }
+    if (interrupted != nullptr) {
+      // A signal, or a read that failed on any rank, ends the evaluation at once on every rank
+      // together (every rank yields the same number of batches, so all of them are here).
+      Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0, failure.empty() ? 0 : 1}, {2});
       grid.world().all_reduce_sum(flag);
-      if (flag.to_vector<int32_t>()[0] > 0) {
+      std::vector<int32_t> raised = flag.to_vector<int32_t>();
+      if (raised[1] > 0) {  // the lowest failing rank's message, for every rank
+        std::vector<int32_t> failed(static_cast<size_t>(grid.world_size()), 0);
+        failed[static_cast<size_t>(grid.world_rank())] = failure.empty() ? 0 : 1;
+        Tensor who = Tensor::from_vector<int32_t>(failed, {grid.world_size()});
+        grid.world().all_reduce_sum(who);
+        failed = who.to_vector<int32_t>();
+        int root = static_cast<int>(std::find(failed.begin(), failed.end(), 1) - failed.begin());
+        model->train();
+        throw EvaluationFailed(broadcast_text(grid.world(), failure, root));
+      }
+      if (raised[0] > 0) {
         *interrupted = true;
         model->train();
         return {0, 0};
       }
     }
+    if (!more) break;
     if (embedding()) {  // only the batch's real rows: a row of padding has no embedding
       if (b.valid == 0) continue;
       b.inputs = b.inputs.narrow(0, 0, b.valid).contiguous();
@@ -813,7 +842,18 @@ void Trainer::Impl::evaluate_and_keep_best(int64_t step) {
   if (!val_loader || !(eval_now || step == cfg.train.steps)) return;
   double vloss = 0;
   bool interrupted = false;
-  auto [vacc, vcount] = evaluate(*val_loader, &vloss, &interrupted);
+  double vacc = 0, vcount = 0;
+  try {
+    std::tie(vacc, vcount) = evaluate(*val_loader, &vloss, &interrupted);
+  } catch (const EvaluationFailed& e) {
+    // The validation data could not be read (renamed, deleted, damaged since the start): keep the
+    // training done so far in a step checkpoint, then stop with the reason, on every rank.
+    log->info("step " + std::to_string(step) + ": validation failed; saving a checkpoint of this step first");
+    save(step_checkpoint_path(cfg.run_dir, step));
+    throw CollectiveError(std::string("validation at step ") + std::to_string(step) + " failed: " + e.what() +
+                              " (the run is saved at this step; --resume continues it once the data is back)",
+                          kExitError);
+  }
   if (interrupted) {  // checkpoint_or_preempt saves and stops next
     log->info("step " + std::to_string(step) + ": validation interrupted by a signal; not counted");
     return;

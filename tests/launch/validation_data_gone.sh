@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Validation shards renamed away in the middle of a run (the loader must reopen them: one shard
+# open at a time): the next evaluation fails on every rank together, the training done so far is
+# saved as a step checkpoint first, and st-train exits 1 naming the step and the file; --resume
+# continues from that checkpoint once the data is back. With 1 process, then 2 under mpirun.
+#   tests/launch/validation_data_gone.sh BUILD_DIR MPIEXEC
+set -euo pipefail
+build="$1"
+mpiexec="$2"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+work="$(mktemp -d /tmp/st-val-gone.XXXXXX)"
+pid=""
+trap '[ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+export OMP_NUM_THREADS=1 ST_PROGRESS=plain
+"$build/launch/st-data" listops --out "$work/data" --train 2000 --val 400 --test 0 --max-len 32 --shard-size 200 \
+  --threads 1 --quiet > /dev/null
+mkdir "$work/val"
+mv "$work/data"/val-*.h5 "$work/val/"
+fail() { echo "FAIL: $1"; cat "$2"; exit 1; }
+for np in 1 2; do
+  run="$work/run$np" out="$work/out$np"
+  launcher=()
+  [ "$np" = 1 ] || launcher=("$mpiexec" -np 2 --oversubscribe --allow-run-as-root --bind-to none)
+  args=("$root/configs/quickstart.yaml" --set "run_dir=$run" --set "data.train=$work/data/train-*.h5"
+        --set "data.val=$work/val/val-*.h5" --set data.test= --set data.max_open_files=1
+        --set model.d_model=16 --set model.heads=2 --set model.d_ff=32 --set train.eval_every=300
+        --set train.checkpoint_every=1000000 --set train.log_every=100)
+  "${launcher[@]}" "$build/launch/st-train" "${args[@]}" --set train.steps=1000000 > "$out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do grep -q "step 300: validation loss" "$out" && break; sleep 0.05; done
+  grep -q "step 300: validation loss" "$out" || fail "no first validation ($np process(es))" "$out"
+  mv "$work/val" "$work/val-away"
+  rc=0
+  timeout 120 tail --pid="$pid" -f /dev/null || true
+  wait "$pid" || rc=$?
+  pid=""
+  [ "$rc" = 1 ] || fail "exit status $rc, expected 1 ($np process(es))" "$out"
+  grep -q "validation at step 600 failed: .*val-00000.h5" "$out" || fail "no error naming the step and file" "$out"
+  [ "$(grep -c "validation at step 600 failed" "$out")" = 1 ] || fail "the error is not printed once" "$out"
+  [ -f "$run/checkpoints/step-000000600.h5" ] || fail "no checkpoint of step 600" "$out"
+  mv "$work/val-away" "$work/val"
+  "${launcher[@]}" "$build/launch/st-train" "${args[@]}" --set train.steps=601 --resume "$run" > "$out.resumed" 2>&1 ||
+    fail "--resume after the data is back" "$out.resumed"
+  grep -q "resum.*step 600" "$out.resumed" || fail "did not resume from step 600" "$out.resumed"
+  echo "$np process(es): stopped at step 600 with a checkpoint, resumed"
+done
+echo "validation_data_gone: passed"
