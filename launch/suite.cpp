@@ -3,6 +3,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -24,35 +26,51 @@ bool is_suite_config(const std::string& path) {
   }
 }
 
-Suite load_suite(const std::string& path) {
+namespace {
+Suite parse_suite(const std::string& path) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     ST_THROW(path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg);
   }
+  ST_CHECK(root.IsMap(), path, ": a suite config is a mapping with the key 'suite'");
+  // Keys and text values must be scalars (YAML also allows lists and mappings there).
+  auto text = [](const YAML::Node& n, const std::string& where, const std::string& what) {
+    ST_CHECK(n.IsScalar(), where, ": ", what, " must be text, found a ",
+             n.IsMap() ? "mapping" : n.IsSequence() ? "list" : "null");
+    return n.Scalar();
+  };
   YAML::Node s = root["suite"];
   ST_CHECK(s && s.IsMap(), path, ": 'suite' must be a mapping with run_dir and tasks");
-  for (auto it = root.begin(); it != root.end(); ++it)
-    ST_CHECK(it->first.as<std::string>() == "suite", path, ":", it->first.Mark().line + 1, ": unknown key '",
-             it->first.as<std::string>(), "' next to 'suite'");
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    std::string where = path + ":" + std::to_string(it->first.Mark().line + 1);
+    std::string k = text(it->first, where, "a key");
+    ST_CHECK(k == "suite", where, ": unknown key '", k, "' next to 'suite'");
+  }
   Suite out;
   for (auto it = s.begin(); it != s.end(); ++it) {
-    std::string k = it->first.as<std::string>();
     std::string where = path + ":" + std::to_string(it->first.Mark().line + 1);
-    if (k == "run_dir") out.run_dir = it->second.as<std::string>();
-    else if (k == "reference") out.reference = it->second.as<std::string>();
+    std::string k = text(it->first, where, "a key");
+    if (k == "run_dir") out.run_dir = text(it->second, where, "suite.run_dir");
+    else if (k == "reference") out.reference = text(it->second, where, "suite.reference");
     else if (k == "tasks") {
       ST_CHECK(it->second.IsSequence(), where, ": suite.tasks must be a list");
       for (const auto& t : it->second) {
         std::string tw = path + ":" + std::to_string(t.Mark().line + 1);
         ST_CHECK(t.IsMap() && t["name"] && t["config"], tw, ": each task needs name and config");
-        SuiteTask task{t["name"].as<std::string>(), t["config"].as<std::string>(), -1};
-        if (t["published"]) task.published = t["published"].as<double>();
         for (auto f = t.begin(); f != t.end(); ++f) {
-          std::string key = f->first.as<std::string>();
+          std::string key = text(f->first, tw, "a task key");
           ST_CHECK(key == "name" || key == "config" || key == "published", tw, ": unknown task key '", key,
                    "' (valid: name, config, published)");
+        }
+        SuiteTask task{text(t["name"], tw, "name"), text(t["config"], tw, "config"), -1};
+        if (t["published"]) {
+          const std::string published = text(t["published"], tw, "published");
+          char* end = nullptr;
+          task.published = std::strtod(published.c_str(), &end);
+          ST_CHECK(!published.empty() && *end == '\0' && std::isfinite(task.published), tw, ": published '",
+                   published, "' is not a number (the published accuracy, in percent)");
         }
         ST_CHECK(std::filesystem::exists(task.config), tw, ": task config '", task.config, "' does not exist");
         out.tasks.push_back(task);
@@ -64,6 +82,15 @@ Suite load_suite(const std::string& path) {
   ST_CHECK(!out.run_dir.empty(), path, ": suite.run_dir is missing");
   ST_CHECK(!out.tasks.empty(), path, ": suite.tasks is empty");
   return out;
+}
+}  // namespace
+
+Suite load_suite(const std::string& path) {
+  try {
+    return parse_suite(path);
+  } catch (const YAML::Exception& e) {  // a value of the wrong kind (a list for a name, text for a number)
+    ST_THROW(path, ":", e.mark.line + 1, ": ", e.msg);
+  }
 }
 
 std::string write_suite_results(const Suite& suite) {

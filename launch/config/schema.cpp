@@ -367,12 +367,15 @@ void apply_node(TrainConfig& cfg, const YAML::Node& node, const std::string& pre
     // By value: the iterator's pair is a temporary proxy, gone after each statement, so a
     // reference to its members would dangle. A Node copy shares the parsed node.
     const YAML::Node key = it->first, value = it->second;
-    std::string name = key.as<std::string>();
-    std::string path = prefix.empty() ? name : prefix + "." + name;
     std::string where = file + ":" + std::to_string(key.Mark().line + 1);
+    if (!key.IsScalar())  // YAML allows a list or mapping as a key ("? a: 1"); no config key is one
+      ST_THROW(where, ": a key must be a name, found a ", key.IsMap() ? "mapping" : key.IsSequence() ? "list" : "null",
+               prefix.empty() ? std::string() : " in section '" + prefix + "'");
+    std::string name = key.Scalar();
+    std::string path = prefix.empty() ? name : prefix + "." + name;
     if (const Key* k = find_key(path)) {
       if (!value.IsScalar() && !value.IsNull())
-        ST_THROW(where, ": ", path, ": expected a ", kind_name(k->kind), ", got a ",
+        ST_THROW(where, ": ", path, ": expected ", k->kind == Kind::Int ? "an " : "a ", kind_name(k->kind), ", got a ",
                  value.IsMap() ? "mapping" : "list");
       std::string text = value.IsNull() ? "" : value.Scalar();
       if (value.IsNull() && k->kind != Kind::String) ST_THROW(where, ": ", path, ": no value given");

@@ -1,11 +1,13 @@
 // Fuzz target: a training config in YAML. A config that parses must survive a round trip: its
-// resolved YAML (to_yaml) parses again to the same resolved YAML. Refusals must be st::Error.
+// resolved YAML (to_yaml) parses again to the same resolved YAML. The same text is also read as
+// a suite config (a list of training configs) when it looks like one. Refusals must be st::Error.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "launch/config/schema.h"
+#include "launch/suite.h"
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,5 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
     }
   });
+  std::string path = st::fuzz::Scratch::get().write("suite.yaml", data, size);
+  if (st::is_suite_config(path)) st::fuzz::refusals_are_errors([&] { st::load_suite(path); });
   return 0;
 }

@@ -198,6 +198,10 @@ def configs():
     out("config", "unknown-key.yaml", b"model:\n  d_modle: 64\n")
     out("config", "wrong-type.yaml", b"train:\n  steps: [1, 2]\noptimizer: 3\n")
     out("config", "lr-nan.yaml", b"optimizer:\n  lr: .nan\n")
+    out("config", "complex-key.yaml", b"model:\n  d_model: 64\n? dropout: 0.0\npooling: cls\n")
+    out("config", "suite-hostile.yaml", b"suite:\n  run_dir: r\n  tasks:\n"
+        b"    - {name: [a, b], config: configs/quickstart.yaml, published: abc}\n    - {? [x]: 1}\n")
+    out("config", "suite-root-list.yaml", b"- suite\n- {suite: 1}\n")
 
 
 # ---- TSV converters (first byte: 0 listops-tsv, 1 text, 2 retrieval) ------------------------

@@ -92,7 +92,9 @@ TEST(Config, WrongTypesAndRangesNameFileAndLine) {
   expect_error([&] { load_train_config(write_file(dir, "d.yaml", "model: 3\n"), {}); },
                {"d.yaml:1", "'model' is a section"});
   expect_error([&] { load_train_config(write_file(dir, "e.yaml", "train:\n  steps: [1, 2]\n"), {}); },
-               {"e.yaml:2", "train.steps", "expected a integer"});
+               {"e.yaml:2", "train.steps", "expected an integer, got a list"});
+  expect_error([&] { load_train_config(write_file(dir, "g.yaml", "model:\n  ? {d_model: 1}\n  : 2\n"), {}); },
+               {"g.yaml:2", "a key must be a name, found a mapping in section 'model'"});
   expect_error([&] { load_train_config(write_file(dir, "f.yaml", "seed: 1\n"), {"train.steps=0"}); },
                {"--set train.steps=0", "out of range"});
   expect_error([&] { load_train_config(dir.file("missing.yaml"), {}); }, {"missing.yaml", "cannot read"});
