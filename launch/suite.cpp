@@ -55,8 +55,11 @@ Suite parse_suite(const std::string& path) {
     if (k == "run_dir") out.run_dir = text(it->second, where, "suite.run_dir");
     else if (k == "reference") out.reference = text(it->second, where, "suite.reference");
     else if (k == "tasks") {
-      ST_CHECK(it->second.IsSequence(), where, ": suite.tasks must be a list");
-      for (const auto& t : it->second) {
+      // By value: the iterator's pair is a temporary proxy, and a range-for over its member
+      // would outlive it. A Node copy shares the parsed node.
+      const YAML::Node tasks = it->second;
+      ST_CHECK(tasks.IsSequence(), where, ": suite.tasks must be a list");
+      for (const YAML::Node t : tasks) {
         std::string tw = path + ":" + std::to_string(t.Mark().line + 1);
         ST_CHECK(t.IsMap() && t["name"] && t["config"], tw, ": each task needs name and config");
         for (auto f = t.begin(); f != t.end(); ++f) {

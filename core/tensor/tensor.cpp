@@ -2,6 +2,7 @@
 // permute, narrow, contiguous, clone, to) are in core/ops/shape_ops.cpp.
 #include "core/tensor/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -14,10 +15,12 @@ namespace st {
 namespace {
 Tensor allocate(const Shape& shape, DType dtype, Device dev) {
   // Shapes may come from files and configs: every size is checked before anything is allocated.
-  int64_t n = 1;
+  // The product of the non-zero sizes bounds every stride too (an empty tensor has strides).
+  int64_t n = 1, span = 1;
   for (int64_t d : shape) {
     ST_CHECK(d >= 0, "tensor: negative size in shape ", shape);
-    n = checked_mul(n, d, "tensor: number of elements");
+    span = checked_mul(span, std::max<int64_t>(d, 1), "tensor: number of elements");
+    n *= d;  // <= span
   }
   auto bytes = static_cast<size_t>(checked_mul(n, static_cast<int64_t>(dtype_size(dtype)), "tensor: bytes"));
   auto impl = std::make_shared<TensorImpl>();

@@ -119,7 +119,8 @@ TEST(Tensor, CudaDeviceWithoutCudaIsAClearError) {
 // is an error before anything is allocated, never a wrapped-around small allocation.
 TEST(Tensor, ShapesWhoseSizeOverflowsAreErrors) {
   const int64_t big = int64_t{1} << 40;
-  for (const Shape& s : {Shape{big, big}, Shape{int64_t{1} << 62, 2}, Shape{int64_t{1} << 61, 4}}) {
+  // Elements, bytes (2^61 x 2 elements of 4 bytes), and strides of an empty tensor.
+  for (const Shape& s : {Shape{big, big}, Shape{int64_t{1} << 62, 2}, Shape{int64_t{1} << 61, 2}, Shape{0, big, big}}) {
     try {
       Tensor::empty(s, DType::F32);
       FAIL() << "expected an error for a shape of " << s.size() << " dimensions, first " << s[0];
@@ -127,7 +128,7 @@ TEST(Tensor, ShapesWhoseSizeOverflowsAreErrors) {
       EXPECT_NE(std::string(e.what()).find("overflows 64 bits"), std::string::npos) << e.what();
     }
   }
-  EXPECT_EQ(Tensor::empty({0, big}, DType::F32).numel(), 0) << "an empty tensor of any width";
+  EXPECT_EQ(Tensor::empty({0, big}, DType::F32).numel(), 0) << "an empty tensor of a representable width";
 }
 
 }  // namespace
