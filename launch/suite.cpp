@@ -59,7 +59,8 @@ Suite parse_suite(const std::string& path) {
       // would outlive it. A Node copy shares the parsed node.
       const YAML::Node tasks = it->second;
       ST_CHECK(tasks.IsSequence(), where, ": suite.tasks must be a list");
-      for (const YAML::Node t : tasks) {
+      for (auto task_it = tasks.begin(); task_it != tasks.end(); ++task_it) {
+        const YAML::Node t = *task_it;
         std::string tw = path + ":" + std::to_string(t.Mark().line + 1);
         ST_CHECK(t.IsMap() && t["name"] && t["config"], tw, ": each task needs name and config");
         for (auto f = t.begin(); f != t.end(); ++f) {
