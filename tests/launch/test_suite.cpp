@@ -56,9 +56,9 @@ TEST(Suite, HostileSuitesAreErrorsNamingFileAndLine) {
       {"- suite\n", {": a suite config is a mapping"}},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
-    std::string path = write(dir, "s" + std::to_string(i) + ".yaml", cases[i].text);
+    std::string path = write(dir, std::to_string(i) + ".yaml", cases[i].text);
     std::vector<std::string> parts = cases[i].parts;
-    parts[0] = path + parts[0];
+    parts[0].insert(0, path);
     expect_error([&] { load_suite(path); }, parts);
   }
 }
