@@ -75,15 +75,16 @@ classify_input() {
   first_frame() {
     grep -E '^ +#[0-9]+ 0x' | grep -vE '__interceptor_|__asan|__sanitizer|__lsan| fuzzer::|libclang_rt|compiler-rt|/libc\.so|in (malloc|calloc|realloc|free|operator new)' | head -n 1
   }
-  local fault owner="unknown"
+  local fault owner
   fault="$(first_frame < "$log")"
-  # Memory the library overran must be shown to be the library's own too: a buffer of ours (on
-  # our stack, a global, or allocated by our code) that HDF5 writes past is our defect (too
-  # small for what we read). A huge allocation has no victim: the allocating frame decides.
+  # Memory the library overran must not be ours: a buffer of ours (on our stack, a global, or
+  # allocated by our code) that HDF5 writes past is our defect (too small for what we read).
+  # ASan records every heap allocation, the library's included, so a heap address with no
+  # allocation behind it (a wild pointer, a SEGV) was computed by the faulting code; a huge
+  # allocation has no victim at all. In those cases the faulting frame decides.
+  owner="$fault"
   if grep -q "allocated by thread" "$log"; then
     owner="$(sed -n '/allocated by thread/,$p' "$log" | first_frame)"
-  elif grep -qE "requested allocation size|out-of-memory \(malloc|allocator is out of memory|SEGV on unknown address" "$log"; then
-    owner="$fault"
   fi
   # Leaks the library makes are suppressed (tests/sanitizers/lsan.supp): a reported one is ours.
   if grep -qE "runtime error:|LeakSanitizer|global-buffer-overflow|stack-buffer|stack-use" "$log" ||
