@@ -22,6 +22,7 @@
 #include "core/backend/thread_policy.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
+#include "core/build_info.h"
 
 namespace {
 
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"st-bench-attention: SimpleTRON attention forward + backward per N (ms), for comparison "
                "with flash attention (bench/torch_attention.py)"};
+  app.set_version_flag("--version", st::version_text("st-bench-attention"));
   app.add_option("--heads", o.heads, "heads H")->capture_default_str();
   app.add_option("--head-dim", o.head_dim, "head width d_h")->capture_default_str();
   app.add_option("--batch", o.batch, "sequences B (unless --tokens)")->capture_default_str();

@@ -18,6 +18,7 @@
 #include "core/backend/backend.h"
 #include "core/backend/thread_policy.h"
 #include "core/ops/ops.h"
+#include "core/build_info.h"
 
 namespace {
 
@@ -156,6 +157,7 @@ BENCHMARK(BM_SoftmaxCrossEntropyBackward)->Args({kRows, kClasses})->Args({kLmRow
 BENCHMARK(BM_Memcpy)->Arg(4 * 2 * kRows * kCols)->Arg(4 * 3 * kRows * kCols)->Arg(4 * 2 * kGelu)->Arg(4 * 3 * kGelu)->Arg(4 * kRows * kClasses)->Arg(4 * 2 * kRows * kClasses)->Arg(4 * kLmRows * kLmVocab)->Arg(4 * 2 * kLmRows * kLmVocab)->UseRealTime();
 
 int main(int argc, char** argv) {
+  if (st::print_version_if_asked(argc, argv, "st-bench-core")) return 0;
   int threads = 0;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {

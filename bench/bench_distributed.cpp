@@ -11,6 +11,7 @@
 #include "distributed/data_parallel.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/parallel_loss.h"
+#include "core/build_info.h"
 
 namespace {
 
@@ -68,6 +69,7 @@ double time_steps(const Options& o, ProcessGrid& grid, int64_t* sp_bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (st::print_version_if_asked(argc, argv, "st-bench-dist")) return 0;
   MpiEnvironment env(&argc, &argv);
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -9,8 +9,10 @@
 
 #include "data/h5.h"
 #include "data/loader.h"
+#include "core/build_info.h"
 
 int main(int argc, char** argv) {
+  if (st::print_version_if_asked(argc, argv, "st-bench-loader")) return 0;
   using namespace st;
   if (argc < 2) {
     std::fprintf(stderr, "usage: st-bench-loader GLOB [--batch N] [--max-open-files K]\n");

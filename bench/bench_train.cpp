@@ -39,6 +39,7 @@
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
 #include "core/optim/adamw.h"
+#include "core/build_info.h"
 
 namespace {
 
@@ -239,6 +240,7 @@ double measure_sgemm_peak() {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"st-bench: training-step throughput and peak memory per attention kind and N"};
+  app.set_version_flag("--version", st::version_text("st-bench"));
   app.add_option("--d", o.d, "model width d")->capture_default_str();
   app.add_option("--layers", o.layers, "blocks")->capture_default_str();
   app.add_option("--heads", o.heads, "attention heads")->capture_default_str();

@@ -21,6 +21,7 @@
 #include "data/tasks/pathfinder_dataset.h"
 #include "data/tasks/pathfinder_png.h"
 #include "data/tasks/sentences.h"
+#include "core/build_info.h"
 
 namespace {
 
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
   const CLI::Range kRowTokens(int64_t{1}, int64_t{1} << 24);
   CLI::App app{"Long-Range Arena datasets as SimpleTRON shards: generators, converters, inspection.",
                "st-data"};
+  app.set_version_flag("--version", st::version_text("st-data"));
   app.require_subcommand(1);
   CommonOptions common;
 
@@ -227,6 +229,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return fail(std::string(e.what()) + " (see st-data --help)");

@@ -26,11 +26,13 @@
 #include "launch/device.h"
 #include "launch/embedding_metrics.h"
 #include "launch/trainer.h"
+#include "core/build_info.h"
 
 int main(int argc, char** argv) {
   using namespace st;
   MpiEnvironment env(&argc, &argv);
   CLI::App app{"st-eval: evaluate a checkpoint on a split"};
+  app.set_version_flag("--version", st::version_text("st-eval"));
   std::string ckpt, data, dump;
   int64_t batch = 32;
   app.add_option("--checkpoint", ckpt, "Checkpoint file (RUN/checkpoints/best.h5 or step-*.h5)")->required();

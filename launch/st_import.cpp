@@ -11,10 +11,12 @@
 #include "launch/bert_import.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
+#include "core/build_info.h"
 
 int main(int argc, char** argv) {
   using namespace st;
   CLI::App app{"st-import: BERT-family checkpoint (HuggingFace directory) -> SimpleTRON weights"};
+  app.set_version_flag("--version", st::version_text("st-import"));
   std::string from, out, attention = "softmax", task = "embedding", pooling = "mean";
   int64_t num_classes = 2;
   float dropout = -1;

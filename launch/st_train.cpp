@@ -19,6 +19,7 @@
 #include "launch/run_lock.h"
 #include "launch/suite.h"
 #include "launch/trainer.h"
+#include "core/build_info.h"
 
 namespace {
 
@@ -60,6 +61,7 @@ RunResult train_one(const std::string& config, const std::vector<std::string>& s
 int main(int argc, char** argv) {
   MpiEnvironment env(&argc, &argv);
   CLI::App app{"st-train: train SimpleTRON models (and baselines) on CPU, GPU or a cluster"};
+  app.set_version_flag("--version", st::version_text("st-train"));
   std::string config, resume_dir, unlock_dir;
   std::vector<std::string> sets;
   bool dry_run = false, docs = false;

@@ -14,6 +14,7 @@
 #include "core/nn/model.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
+#include "core/build_info.h"
 
 namespace {
 
@@ -49,6 +50,7 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (st::print_version_if_asked(argc, argv, "st-tiny-train")) return 0;
   try {
     int steps = argc > 1 ? std::stoi(argv[1]) : 300;
     int64_t length = argc > 2 ? std::stoll(argv[2]) : 64;

@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "core/backend/backend.h"
+#include "core/build_info.h"
 #include "core/nn/model.h"
 #include "core/ops/precision.h"
 #include "core/optim/adamw.h"
@@ -924,6 +925,8 @@ void Trainer::Impl::write_results(const RunResult& res) const {
   j["seconds"] = res.seconds;
   j["threads_per_rank"] = threads.mine.threads;  // rank 0's; train.log has every node's
   j["threads_source"] = name_of(threads.mine.source);
+  j["build"] = version_text("st-train");
+  j["cpu_blas"] = cpu_blas_description();
   write_text_atomically(cfg.run_dir + "/results.json", j.dump(2) + "\n");
 }
 
@@ -937,6 +940,7 @@ RunResult Trainer::Impl::run() {
     return RunResult{};
   }
   log->info(head);
+  log->info("build: " + version_text("st-train") + "; CPU matrix products: " + cpu_blas_description());
   Progress progress{Clock::now(), state.step};
   {
     InTrainingLoop loop;  // SIGTERM / SIGINT: checkpoint at the next step boundary

@@ -17,7 +17,8 @@ packages=(
   libcli11-dev               # command-line parsing of the programs
   libgtest-dev googletest    # tests
   libbenchmark-dev           # micro-benchmarks
-  python3                    # fixture scripts (never a runtime dependency)
+  python3 python3-venv       # fixture scripts (never a runtime dependency); the bundle test's venv
+  xz-utils binutils          # the portable bundle: compression, symbol versions (scripts/bundle.sh)
 )
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(

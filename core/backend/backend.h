@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/math/adamw.h"
@@ -183,13 +184,18 @@ Backend& backend_for(Device d);
 // CUDA: defined in backend/cuda when the build has CUDA, otherwise by backend/no_cuda.cpp
 // (which reports that this build has no CUDA support).
 bool cuda_built();
-int cuda_device_count();  // 0 when not built or no GPU is visible
+// 0 when not built or no GPU is visible; throws when the machine has NVIDIA device files but CUDA
+// fails (a broken driver), naming the error and the versions.
+int cuda_device_count();
 int64_t cuda_device_memory(int index);  // total bytes of device memory; 0 when not built or unknown
 Backend& cuda_backend(int index);
 Allocator& cuda_allocator(int index);
 
 // Thread count used by CPU kernels (OpenMP) and BLAS. Results do not depend on it.
 void set_num_threads(int n);
+// The CPU's matrix-product library and the kernels it chose for this CPU at run time, e.g.
+// "OpenBLAS 0.3.21 (SkylakeX kernels)". OPENBLAS_CORETYPE=Haswell forces its AVX2 kernels.
+std::string cpu_blas_description();
 int num_threads();
 
 // Helpers shared by kernels of both backends.

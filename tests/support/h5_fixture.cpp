@@ -3,6 +3,7 @@
 
 #include <hdf5.h>
 
+#include <cstdlib>
 #include <sstream>
 
 namespace st::testing {
@@ -84,6 +85,10 @@ std::map<std::string, std::string> H5Fixture::attribute_map(const std::string& n
   return out;
 }
 
-std::string fixtures_dir() { return ST_FIXTURES_DIR; }
+// ST_FIXTURES_DIR in the environment wins: the portable bundle carries the fixtures elsewhere.
+std::string fixtures_dir() {
+  const char* moved = std::getenv("ST_FIXTURES_DIR");
+  return moved && *moved ? moved : ST_FIXTURES_DIR;
+}
 
 }  // namespace st::testing

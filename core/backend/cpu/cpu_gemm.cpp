@@ -18,6 +18,8 @@
 #include "core/backend/cpu/gemm_stats.h"
 
 extern "C" void openblas_set_num_threads(int);
+extern "C" char* openblas_get_config(void);
+extern "C" char* openblas_get_corename(void);
 
 namespace st {
 
@@ -139,5 +141,12 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return omp_get_max_threads(); }
+
+std::string cpu_blas_description() {
+  // openblas_get_config(): "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64".
+  std::string config = openblas_get_config();
+  std::string name = config.substr(0, config.find(' ', config.find(' ') + 1));
+  return name + " (" + openblas_get_corename() + " kernels)";
+}
 
 }  // namespace st

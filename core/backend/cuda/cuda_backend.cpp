@@ -6,6 +6,8 @@
 #include <mutex>
 #include <string>
 
+#include <unistd.h>
+
 #include "core/backend/cuda/cuda_backend.h"
 
 namespace st {
@@ -18,6 +20,19 @@ constexpr int kMaxDevices = 64;
 
 std::atomic<CudaBackend*> g_backends[kMaxDevices];
 std::mutex g_create_mutex;
+
+bool nvidia_device_files_present() {
+  for (const char* path : {"/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg"}) {
+    if (access(path, F_OK) == 0) return true;
+  }
+  return false;
+}
+
+// 12080 -> "12.8"; 0 (unknown) -> "unknown".
+std::string cuda_version_name(int v) {
+  if (v <= 0) return "unknown";
+  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+}
 
 CudaBackend& backend_at(int index) {
   int count = cuda_device_count();
@@ -41,14 +56,27 @@ CudaBackend& backend_at(int index) {
 
 bool cuda_built() { return true; }
 
+// A machine without NVIDIA device files (/dev/nvidiactl, /dev/nvidia0, ...) has no GPU: 0 devices.
+// With device files present, a CUDA error is a broken installation (for example a driver older
+// than the toolkit), never "no GPU": it is an error naming the CUDA error and both versions, so a
+// GPU machine cannot pass its tests by skipping them. cudaErrorNoDevice (a container or
+// CUDA_VISIBLE_DEVICES that hides every GPU) is 0 devices.
 int cuda_device_count() {
   static const int count = [] {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      cudaGetLastError();  // no driver or no device: not an error for callers
-      return 0;
-    }
-    return n;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err == cudaSuccess) return n;
+    cudaGetLastError();
+    if (err == cudaErrorNoDevice || !nvidia_device_files_present()) return 0;
+    int driver = 0, runtime = 0;
+    if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+    if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+    cudaGetLastError();
+    throw Error(std::string("CUDA cannot list the GPUs of this machine (NVIDIA device files are "
+                            "present): cudaGetDeviceCount returned ") +
+                std::to_string(static_cast<int>(err)) + " (" + cudaGetErrorName(err) + ": " +
+                cudaGetErrorString(err) + "); driver supports CUDA " + cuda_version_name(driver) +
+                ", this build's runtime is CUDA " + cuda_version_name(runtime));
   }();
   return count;
 }

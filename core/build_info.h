@@ -1,0 +1,30 @@
+// What this build is: version, source commit, CPU instruction set, CUDA architectures. Every
+// program's --version prints version_text(); results.json and the run log record the same.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace st {
+
+struct BuildInfo {
+  std::string version;          // project version, e.g. "0.1.0"
+  std::string commit;           // git commit of the sources ("-dirty": uncommitted changes)
+  std::string isa;              // CPU code: "native" (-march=native) or the portable target
+  std::string cuda;             // CUDA toolkit version the build used, or "off"
+  std::string cuda_archs;       // e.g. "80;90" (empty without CUDA)
+  std::string fused_attention;  // "on" / "off": cuDNN fused softmax attention compiled in
+  std::string compiler;
+};
+
+const BuildInfo& build_info();
+
+// "PROGRAM 0.1.0 (commit 1234abcd5678; CPU x86-64-v2; CUDA 13.0 sm_80 sm_90, cuDNN fused
+// attention on; GNU 12.2.0)", without a newline.
+std::string version_text(std::string_view program);
+
+// For programs without an option parser: when an argument is --version, prints version_text()
+// and returns true (the caller exits 0).
+bool print_version_if_asked(int argc, char** argv, std::string_view program);
+
+}  // namespace st
