@@ -193,10 +193,10 @@ Allocator& cuda_allocator(int index);
 
 // Thread count used by CPU kernels (OpenMP) and BLAS. Results do not depend on it.
 void set_num_threads(int n);
+int num_threads();
 // The CPU's matrix-product library and the kernels it chose for this CPU at run time, e.g.
 // "OpenBLAS 0.3.21 (SkylakeX kernels)". OPENBLAS_CORETYPE=Haswell forces its AVX2 kernels.
 std::string cpu_blas_description();
-int num_threads();
 
 // Helpers shared by kernels of both backends.
 StridedLayout layout_of(const Tensor& t);
