@@ -16,7 +16,8 @@
 #     --budget S    time for the whole script (default 600)
 #     --dry-run     print the commands it would run, run nothing (no GPU needed)
 #     --cpu-smoke   the whole pipeline on the CPU at tiny shapes (checks the script and tables)
-# Environment (defaults): BUILD=build-gpu OUT=$BUILD/bench-gpu REPS=1 PRECISION=bf16
+# Environment (defaults): BUILD=build-gpu BIN=$BUILD/bench (where st-bench and st-bench-attention
+#   are; a bundle's bin/) OUT=$BUILD/bench-gpu REPS=1 PRECISION=bf16
 #   D=1024 HEADS=16 LAYERS=4 TOKENS=65536 NS="1024 4096 16384 65536" KINDS="simpletron softmax"
 #   ATT_NS="1024 2048 4096 16384 65536" STEPS=5 WARMUP=2 PEAK_TFLOPS=989 COMPILE_NS (all N, or
 #   4096 alone when the budget is under 420 s; "none" skips torch.compile) TORCH_FIRST_ROW=1
@@ -38,7 +39,7 @@ while (( $# )); do
   shift
 done
 
-BUILD=${BUILD:-build-gpu} OUT=${OUT:-$BUILD/bench-gpu} REPS=${REPS:-1} PRECISION=${PRECISION:-bf16}
+BUILD=${BUILD:-build-gpu} BIN=${BIN:-$BUILD/bench} OUT=${OUT:-$BUILD/bench-gpu} REPS=${REPS:-1} PRECISION=${PRECISION:-bf16}
 D=${D:-1024} HEADS=${HEADS:-16} LAYERS=${LAYERS:-4} TOKENS=${TOKENS:-65536} STEPS=${STEPS:-5}
 WARMUP=${WARMUP:-2} PEAK_TFLOPS=${PEAK_TFLOPS:-989} KINDS=${KINDS:-"simpletron softmax"}
 device=cuda att_dtype=bf16 att_backends=flash,cudnn
@@ -72,7 +73,7 @@ if (( !smoke && !dry )); then
   fi
   note "GPU: $gpu"
 fi
-ours="$BUILD/bench/st-bench" ours_att="$BUILD/bench/st-bench-attention"
+ours="$BIN/st-bench" ours_att="$BIN/st-bench-attention"
 if (( !dry )); then
   for b in "$ours" "$ours_att"; do
     [[ -x $b ]] || { note "$b is not built (cmake --build $BUILD --target st-bench st-bench-attention)"; exit 1; }

@@ -185,7 +185,7 @@ git_commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknow
   echo "version=$version"
   echo "commit=$git_commit"
   echo "isa=$(grep -q '^ST_NATIVE:BOOL=OFF' "$build/CMakeCache.txt" && sed -n 's/^ST_PORTABLE_ARCH:STRING=//p' "$build/CMakeCache.txt" || echo native)"
-  echo "cuda_architectures=$(sed -n 's/^CMAKE_CUDA_ARCHITECTURES:STRING=//p' "$build/CMakeCache.txt")"
+  echo "cuda_architectures=$(sed -n 's/^CMAKE_CUDA_ARCHITECTURES:[A-Z]*=//p' "$build/CMakeCache.txt" | tr ';' ' ')"
   echo "glibc_min=$glibc_min"
   echo "glibcxx_min=$glibcxx_min"
   echo "packed=$(date -u +%Y-%m-%dT%H:%M:%SZ) on $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME" || uname -sr)"

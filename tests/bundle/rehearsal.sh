@@ -9,7 +9,9 @@
 #   3. from the bundle, in another directory: --version, data generation, 20 steps with
 #      `mpirun -np 2`, a resume to 30 steps, an evaluation; a CUDA test binary starts and skips
 #      with the reason (no GPU here);
-#   4. a CUDA library missing from the wheels, and a library missing from the bundle, each fail
+#   4. the GPU suite's script, from the bundle file, rehearsed (tests/gpu/run.sh --bundle FILE
+#      --rehearse): its CUDA tests run from the bundle and skip with their reason;
+#   5. a CUDA library missing from the wheels, and a library missing from the bundle, each fail
 #      with st-env's message naming it.
 # Skips (77) with the reason where mount namespaces are refused.
 # Usage: rehearsal.sh SOURCE_DIR BUILD_DIR
@@ -149,6 +151,20 @@ else
   grep -q "no CUDA device: none is visible" cuda.out || { tail -n 20 cuda.out; fail "st_cuda_tests gave no reason for skipping"; }
   grep -E "PASSED|SKIPPED" cuda.out | head -n 3
 fi
+
+step "the GPU suite from the bundle file, rehearsed: tests/gpu/run.sh --bundle FILE --rehearse"
+# It unpacks the file again and runs the bundle's own copy of the script: every CUDA test binary
+# (two of them under the bundle's mpirun) must skip with its reason, the GPU run goes to the CPU.
+ST_GPU_UNPACK_DIR="$work/gpu" ST_GPU_BUDGET_S=240 bash "$src/tests/gpu/run.sh" --bundle "$work/bundle.tar.xz" \
+  --rehearse > gpu.out 2>&1 || { cat gpu.out; fail "the GPU suite's rehearsal from the bundle"; }
+sed -n '/==== GPU suite summary/,$p' gpu.out
+for t in st_cuda_tests st_cuda_op_tests st_cuda_train_tests st_cuda_fused_attention_tests st_nccl_tests st_cuda_dp_tests; do
+  grep -qE "^  $t: [0-9]+ passed, [1-9][0-9]* skipped, 0 failed \(skipped: .*(no CUDA device|CUDA device per local rank)" gpu.out ||
+    fail "$t did not run from the bundle and skip with its reason"
+done
+grep -q "st-train gpu run on cpu: 30 steps" gpu.out || fail "the suite's training run"
+grep -q "all steps passed" gpu.out || fail "the suite's summary"
+rm -rf "$work/gpu"
 
 step "a CUDA library missing from the wheels"
 victim=$(grep -m 1 cublasLt "$meta/cuda-libraries.txt" || head -n 1 "$meta/cuda-libraries.txt")
