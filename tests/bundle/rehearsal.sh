@@ -10,7 +10,8 @@
 #      `mpirun -np 2`, a resume to 30 steps, an evaluation; a CUDA test binary starts and skips
 #      with the reason (no GPU here);
 #   4. the GPU suite's script, from the bundle file, rehearsed (tests/gpu/run.sh --bundle FILE
-#      --rehearse): its CUDA tests run from the bundle and skip with their reason;
+#      --rehearse): its CUDA tests run from the bundle and skip with their reason; and the same
+#      script, with a stand-in nvidia-smi that lists a GPU, fails because no test could use it;
 #   5. a CUDA library missing from the wheels, and a library missing from the bundle, each fail
 #      with st-env's message naming it.
 # Skips (77) with the reason where mount namespaces are refused.
@@ -162,8 +163,20 @@ for t in st_cuda_tests st_cuda_op_tests st_cuda_train_tests st_cuda_fused_attent
   grep -qE "^  $t: [0-9]+ passed, [1-9][0-9]* skipped, 0 failed \(skipped: .*(no CUDA device|CUDA device per local rank)" gpu.out ||
     fail "$t did not run from the bundle and skip with its reason"
 done
-grep -q "st-train gpu run on cpu: 30 steps" gpu.out || fail "the suite's training run"
+grep -q "st-train gpu run on cpu: 20 steps" gpu.out || fail "the suite's training run"
 grep -q "all steps passed" gpu.out || fail "the suite's summary"
+
+step "the GPU suite fails when nvidia-smi lists a GPU that CUDA cannot see"
+mkdir -p "$work/fake-bin"
+printf '#!/bin/sh\necho "NVIDIA H200"\n' > "$work/fake-bin/nvidia-smi"
+chmod +x "$work/fake-bin/nvidia-smi"
+rc=0
+PATH="$work/fake-bin:$PATH" ST_GPU_STEPS=tests bash "$(echo "$work"/gpu/simpletron-*/share/simpletron/tests/gpu/run.sh)" \
+  > gpu-lie.out 2>&1 || rc=$?
+sed -n '/==== GPU suite summary/,$p' gpu-lie.out
+[ "$rc" = 1 ] || { cat gpu-lie.out; fail "the suite exited $rc with a GPU listed and none usable (expected 1)"; }
+grep -q "st_cuda_tests: FAILED: nvidia-smi lists NVIDIA H200 but the tests found no CUDA device" gpu-lie.out ||
+  fail "the suite did not name the GPU that the tests could not use"
 rm -rf "$work/gpu"
 
 step "a CUDA library missing from the wheels"

@@ -14,11 +14,15 @@
 #                                            a dry run
 # Steps, in order of what they teach: the program versions and the CUDA libraries st-env chose
 # (bundle), each CUDA test binary (st_nccl_tests and st_cuda_dp_tests under mpirun -np 2),
-# compute-sanitizer memcheck on st_cuda_tests (our kernels first, then the GEMM cases; skipped
-# with the reason when compute-sanitizer is not found), the quickstart data, st-train on the GPU
+# compute-sanitizer on st_cuda_tests (memcheck on our kernels, racecheck and synccheck on the
+# reduction and row kernels, then memcheck on the GEMM cases; skipped with the reason when
+# compute-sanitizer is not found), the quickstart data, st-train on the GPU
 # and a short CPU run (tokens/s side by side), scripts/bench_gpu.sh in the time left (less
 # ST_GPU_CPU_TESTS_S, default 0), the cpu tests when built here (a bundle has none), then a
 # summary: pass, skip and fail counts per step, and the benchmark tables.
+# A run on a GPU fails, rather than passing on skips, when a CUDA test finds no CUDA device that
+# nvidia-smi lists, or when the build lacks the cuDNN fused attention.
+# ST_GPU_STEPS (default all: tests,sanitizers,train,bench,cpu-tests) picks steps to rerun.
 # ST_GPU_BUDGET_S (default 300) is the time budget of the whole script; every long step runs under
 # `timeout` and a step the budget cannot cover is reported as skipped, never left hanging. Logs
 # go to build-gpu/gpu-run/ (from a checkout) or BUNDLE/gpu-run/ (ST_GPU_WORK_DIR overrides).
@@ -84,6 +88,14 @@ else
   bench_bin="$build/bench"
   work=${ST_GPU_WORK_DIR:-$build/gpu-run}
 fi
+# ST_GPU_STEPS: the steps to run, separated by commas (default all): tests, sanitizers, train,
+# bench, cpu-tests.
+steps=",${ST_GPU_STEPS:-tests,sanitizers,train,bench,cpu-tests},"
+want() { [[ $steps == *",$1,"* ]]; }
+for w in ${steps//,/ }; do
+  [[ ",tests,sanitizers,train,bench,cpu-tests," == *",$w,"* ]] ||
+    { note "ST_GPU_STEPS: unknown step '$w' (valid: tests, sanitizers, train, bench, cpu-tests)"; exit 2; }
+done
 budget=${ST_GPU_BUDGET_S:-300}
 [[ $budget =~ ^[0-9]+$ ]] || { note "ST_GPU_BUDGET_S must be a number of seconds, got '$budget'"; exit 2; }
 logs="$work/logs"
@@ -161,7 +173,9 @@ else
 fi
 version=$(ST_ENV_QUIET=1 "$(prog st-train)" --version 2>&1 | head -n 1)
 note "$version"
-add "program: $version"
+# A CUDA build without the cuDNN fused attention would never test it: that is a failure here.
+if [[ $version == *"fused attention on"* ]]; then add "program: $version"
+else fail_step "program: FAILED: the build lacks the CUDA backend or the cuDNN fused attention ($version)"; fi
 
 # ---- the CUDA test binaries ------------------------------------------------------------------
 # gtest_counts LOG: "P passed, S skipped, F failed" from the first rank's gtest summary, and the
@@ -183,59 +197,73 @@ run_tests() {  # NAME WANT_SECONDS RANKS
   ST_ENV_QUIET=1 timeout "$l" "${cmd[@]}" >"$logs/test-$1.log" 2>&1
   rc=$?
   local counts; counts=$(gtest_counts "$logs/test-$1.log")
-  if (( rc == 0 )); then
+  if (( rc == 0 )) && (( !rehearse )) && [[ $counts == *"no CUDA device"* || $counts == *"this build has no CUDA"* ]]; then
+    # nvidia-smi sees a GPU: a test that finds none has tested nothing.
+    fail_step "$1: FAILED: nvidia-smi lists $gpu_name but the tests found no CUDA device ($counts; log $logs/test-$1.log)"
+  elif (( rc == 0 )); then
     add "$1: $counts"
   else
     grep -E "FAILED|Failure|error" "$logs/test-$1.log" | head -n 15
     fail_step "$1: FAILED (exit $rc$( (( rc == 124 )) && echo ", out of time after $l s"); $counts; log $logs/test-$1.log)"
   fi
 }
-run_tests st_cuda_tests 60 1
-run_tests st_cuda_fused_attention_tests 40 1
-run_tests st_cuda_op_tests 60 1
-run_tests st_cuda_train_tests 90 1
-run_tests st_nccl_tests 40 2
-run_tests st_cuda_dp_tests 60 2
+if want tests; then
+  run_tests st_cuda_tests 60 1
+  run_tests st_cuda_fused_attention_tests 40 1
+  run_tests st_cuda_op_tests 60 1
+  run_tests st_cuda_train_tests 90 1
+  run_tests st_nccl_tests 40 2
+  run_tests st_cuda_dp_tests 60 2
+fi
 
-# ---- compute-sanitizer memcheck on st_cuda_tests: our kernels, then the GEMM cases -------------
+# ---- compute-sanitizer on st_cuda_tests ---------------------------------------------------------
 sanitizer=$(command -v compute-sanitizer 2>/dev/null)
 for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
   [ -z "$sanitizer" ] && [ -x "$c" ] && sanitizer=$c
 done
-memcheck() {  # NAME FILTER WANT_SECONDS
-  local bin l rc; bin=$(test_bin st_cuda_tests); l=$(limit "$3")
-  local cmd=("$sanitizer" --tool memcheck --error-exitcode 99 --target-processes all "$bin" --gtest_brief=1 --gtest_color=no --gtest_filter="$2")
+sanitize() {  # TOOL NAME FILTER WANT_SECONDS: compute-sanitizer --tool TOOL on the st_cuda_tests FILTER
+  local tool=$1 name=$2 filter=$3 l rc; l=$(limit "$4")
+  local cmd=("$sanitizer" --tool "$tool" --error-exitcode 99 --target-processes all "$(test_bin st_cuda_tests)")
   # From a bundle, the binary is reached through st-env, which sets the library path.
-  [ "$mode" = bundle ] && cmd=("$bundle/bin/st-env" "$sanitizer" --tool memcheck --error-exitcode 99
-                               "$bundle/libexec/simpletron/tests/st_cuda_tests" --gtest_brief=1 --gtest_color=no --gtest_filter="$2")
-  note "compute-sanitizer memcheck st_cuda_tests, $1 (at most $l s)"
-  ST_ENV_QUIET=1 timeout "$l" "${cmd[@]}" >"$logs/memcheck-$1.log" 2>&1
+  [ "$mode" = bundle ] && cmd=("$bundle/bin/st-env" "$sanitizer" --tool "$tool" --error-exitcode 99
+                               "$bundle/libexec/simpletron/tests/st_cuda_tests")
+  local log="$logs/$tool-$name.log"
+  note "compute-sanitizer $tool st_cuda_tests, $name (at most $l s)"
+  ST_ENV_QUIET=1 timeout "$l" "${cmd[@]}" --gtest_brief=1 --gtest_color=no --gtest_filter="$filter" >"$log" 2>&1
   rc=$?
-  local errors; errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$logs/memcheck-$1.log" | tail -n 1 | grep -oE "[0-9]+")
+  local errors; errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$log" | tail -n 1 | grep -oE "[0-9]+")
   if (( rc == 124 )); then
-    add "memcheck $1: incomplete (out of time after $l s; ${errors:-no} error summary so far; log $logs/memcheck-$1.log)"
+    add "$tool $name: incomplete (out of time after $l s; ${errors:-no} error summary so far; log $log)"
   elif (( rc == 0 )); then
-    add "memcheck $1: ${errors:-0} errors ($(gtest_counts "$logs/memcheck-$1.log"))"
+    add "$tool $name: ${errors:-0} errors ($(gtest_counts "$log"))"
   else
-    grep -E "^========= (Invalid|Program hit|  at|Address)|FAILED" "$logs/memcheck-$1.log" | head -n 20
-    fail_step "memcheck $1: FAILED (exit $rc, ${errors:-?} memcheck errors; log $logs/memcheck-$1.log)"
+    grep -E "^========= (Invalid|Race|Barrier|Program hit|  at|Address)|FAILED" "$log" | head -n 20
+    fail_step "$tool $name: FAILED (exit $rc, ${errors:-?} errors; log $log)"
   fi
 }
-if [ -z "$sanitizer" ]; then
-  add "memcheck: skipped (compute-sanitizer not found in PATH, /usr/local/cuda/bin or /usr/local/cuda/compute-sanitizer)"
+# The reduction and row kernels: block-level shared memory and barriers, what racecheck and
+# synccheck look at.
+reductions='*SumAxis*:*Softmax*:*LayerNorm*:*CrossEntropy*:*SumOfSquares*:*ClipGradNorm*'
+if ! want sanitizers; then
+  :
+elif [ -z "$sanitizer" ]; then
+  add "compute-sanitizer: skipped (not found in PATH, /usr/local/cuda/bin or /usr/local/cuda/compute-sanitizer)"
 else
-  memcheck kernels '-*Gemm*' 60
-  if (( $(left) > 200 )); then memcheck gemm '*Gemm*' 40
+  sanitize memcheck kernels '-*Gemm*' 60
+  sanitize racecheck reductions "$reductions" 30
+  sanitize synccheck reductions "$reductions" 20
+  if (( $(left) > 170 )); then sanitize memcheck gemm '*Gemm*' 40
   else add "memcheck gemm: skipped (time budget: $(left) s left)"; fi
 fi
 
 # ---- st-train on the GPU: quickstart-sized ListOps ------------------------------------------
 data="$work/data/quickstart"
-train_n=$( (( rehearse )) && echo 2000 || echo 20000)
-if ! ls "$data"/test-*.h5 >/dev/null 2>&1; then
+# A rehearsal checks the plumbing, not the learning: a tenth of the data, a few steps.
+train_n=$( (( rehearse )) && echo 2000 || echo 20000) eval_n=$( (( rehearse )) && echo 200 || echo 1000)
+if want train && ! ls "$data"/test-*.h5 >/dev/null 2>&1; then
   note "generating the quickstart ListOps in $data"
-  if ! ST_ENV_QUIET=1 timeout "$(limit 60)" "$(prog st-data)" listops --out "$data" --train "$train_n" --val 1000 \
-       --test 1000 --max-len 64 --min-len 8 --max-depth 4 --max-args 4 --seed 1 --quiet >"$logs/st-data.log" 2>&1; then
+  if ! ST_ENV_QUIET=1 timeout "$(limit 60)" "$(prog st-data)" listops --out "$data" --train "$train_n" --val "$eval_n" \
+       --test "$eval_n" --max-len 64 --min-len 8 --max-depth 4 --max-args 4 --seed 1 --quiet >"$logs/st-data.log" 2>&1; then
     tail -n 5 "$logs/st-data.log"
     fail_step "st-data: FAILED (log $logs/st-data.log)"
   fi
@@ -251,7 +279,7 @@ train_run() {  # NAME DEVICE STEPS WANT_SECONDS
   local t0; t0=$(date +%s)
   ST_ENV_QUIET=1 timeout "$l" "$(prog st-train)" "$config" --set device="$2" --set train.steps="$3" \
     --set run_dir="$dir" --set data.train="$data/train-*.h5" --set data.val="$data/val-*.h5" \
-    --set data.test="$data/test-*.h5" --set train.log_every=25 --set train.eval_every=0 \
+    --set data.test="$data/test-*.h5" --set train.log_every=$(( $3 >= 100 ? 25 : 5 )) --set train.eval_every=0 \
     --set train.checkpoint_every=0 >"$logs/train-$1.log" 2>&1
   local rc=$?
   local secs=$(( $(date +%s) - t0 ))
@@ -269,9 +297,11 @@ train_run() {  # NAME DEVICE STEPS WANT_SECONDS
   add "st-train $1 run on $2: $3 steps in $secs s, $tps tokens/s, last train loss $loss, test accuracy $acc"
 }
 tps_gpu="?" tps_cpu="?"
-if ls "$data"/test-*.h5 >/dev/null 2>&1; then
-  if (( rehearse )); then train_run gpu cpu 30 60; else train_run gpu cuda 400 60; fi
-  train_run cpu cpu 50 40
+if ! want train; then
+  :
+elif ls "$data"/test-*.h5 >/dev/null 2>&1; then
+  if (( rehearse )); then train_run gpu cpu 20 60; else train_run gpu cuda 400 60; fi
+  train_run cpu cpu "$( (( rehearse )) && echo 20 || echo 50)" 40
   if [[ "$tps_gpu" =~ ^[0-9]+$ && "$tps_cpu" =~ ^[0-9]+$ ]] && (( tps_cpu > 0 )) && (( !rehearse )); then
     add "st-train tokens/s cuda / cpu (one process, $(nproc) cores): $(awk -v a="$tps_gpu" -v b="$tps_cpu" 'BEGIN {printf "%.1f", a / b}')x"
   fi
@@ -282,7 +312,9 @@ fi
 # ---- benchmarks: scripts/bench_gpu.sh in what is left (less the cpu tests' share, 15 s margin) ----
 bench_out="$work/bench"
 bench_budget=$(( $(left) - ${ST_GPU_CPU_TESTS_S:-0} - 15 ))
-if (( rehearse )); then
+if ! want bench; then
+  :
+elif (( rehearse )); then
   if BIN="$bench_bin" OUT="$bench_out" bash "$bench_script" --dry-run >"$logs/bench.log" 2>&1; then
     add "benchmarks: dry run ($(grep -c . "$logs/bench.log") commands; log $logs/bench.log)"
   else
@@ -305,7 +337,9 @@ else
 fi
 
 # ---- the cpu tests last, in what is left of the budget (CI runs them too) --------------------
-if [ "$mode" = bundle ]; then
+if ! want cpu-tests; then
+  :
+elif [ "$mode" = bundle ]; then
   add "ctest -L cpu: not in a bundle (CI runs them)"
 elif (( $(left) > 30 )); then
   l=$(limit 240)
