@@ -25,7 +25,7 @@ bool ranks_share_a_device(const ProcessGrid& grid, const Device& device) {
   Tensor mine = Tensor::from_vector<int32_t>({host_name_hash(), device.index}, {2});
   Tensor all = Tensor::zeros({grid.world_size(), 2}, DType::I32);  // (world, 2)
   grid.world().all_gather(mine, all);
-  std::vector<int32_t> v = all.to_vector<int32_t>();
+  std::vector<int32_t> v = host_values<int32_t>(all);
   for (int a = 0; a < grid.world_size(); ++a)
     for (int b = a + 1; b < grid.world_size(); ++b)
       if (v[2 * a] == v[2 * b] && v[2 * a + 1] == v[2 * b + 1]) return true;

@@ -5,18 +5,28 @@ namespace st {
 
 ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out, const Tensor& targets,
                            const ProcessGrid& grid) {
-  Tensor local_sum;
-  int64_t local_count = 0;
+  Tensor local_sum, local_count;
   if (out.logits.defined()) local_sum = model.loss_sum(out.logits, targets, &local_count);
-  Tensor totals = Tensor::from_vector<double>(
-      {local_sum.defined() ? local_sum.item() : 0.0, static_cast<double>(local_count)}, {2});
+  Device device = local_sum.defined() ? local_sum.device() : out.zero_loss.device();
+  // (2) f64 on the device: this rank's [loss sum, counted], then the world's.
+  Tensor totals = local_sum.defined()
+                      ? concat({local_sum.detach().to(DType::F64).reshape({1}), local_count.reshape({1})}, 0)
+                      : Tensor::zeros({2}, DType::F64, device);
   grid.world().all_reduce_sum(totals);
-  auto t = totals.to_vector<double>();
+  Tensor sum = totals.narrow(0, 0, 1), count = totals.narrow(0, 1, 1);
+  // max(count, 1) for a whole-number count: a batch that counts nothing has a zero sum, so its
+  // mean and root are 0.
+  Tensor at_least_one = add_scalar(relu(add_scalar(count, -1.0)), 1.0);
   ParallelLoss res;
-  res.counted = static_cast<int64_t>(t[1]);
-  res.mean = res.counted ? t[0] / t[1] : 0.0;
-  double factor = res.counted ? static_cast<double>(grid.dp_size()) / t[1] : 0.0;
-  res.root = local_sum.defined() ? scale(local_sum, factor) : out.zero_loss;
+  res.counted = count.reshape({});
+  res.mean = div(sum, at_least_one).reshape({});
+  if (local_sum.defined()) {
+    Tensor dp = Tensor::full({1}, static_cast<double>(grid.dp_size()), DType::F64, device);
+    Tensor factor = div(dp, at_least_one).to(local_sum.dtype()).reshape({});
+    res.root = mul(local_sum, factor);
+  } else {
+    res.root = out.zero_loss;
+  }
   return res;
 }
 

@@ -3,6 +3,8 @@
 // over the whole global batch: each rank's root is its summed cross-entropy x dp / (number of
 // counted targets over all ranks). Ranks without logits (SP ranks other than the first, for
 // classification) use the model's zero_loss so that their share of backward still runs.
+// Everything stays on the model's device: the sums and counts are all-reduced there and nothing
+// is read back (core/tensor/host_reads.h); read `mean` when the value is needed.
 #pragma once
 #include "core/nn/model.h"
 #include "distributed/process_grid.h"
@@ -10,9 +12,9 @@
 namespace st {
 
 struct ParallelLoss {
-  Tensor root;              // call backward() on this, on every rank
-  double mean = 0;          // the global mean loss (same on every rank)
-  int64_t counted = 0;      // targets counted over all ranks
+  Tensor root;     // call backward() on this, on every rank
+  Tensor mean;     // () f64: the global mean loss (same on every rank; 0 when nothing is counted)
+  Tensor counted;  // () f64: targets counted over all ranks
 };
 
 ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out, const Tensor& targets,

@@ -118,23 +118,16 @@ int main(int argc, char** argv) {
     while (loader.next(b)) {
       Tensor logits = model.forward(on_device(b.inputs), on_device(b.inputs2), RunContext{});
       Tensor targets = on_device(lm ? SimpleTronModel::next_token_targets(b.inputs) : b.labels);
-      int64_t n = 0;
+      Tensor n;
       loss_sum += model.loss_sum(logits, targets, &n).item();
-      counted += static_cast<double>(n);
-      int64_t C = logits.size(-1);
-      auto l = logits.contiguous().to_vector<float>();
-      auto y = targets.contiguous().to_vector<int32_t>();
-      for (size_t r = 0; r < y.size(); ++r) {
-        if (y[r] == (lm ? 0 : -100)) continue;
-        int64_t best = 0;
-        for (int64_t c = 1; c < C; ++c)
-          if (l[r * C + c] > l[r * C + best]) best = c;
-        right += best == y[r];
-        acc_n += 1;
-      }
+      counted += n.item();
+      Tensor rows = logits.reshape({-1, logits.size(-1)}), labels = targets.reshape({-1});
+      right += argmax_hits(rows, labels, model.ignored_target()).item();
+      acc_n += count_not_equal(labels, model.ignored_target()).item();
       if (!dump.empty()) {
         int64_t per = logits.numel() / logits.size(0);
         per_example = Shape(logits.shape().begin() + 1, logits.shape().end());
+        auto l = logits.contiguous().to_vector<float>();
         logits_out.insert(logits_out.end(), l.begin(), l.begin() + b.valid * per);
         auto lab = lm ? b.inputs.to_vector<int32_t>() : b.labels.to_vector<int32_t>();
         int64_t lper = lm ? b.inputs.size(1) : 1;

@@ -92,23 +92,6 @@ std::string duration_text(double s) {
   return buf;
 }
 
-// Argmax accuracy counts over the counted rows: (correct, counted).
-std::pair<double, double> correct_counts(const Tensor& logits, const Tensor& targets, int32_t ignore) {
-  int64_t C = logits.size(-1);
-  auto l = logits.contiguous().to_vector<float>();
-  auto y = targets.contiguous().to_vector<int32_t>();
-  double right = 0, counted = 0;
-  for (size_t r = 0; r < y.size(); ++r) {
-    if (y[r] == ignore) continue;
-    int64_t best = 0;
-    for (int64_t c = 1; c < C; ++c)
-      if (l[r * C + c] > l[r * C + best]) best = c;
-    right += best == y[r];
-    counted += 1;
-  }
-  return {right, counted};
-}
-
 // Embedding task: (sum of cosines, counted rows) of normalised embeddings against normalised
 // targets; rows with a zero target are not counted.
 std::pair<double, double> cosine_counts(const Tensor& emb, const Tensor& targets) {
@@ -214,15 +197,30 @@ struct Trainer::Impl {
   bool embedding() const { return cfg.model.task == TaskKind::Embedding; }
   // Name of the second metric: argmax accuracy, or mean cosine to the teacher (embedding).
   const char* metric_name() const { return embedding() ? "cosine" : "accuracy"; }
-  std::pair<double, double> metric_counts(const Tensor& logits, const Tensor& targets) const {
-    if (embedding()) return cosine_counts(logits, targets);
-    return correct_counts(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}),
-                          cfg.model.task == TaskKind::LanguageModel ? 0 : -100);
+  // The metric's (sum, count) as a (2) f64 tensor on the device: argmax hits and counted
+  // targets (nothing is read back), or for the embedding task the cosines and counted rows.
+  Tensor metric_counts(const Tensor& logits, const Tensor& targets) const {
+    if (embedding()) {
+      auto [total, counted] = cosine_counts(logits, targets);
+      return on_device(Tensor::from_vector<double>({total, counted}, {2}));
+    }
+    Tensor rows = logits.detach().reshape({-1, logits.size(-1)}), labels = targets.reshape({-1});
+    int32_t ignore = model->ignored_target();
+    return concat({argmax_hits(rows, labels, ignore).reshape({1}), count_not_equal(labels, ignore).reshape({1})}, 0);
   }
   void setup_teacher();
   void initialise_weights();
   void choose_device();
   Tensor on_device(const Tensor& t) const { return t.defined() ? t.to(device) : t; }
+  // Whether a host batch holds padding (id 0) in either input: the model builds padding masks
+  // only then (RunContext::may_pad), deciding on the host what it would otherwise read back.
+  static bool may_pad(const Batch& b) {
+    for (const Tensor* t : {&b.inputs, &b.inputs2})
+      if (t->defined())
+        for (int32_t id : host_values<int32_t>(t->contiguous()))
+          if (id == 0) return true;
+    return false;
+  }
   // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator.
   RunContext context(uint32_t step) const {
     RunContext ctx = grid.context(cfg.seed, step, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
@@ -251,7 +249,6 @@ struct Trainer::Impl {
   struct StepResult {
     Clock::time_point started;
     double loss = 0, grad_norm = 0;
-    double metric_sum = 0, metric_count = 0;
     double accuracy = 0, lr = 0;
     double wait = 0, seconds = 0;  // waiting for data, and the whole step
     bool finite() const { return std::isfinite(loss) && std::isfinite(grad_norm); }
@@ -619,10 +616,8 @@ Tensor Trainer::Impl::targets_for(const Batch& b) const {
     Tensor next = Tensor::zeros(first.shape(), DType::I32);
     if (r > 0) grid.sp().send(first, r - 1, 7);
     if (r + 1 < P) grid.sp().recv(next, r + 1, 7);
-    int64_t B = t.size(0), N = t.size(1);
-    std::vector<int32_t> tv = t.to_vector<int32_t>(), nv = next.to_vector<int32_t>();
-    for (int64_t i = 0; i < B; ++i) tv[i * N + N - 1] = nv[i];
-    t = Tensor::from_vector(tv, {B, N});
+    int64_t N = t.size(1);
+    t = N > 1 ? concat({b.inputs.narrow(1, 1, N - 1), next}, 1) : next;  // host tensors: nothing is read back
   }
   return on_device(t);
 }
@@ -631,7 +626,7 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
   NoGradGuard ng;
   model->eval();
   loader.seek({0, 0});
-  double sums[4] = {0, 0, 0, 0};  // loss sum, counted, correct, counted for accuracy
+  Tensor sums;  // (4) f64 on the device: loss sum, counted, metric sum, metric count
   Batch b;
   for (;;) {
     std::string failure;  // this rank's loader could not read (a file gone, renamed, damaged)
@@ -647,13 +642,13 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
       // together (every rank yields the same number of batches, so all of them are here).
       Tensor flag = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0, failure.empty() ? 0 : 1}, {2});
       grid.world().all_reduce_sum(flag);
-      std::vector<int32_t> raised = flag.to_vector<int32_t>();
+      std::vector<int32_t> raised = host_values<int32_t>(flag);
       if (raised[1] > 0) {  // the lowest failing rank's message, for every rank
         std::vector<int32_t> failed(static_cast<size_t>(grid.world_size()), 0);
         failed[static_cast<size_t>(grid.world_rank())] = failure.empty() ? 0 : 1;
         Tensor who = Tensor::from_vector<int32_t>(failed, {grid.world_size()});
         grid.world().all_reduce_sum(who);
-        failed = who.to_vector<int32_t>();
+        failed = host_values<int32_t>(who);
         int root = static_cast<int>(std::find(failed.begin(), failed.end(), 1) - failed.begin());
         model->train();
         throw EvaluationFailed(broadcast_text(grid.world(), failure, root));
@@ -670,20 +665,20 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
       b.inputs = b.inputs.narrow(0, 0, b.valid).contiguous();
     }
     RunContext ctx = context(0);
+    ctx.may_pad = may_pad(b);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     if (out.logits.defined()) {
-      int64_t counted = 0;
-      sums[0] += model->loss_sum(out.logits, targets, &counted).item();
-      sums[1] += static_cast<double>(counted);
-      auto [right, n] = metric_counts(out.logits, targets);
-      sums[2] += right;
-      sums[3] += n;
+      Tensor counted;
+      Tensor loss = model->loss_sum(out.logits, targets, &counted).to(DType::F64).reshape({1});
+      Tensor batch = concat({loss, counted.reshape({1}), metric_counts(out.logits, targets)}, 0);
+      sums = sums.defined() ? add(sums, batch) : batch;
     }
   }
-  Tensor t = Tensor::from_vector<double>({sums[0], sums[1], sums[2], sums[3]}, {4});
-  grid.world().all_reduce_sum(t);
-  auto v = t.to_vector<double>();
+  // One read for the whole evaluation: (4) f64 summed over the world.
+  if (!sums.defined()) sums = on_device(Tensor::zeros({4}, DType::F64));
+  grid.world().all_reduce_sum(sums);
+  auto v = sums.to_vector<double>();
   model->train();
   *loss_out = v[1] > 0 ? v[0] / v[1] : 0;
   return {v[3] > 0 ? v[2] / v[3] : 0, v[3]};
@@ -754,28 +749,36 @@ void Trainer::Impl::print_dry_run(const std::string& headline) const {
 Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   StepResult r;
   r.started = Clock::now();
-  double loss_sum = 0;
+  // (3) f64 on the device, summed over the micro-batches: mean loss, metric sum, metric count.
+  Tensor sums;
   optimizer->zero_grad();
   for (int64_t k = 0; k < accum; ++k) {
     Batch b;
     train_loader->next(b);
     r.wait += b.wait_seconds;
     RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
+    ctx.may_pad = may_pad(b);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     ParallelLoss pl = parallel_loss(*model, out, targets, grid);
-    loss_sum += pl.mean;
-    if (out.logits.defined()) {
-      auto [right, n] = metric_counts(out.logits.detach(), targets);
-      r.metric_sum += right;
-      r.metric_count += n;
-    }
+    Tensor metric = out.logits.defined() ? metric_counts(out.logits, targets) : on_device(Tensor::zeros({2}, DType::F64));
+    Tensor micro_sums = concat({pl.mean.reshape({1}), metric}, 0);
+    sums = sums.defined() ? add(sums, micro_sums) : micro_sums;
     sync->begin_backward(k + 1 == accum);
     scale(pl.root, 1.0 / static_cast<double>(accum)).backward();
   }
   sync->finish();
-  r.grad_norm = clip_grad_norm(model->parameters(), cfg.optim.clip_norm);
-  r.loss = loss_sum / static_cast<double>(accum);
+  // The metric over the world (the loss is already global), then the step's one read: loss,
+  // metric, and the gradients' sum of squares (their norm decides the clipping, done here on the
+  // host's word, and whether the step is finite).
+  Tensor metric = sums.narrow(0, 1, 2).contiguous();
+  grid.world().all_reduce_sum(metric);
+  Tensor squares = grad_sum_of_squares(model->parameters()).to(device).reshape({1});
+  std::vector<double> v = concat({sums.narrow(0, 0, 1), metric, squares}, 0).to_vector<double>();
+  r.loss = v[0] / static_cast<double>(accum);
+  r.accuracy = v[2] > 0 ? v[1] / v[2] : 0;
+  r.grad_norm = std::sqrt(v[3]);
+  clip_grads_to(model->parameters(), r.grad_norm, cfg.optim.clip_norm);
   return r;
 }
 
@@ -798,16 +801,12 @@ void Trainer::Impl::handle_non_finite(int64_t step, const StepResult& r) {
   state.step = step;
 }
 
-// The AdamW update at the step's learning rate; completes `r` with the metric over the world and
-// the step's time.
+// The AdamW update at the step's learning rate; completes `r` with the step's time.
+
 void Trainer::Impl::apply_update(int64_t step, StepResult& r) {
   r.lr = schedule.at(step);
   optimizer->step(r.lr);
   state.step = step;
-  Tensor counts = Tensor::from_vector<double>({r.metric_sum, r.metric_count}, {2});
-  grid.world().all_reduce_sum(counts);
-  auto c = counts.to_vector<double>();
-  r.accuracy = c[1] > 0 ? c[0] / c[1] : 0;
   r.seconds = seconds_since(r.started);
 }
 
@@ -878,7 +877,7 @@ bool Trainer::Impl::checkpoint_or_preempt(int64_t step) {
   // job stalled past lock.stale_seconds and another took the directory over) at once.
   Tensor flags = Tensor::from_vector<int32_t>({preemption_requested() ? 1 : 0, lock && lock->lost() ? 1 : 0}, {2});
   grid.world().all_reduce_sum(flags);
-  std::vector<int32_t> raised = flags.to_vector<int32_t>();
+  std::vector<int32_t> raised = host_values<int32_t>(flags);
   if (raised[1] > 0)
     throw RunDirLockedError("run_dir: '" + cfg.run_dir + "' was taken over by another job at step " +
                             std::to_string(step) + " (this job's heartbeat on " + cfg.run_dir +

@@ -22,4 +22,10 @@ StridedLayout layout_of(const Tensor& t) {
 
 GlobalIndexMap identity_index_map() { return GlobalIndexMap{}; }
 
+double Backend::sum_of_squares(const std::vector<Tensor>& xs) {
+  Tensor out = Tensor::empty({}, DType::F64, device());
+  sum_of_squares_into(xs, out);
+  return out.item();
+}
+
 }  // namespace st

@@ -5,6 +5,7 @@
 // Every kernel writes its outputs (=) unless the comment says it accumulates (+=).
 #pragma once
 #include <cstddef>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "core/math/philox.h"
 #include "core/tensor/allocator.h"
 #include "core/tensor/tensor.h"
+#include "core/math/attention_scale.h"
 
 namespace st {
 
@@ -22,6 +24,7 @@ enum class UnaryOp : uint8_t { GeluTanh, GeluErf, Relu, Tanh, Exp, Log, EluPlusO
 enum class UnaryGradOp : uint8_t { GeluTanh, GeluErf, Relu, TanhFromY, ExpFromY, Log, EluPlusOne };
 enum class BinaryOp : uint8_t { Add, Sub, Mul, Div };
 enum class SoftmaxKind : uint8_t { Softmax, LogSoftmax };
+enum class CompareOp : uint8_t { Equal, NotEqual };
 
 // Up to kMaxDims strided dimensions, passed by value into kernels.
 constexpr int kMaxDims = 8;
@@ -133,6 +136,30 @@ class Backend {
   // Index of the first id outside [0, rows), or -1 when all are valid.
   virtual int64_t find_out_of_range(const Tensor& ids, int64_t rows) = 0;
 
+  // out[i] = attention_scale(mode, n[i], head_dim) (core/math/attention_scale.h) (=); n f64,
+  // out f32 or f64, contiguous, same numel.
+  virtual void attention_scale(const Tensor& n, ScaleMode mode, double head_dim, const Tensor& out) = 0;
+
+  // ---- labels and ids (core/math/labels.h) ---------------------------------------------------
+  // Range check of ids or labels: an element of the i32 tensor x (contiguous) outside [lo, hi)
+  // that is not `allowed` (kNoneAllowed: none is) is an error, reported as
+  // "<what> <value> <where> <position><rest>" for the first such element. The CPU checks at
+  // once and throws. CUDA checks on the device without waiting and throws at the next host read
+  // (the training step's one synchronisation point); its kernels meanwhile treat such elements
+  // as absent (embedding rows of zeros, labels ignored), so nothing is read out of bounds.
+  struct RangeCheck {
+    std::string what, where, rest;  // e.g. "embedding: id", "at flat position", " of ids ..."
+  };
+  static constexpr int64_t kNoneAllowed = INT64_MIN;
+  virtual void check_range(const Tensor& x, int64_t lo, int64_t hi, int64_t allowed, const RangeCheck& msg) = 0;
+
+  // out = (x op value) ? 1 : 0 (=), elementwise; x i32 and out (f32, f64 or i32) contiguous, same numel.
+  virtual void compare_scalar(CompareOp op, const Tensor& x, int32_t value, const Tensor& out) = 0;
+  // out[r] = 1 where labels[r] != ignore and the first largest logit of row r is at labels[r],
+  // else 0 (=). logits (R, C) f32/f64 contiguous, C > 0; labels i32 (R); out f64 (R).
+  virtual void argmax_hit_rows(const Tensor& logits, const Tensor& labels, int32_t ignore,
+                               const Tensor& out) = 0;
+
   // ---- optimizer -----------------------------------------------------------------------
   // One AdamW step on f32 tensors of equal numel: p, m, v updated in place, g read.
   virtual void adamw_update(const Tensor& p, const Tensor& m, const Tensor& v, const Tensor& g,
@@ -172,8 +199,10 @@ class Backend {
   // rounded to the tensor's dtype, summed in double in fixed blocks, that sum rounded to the
   // dtype. On CPU the blocks are sum_all's, so the result is bitwise sum_all(mul(x, x)); on
   // CUDA the blocking differs (deterministic, equal up to rounding). Contiguous tensors of one
-  // floating dtype; one device-to-host read.
-  virtual double sum_of_squares(const std::vector<Tensor>& xs) = 0;
+  // floating dtype. Written into out, a () f64 tensor on this device (=); nothing is read back.
+  virtual void sum_of_squares_into(const std::vector<Tensor>& xs, const Tensor& out) = 0;
+  // The same, read back (one host read).
+  double sum_of_squares(const std::vector<Tensor>& xs);
   // x *= alpha in place for every x of the list (contiguous, one floating dtype).
   virtual void scale_many(const std::vector<Tensor>& xs, double alpha) = 0;
 };

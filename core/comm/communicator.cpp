@@ -30,7 +30,7 @@ std::string broadcast_text(Communicator& comm, const std::string& text, int root
   ST_CHECK(!mine || text.size() <= (1u << 20), "broadcast_text: ", text.size(), " bytes, at most 1 MiB");
   Tensor length = Tensor::from_vector<int32_t>({mine ? static_cast<int32_t>(text.size()) : 0}, {1});
   comm.broadcast(length, root);
-  int32_t n = length.to_vector<int32_t>()[0];
+  int32_t n = host_values<int32_t>(length)[0];
   ST_CHECK(n >= 0 && n <= (1 << 20), "broadcast_text: bad length ", n);
   if (n == 0) return "";
   std::vector<int32_t> chars(static_cast<size_t>(n), 0);  // one character per int32
@@ -38,7 +38,7 @@ std::string broadcast_text(Communicator& comm, const std::string& text, int root
     for (int32_t i = 0; i < n; ++i) chars[static_cast<size_t>(i)] = static_cast<unsigned char>(text[static_cast<size_t>(i)]);
   Tensor body = Tensor::from_vector<int32_t>(chars, {n});
   comm.broadcast(body, root);
-  std::vector<int32_t> got = body.to_vector<int32_t>();
+  std::vector<int32_t> got = host_values<int32_t>(body);
   std::string out(static_cast<size_t>(n), '\0');
   for (int32_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<char>(got[static_cast<size_t>(i)]);
   return out;

@@ -1,7 +1,6 @@
 // Attention masks and scales; see attention_masks.h.
 #include "core/nn/attention_masks.h"
 
-#include <cmath>
 #include <vector>
 
 #include "core/comm/communicator.h"
@@ -9,60 +8,53 @@
 
 namespace st {
 
-namespace {
-double scale_for(ScaleMode mode, double n, double dh) {
-  if (n <= 0) return 0.0;  // an example with no tokens: its state is zero anyway
-  switch (mode) {
-    case ScaleMode::SqrtN: return 1.0 / std::sqrt(n);
-    case ScaleMode::SqrtNDh: return 1.0 / std::sqrt(n * dh);
-    case ScaleMode::N: return 1.0 / n;
-    case ScaleMode::None: return 1.0;
-  }
-  return 1.0;
+Tensor MaskCache::position_scale(const ModelConfig& cfg, int64_t n, int64_t offset, DType dtype, Device device) {
+  auto key = std::make_tuple(n, offset, static_cast<int>(dtype), device.str());
+  auto it = position_scales_.find(key);
+  if (it != position_scales_.end()) return it->second;
+  std::vector<double> ps(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t)
+    ps[static_cast<size_t>(t)] = attention_scale(cfg.scale, static_cast<double>(offset + t + 1),
+                                                 static_cast<double>(cfg.head_dim()));
+  Tensor s = Tensor::from_vector(ps, {n}).to(dtype).to(device);
+  position_scales_.emplace(key, s);
+  return s;
 }
-}  // namespace
 
-AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg,
-                                    DType dtype, Device device, const RunContext& ctx) {
+Tensor MaskCache::causal_mask(int64_t n, Device device) {
+  auto key = std::make_tuple(n, device.str());
+  auto it = causal_masks_.find(key);
+  if (it != causal_masks_.end()) return it->second;
+  Tensor m = triangle_ones(n, Triangle::StrictUpper, DType::I32, device);
+  causal_masks_.emplace(key, m);
+  return m;
+}
+
+AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg, DType dtype,
+                                    Device device, const RunContext& ctx, MaskCache& cache) {
   int64_t B = ids.size(0), N0 = ids.size(1), N = N0 + (prepend_cls ? 1 : 0);
-  std::vector<int32_t> tok = ids.to_vector<int32_t>();
-  std::vector<double> valid(B * N, 1.0), ex(B, 0.0), count(B, 0.0);
-  std::vector<int32_t> pad(B * N, 0);
-  bool any_pad = false;
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t t = 0; t < N; ++t) {
-      int64_t src = t - (prepend_cls ? 1 : 0);
-      bool is_pad = src >= 0 && tok[b * N0 + src] == 0;
-      valid[b * N + t] = is_pad ? 0.0 : 1.0;
-      pad[b * N + t] = is_pad ? 1 : 0;
-      any_pad = any_pad || is_pad;
-      count[b] += is_pad ? 0 : 1;
-    }
-  }
-  if (ctx.sequence_parallel()) {  // n counts the tokens of the whole sequence
-    Tensor c = Tensor::from_vector(count, {B});
-    ctx.sp->all_reduce_sum(c);
-    count = c.to_vector<double>();
-  }
-  for (int64_t b = 0; b < B; ++b) ex[b] = scale_for(cfg.scale, count[b], static_cast<double>(cfg.head_dim()));
+  Tensor dev_ids = ids.to(device);
   AttentionMasks m;
-  auto to_dev = [&](const Tensor& t) { return t.to(dtype).to(device); };
-  if (any_pad) {
-    m.valid = to_dev(Tensor::from_vector(valid, {B, 1, N, 1}));
-    m.key_padding = Tensor::from_vector(pad, {B, 1, 1, N}).to(device);
+  Tensor count;  // (B) f64: the tokens of each example (here; the whole sequence after the SP sum)
+  if (ctx.may_pad) {
+    Tensor valid = compare_scalar(dev_ids, CompareOp::NotEqual, 0, DType::F64);  // (B, N0)
+    if (prepend_cls) valid = concat({Tensor::full({B, 1}, 1.0, DType::F64, device), valid}, 1);  // (B, N)
+    count = sum(valid, {1});
+    m.valid = valid.to(dtype).reshape({B, 1, N, 1});
+    // 1 where the key is padding: 1 - valid, as i32.
+    m.key_padding = add_scalar(neg(valid), 1.0).to(DType::I32).reshape({B, 1, 1, N});
+  } else {
+    count = Tensor::full({B}, static_cast<double>(N), DType::F64, device);
   }
-  m.example_scale = to_dev(Tensor::from_vector(ex, {B, 1, 1, 1}));
+  if (ctx.sequence_parallel()) ctx.sp->all_reduce_sum(count);  // n counts the tokens of the whole sequence
+  m.example_scale = attention_scale(count, cfg.scale, static_cast<double>(cfg.head_dim()), dtype).reshape({B, 1, 1, 1});
   if (cfg.causal) {
-    std::vector<double> ps(N);
-    for (int64_t t = 0; t < N; ++t)
-      ps[t] = scale_for(cfg.scale, static_cast<double>(ctx.seq_offset + t + 1),
-                        static_cast<double>(cfg.head_dim()));
-    m.position_scale = to_dev(Tensor::from_vector(ps, {N}));
-    // Only the unfused softmax reads an (N, N) mask (N^2 int32 on the host and the device);
-    // simpletron and the fused softmax (causal in its kernel) need none.
+    m.position_scale = cache.position_scale(cfg, N, ctx.seq_offset, dtype, device);
+    // Only the unfused softmax reads an (N, N) mask; simpletron and the fused softmax (causal in
+    // its kernel) need none.
     if (cfg.attention == AttentionKind::Softmax &&
         !fused_softmax_attention_problem(dtype, device, cfg.head_dim()).empty())
-      m.causal_mask = triangle_ones(N, Triangle::StrictUpper, DType::I32, device);
+      m.causal_mask = cache.causal_mask(N, device);
   }
   return m;
 }

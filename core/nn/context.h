@@ -29,6 +29,11 @@ struct RunContext {
   // group holds the start of the sequence (and the CLS token).
   Communicator* sp = nullptr;
 
+  // Whether the ids may hold padding (0). A caller that knows they hold none (the trainer looks
+  // at the batch on the host) sets false: no padding masks are built, and the fused softmax
+  // attention runs without a key-padding bias. true builds them on the device from the ids.
+  bool may_pad = true;
+
   bool sequence_parallel() const;
   bool first_in_sequence() const;  // SP rank 0, or no SP
 };

@@ -141,7 +141,7 @@ Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, Attenti
   ST_CHECK(ctx.token_offset + ids.size(1) <= cfg_.max_len, "model: sequence length ",
            ctx.token_offset + ids.size(1), " exceeds model.max_len (", cfg_.max_len, ")");
   AttentionMasks masks = make_attention_masks(ids, cfg_.uses_cls() && ctx.first_in_sequence(), cfg_,
-                                              embed->tokens.dtype(), embed->tokens.device(), ctx);
+                                              embed->tokens.dtype(), embed->tokens.device(), ctx, mask_cache_);
   Tensor h = embed->forward(ids, ctx);
   for (size_t i = 0; i < blocks.size(); ++i)
     h = blocks[i]->forward(h, masks, ctx, first_row_only && i + 1 == blocks.size());
@@ -242,13 +242,14 @@ Tensor SimpleTronModel::forward(const Tensor& ids, const Tensor& ids2, const Run
 
 Tensor SimpleTronModel::next_token_targets(const Tensor& ids) {
   int64_t B = ids.size(0), N = ids.size(1);
-  std::vector<int32_t> v = ids.to_vector<int32_t>(), t(B * N, 0);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t n = 0; n + 1 < N; ++n) t[b * N + n] = v[b * N + n + 1];
-  return Tensor::from_vector(t, {B, N});
+  Tensor last = Tensor::zeros({B, 1}, DType::I32, ids.device());
+  if (N < 2) return Tensor::zeros({B, N}, DType::I32, ids.device());
+  return concat({ids.detach().narrow(1, 1, N - 1), last}, 1);  // (B, N)
 }
 
-Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, int64_t* counted) const {
+int32_t SimpleTronModel::ignored_target() const { return cfg_.task == TaskKind::LanguageModel ? 0 : -100; }
+
+Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, Tensor* counted) const {
   CrossEntropyOptions opt;
   opt.label_smoothing = cfg_.label_smoothing;
   opt.reduction = Reduction::Sum;
@@ -258,7 +259,7 @@ Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, in
              " (the teacher's normalised embeddings), got ", dtype_name(targets.dtype()), " ",
              targets.shape());
     int64_t rows = embedding_target_rows(targets);
-    if (counted) *counted = rows;
+    if (counted) *counted = Tensor::full({}, static_cast<double>(rows), DType::F64, logits.device());
     // sum over counted rows of (1 - cos); rows with a zero target contribute 0.
     return add_scalar(neg(sum_all(mul(logits, targets))), static_cast<double>(rows));
   }
@@ -271,16 +272,14 @@ Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, in
     flat_logits = logits.reshape({-1, logits.size(-1)});
     flat_targets = targets.contiguous().reshape({-1});
   }
-  int64_t n = 0;
-  for (int32_t t : flat_targets.to_vector<int32_t>()) n += t != opt.ignore_index;
-  if (counted) *counted = n;
+  if (counted) *counted = count_not_equal(flat_targets, opt.ignore_index);
   return cross_entropy(flat_logits, flat_targets, opt);
 }
 
 Tensor SimpleTronModel::loss(const Tensor& logits, const Tensor& labels) const {
   if (cfg_.task == TaskKind::Embedding) {
-    int64_t rows = 0;
-    Tensor total = loss_sum(logits, labels, &rows);
+    int64_t rows = embedding_target_rows(labels);
+    Tensor total = loss_sum(logits, labels, nullptr);
     return scale(total, 1.0 / static_cast<double>(std::max<int64_t>(rows, 1)));
   }
   CrossEntropyOptions opt;

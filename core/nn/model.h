@@ -76,12 +76,15 @@ class SimpleTronModel : public Module {
   // classification/retrieval; for language models the targets are ids shifted by one (pass
   // ids), padding targets ignored.
   Tensor loss(const Tensor& logits, const Tensor& labels) const;
-  // Summed cross-entropy and the number of counted targets, for losses normalised across
+  // Summed cross-entropy, and in *counted (when given) the number of counted targets as a ()
+  // f64 tensor on the logits' device (nothing is read back), for losses normalised across
   // processes. targets: (B) class ids (-100 ignored) or, for language models, (B, N) next-token
   // ids aligned with logits (0 ignored). Embedding task: targets are the teacher's normalised
   // embeddings (B, d), the loss is the sum of 1 - cosine over rows whose target is not zero.
-  Tensor loss_sum(const Tensor& logits, const Tensor& targets, int64_t* counted) const;
-  // Next-token targets of ids (B, N): ids shifted left, the last column 0 (ignored).
+  Tensor loss_sum(const Tensor& logits, const Tensor& targets, Tensor* counted) const;
+  // The index a target takes to be ignored by loss_sum: 0 (padding) for language models, else -100.
+  int32_t ignored_target() const;
+  // Next-token targets of ids (B, N): ids shifted left, the last column 0 (ignored); on ids' device.
   static Tensor next_token_targets(const Tensor& ids);
 
   Embeddings* embed;
@@ -94,6 +97,7 @@ class SimpleTronModel : public Module {
   // (B, N, d) -> (B, d); undefined where the pooled vector does not live (SP, CLS pooling).
   Tensor pool(const Tensor& h, const AttentionMasks& masks, const RunContext& ctx) const;
   ModelConfig cfg_;
+  mutable MaskCache mask_cache_;  // shape-only attention masks, built once per shape
 };
 
 }  // namespace st

@@ -7,6 +7,7 @@
 
 #include "core/nn/layers.h"
 #include "core/tensor/enum_names.h"
+#include "core/math/attention_scale.h"
 
 namespace st {
 
@@ -28,7 +29,7 @@ inline constexpr std::array<AttentionKindSupport, 3> kAttentionKindSupport{{
     {AttentionKind::Softmax, /*causal=*/true, /*sequence_parallel=*/false, /*state_dropout=*/false},
     {AttentionKind::LinearElu, /*causal=*/false, /*sequence_parallel=*/true, /*state_dropout=*/false}}};
 const AttentionKindSupport& support_of(AttentionKind k);
-enum class ScaleMode : uint8_t { SqrtN, SqrtNDh, N, None };  // s = n^-1/2, (n d_h)^-1/2, 1/n, 1
+// ScaleMode (s = n^-1/2, (n d_h)^-1/2, 1/n, 1) is core/math/attention_scale.h's.
 inline constexpr EnumNames<ScaleMode, 4> kScaleModeNames{{{{"sqrt_n", ScaleMode::SqrtN},
                                                            {"sqrt_n_dh", ScaleMode::SqrtNDh},
                                                            {"n", ScaleMode::N},

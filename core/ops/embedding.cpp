@@ -1,5 +1,8 @@
-// Embedding lookup: table (V, D), ids i32 (...) -> (..., D). Ids are range-checked before the
-// kernel runs. Backward scatter-adds into a zeroed (V, D) gradient in token order.
+// Embedding lookup: table (V, D), ids i32 (...) -> (..., D). Ids are range-checked by the backend
+// (at once on the CPU; on CUDA on the device, the error raised at the next host read).
+// Backward scatter-adds into a zeroed (V, D) gradient in token order.
+#include <sstream>
+
 #include "core/ops/op_util.h"
 
 namespace st {
@@ -14,12 +17,9 @@ Tensor embedding(const Tensor& table, const Tensor& ids) {
   Tensor ic = ids.contiguous(), tc = table.contiguous();
   int64_t V = table.size(0), D = table.size(1);
   if (ic.numel() > 0) {
-    int64_t bad = detail::be(ic).find_out_of_range(ic, V);
-    if (bad >= 0) {
-      int32_t value = ic.reshape({-1}).narrow(0, bad, 1).to_vector<int32_t>()[0];
-      ST_THROW("embedding: id ", value, " at flat position ", bad, " of ids ", ids.shape(),
-               " is outside [0, ", V, ") for a table of shape ", table.shape());
-    }
+    std::ostringstream rest;
+    rest << " of ids " << ids.shape() << " is outside [0, " << V << ") for a table of shape " << table.shape();
+    detail::be(ic).check_range(ic, 0, V, Backend::kNoneAllowed, {"embedding: id", "at flat position", rest.str()});
   }
   Shape out_shape = ids.shape();
   out_shape.push_back(D);

@@ -1,6 +1,8 @@
 // Cross-entropy fused with log-softmax: rows whose label is ignore_index contribute neither loss
 // nor gradient, and Mean divides by the number of the other rows. Label smoothing eps spreads
 // eps over all classes (as torch.nn.functional.cross_entropy does).
+#include <sstream>
+
 #include "core/ops/op_util.h"
 
 namespace st {
@@ -22,14 +24,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
   int64_t R = logits.size(0), C = logits.size(1);
   ST_CHECK(C > 0, "cross_entropy: logits have no classes: ", logits.shape());
   Tensor lc = logits.contiguous(), yc = labels.contiguous();
-  {
-    // Labels must be classes or ignore_index.
-    std::vector<int32_t> host = yc.to_vector<int32_t>();
-    for (int64_t i = 0; i < R; ++i) {
-      ST_CHECK(host[i] == opt.ignore_index || (host[i] >= 0 && host[i] < C),
-               "cross_entropy: label ", host[i], " at row ", i, " is outside [0, ", C,
-               ") for logits ", logits.shape(), " (ignore_index ", opt.ignore_index, ")");
-    }
+  if (R > 0) {
+    // Labels must be classes or ignore_index (checked by the backend: at once on the CPU, on
+    // CUDA at the next host read).
+    std::ostringstream rest;
+    rest << " is outside [0, " << C << ") for logits " << logits.shape() << " (ignore_index " << opt.ignore_index << ")";
+    detail::be(yc).check_range(yc, 0, C, opt.ignore_index, {"cross_entropy: label", "at row", rest.str()});
   }
   Tensor loss = Tensor::empty({R}, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty({R}, logits.dtype(), logits.device());
@@ -46,9 +46,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
   if (opt.reduction == Reduction::None) return per_row;
   Tensor total = sum_all(per_row);
   if (opt.reduction == Reduction::Sum) return total;
-  int64_t counted = 0;
-  for (int32_t v : yc.to_vector<int32_t>()) counted += v != opt.ignore_index;
-  return scale(total, counted ? 1.0 / static_cast<double>(counted) : 0.0);
+  // Divided by max(counted, 1) on the device (a whole number: relu(c - 1) + 1); with nothing
+  // counted the total is 0 and so is the mean.
+  Tensor counted = count_not_equal(yc, opt.ignore_index).to(total.dtype());
+  return div(total, add_scalar(relu(add_scalar(counted, -1.0)), 1.0));
 }
 
 }  // namespace st

@@ -84,6 +84,18 @@ struct CrossEntropyOptions {
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
                      const CrossEntropyOptions& options = {});
 
+// ---- labels and ids (no gradient; core/ops/labels.cpp) -------------------------------------
+// (x op value) as 1/0 in dtype out (f32, f64 or i32), x i32 of any shape.
+Tensor compare_scalar(const Tensor& x, CompareOp op, int32_t value, DType out);
+// s = attention_scale(mode, n, head_dim) elementwise (core/math/attention_scale.h), n f64 of any
+// shape, s in dtype out (f32 or f64).
+Tensor attention_scale(const Tensor& n, ScaleMode mode, double head_dim, DType out);
+// () f64: the number of elements of the i32 tensor x that differ from value.
+Tensor count_not_equal(const Tensor& x, int32_t value);
+// () f64: the rows of logits (R, C) whose first largest logit is at their label (i32 (R));
+// rows labelled `ignore` do not count.
+Tensor argmax_hits(const Tensor& logits, const Tensor& labels, int32_t ignore);
+
 // ---- lookup and regularisation -------------------------------------------------------------
 // table (V, D), ids i32 (...) -> (..., D). Ids outside [0, V) are an error.
 Tensor embedding(const Tensor& table, const Tensor& ids);

@@ -68,47 +68,64 @@ void AdamW::zero_grad() {
   for (Slot& slot : slots_) slot.param.zero_grad();
 }
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
-  NoGradGuard ng;
-  // Gradients grouped by (device, dtype) in first-seen order (in practice one group): one
-  // sum-of-squares kernel and one device-to-host read per group. Each tensor's sum is what
-  // sum_all(mul(g, g)) gives; the total adds them in parameter order, in double.
-  struct Group {
-    Device device;
-    DType dtype;
-    std::vector<Tensor> grads;
-  };
-  std::vector<Group> groups;
+namespace {
+// Gradients grouped by (device, dtype) in first-seen order (in practice one group): one
+// sum-of-squares kernel and one multi-tensor scale per group.
+struct GradGroup {
+  Device device;
+  DType dtype;
+  std::vector<Tensor> grads;
+};
+std::vector<GradGroup> grad_groups(const std::vector<Tensor>& params) {
+  std::vector<GradGroup> groups;
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& e) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const GradGroup& e) {
       return e.device == g.device() && e.dtype == g.dtype();
     });
-    if (it == groups.end()) it = groups.insert(groups.end(), Group{g.device(), g.dtype(), {}});
+    if (it == groups.end()) it = groups.insert(groups.end(), GradGroup{g.device(), g.dtype(), {}});
     it->grads.push_back(g);
   }
-  double total = 0;
-  for (const Group& grp : groups) {
+  return groups;
+}
+}  // namespace
+
+Tensor grad_sum_of_squares(const std::vector<Tensor>& params) {
+  NoGradGuard ng;
+  // Each tensor's sum is what sum_all(mul(g, g)) gives; the total adds them in parameter order,
+  // in double, on the device of the first group.
+  Tensor total;
+  for (const GradGroup& grp : grad_groups(params)) {
     std::vector<Tensor> contiguous;
     for (const Tensor& g : grp.grads) contiguous.push_back(g.contiguous());
-    total += backend_for(grp.device).sum_of_squares(contiguous);
+    Tensor part = Tensor::empty({}, DType::F64, grp.device);
+    backend_for(grp.device).sum_of_squares_into(contiguous, part);
+    total = total.defined() ? add(total, part.to(total.device())) : part;
   }
-  double norm = std::sqrt(total);
-  if (max_norm > 0 && norm > max_norm) {
-    double factor = max_norm / (norm + 1e-6);
-    for (const Group& grp : groups) {
-      std::vector<Tensor> in_place;
-      for (const Tensor& g : grp.grads) {
-        if (g.is_contiguous()) {
-          in_place.push_back(g);
-        } else {
-          copy_into(g, scale(g, factor));
-        }
+  return total.defined() ? total : Tensor::zeros({}, DType::F64);
+}
+
+void clip_grads_to(const std::vector<Tensor>& params, double norm, double max_norm) {
+  NoGradGuard ng;
+  if (!(max_norm > 0 && norm > max_norm)) return;
+  double factor = max_norm / (norm + 1e-6);
+  for (const GradGroup& grp : grad_groups(params)) {
+    std::vector<Tensor> in_place;
+    for (const Tensor& g : grp.grads) {
+      if (g.is_contiguous()) {
+        in_place.push_back(g);
+      } else {
+        copy_into(g, scale(g, factor));
       }
-      backend_for(grp.device).scale_many(in_place, factor);
     }
+    backend_for(grp.device).scale_many(in_place, factor);
   }
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  double norm = std::sqrt(grad_sum_of_squares(params).item());
+  clip_grads_to(params, norm, max_norm);
   return norm;
 }
 

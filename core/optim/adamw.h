@@ -51,6 +51,12 @@ class AdamW {
 // every gradient by max_norm / (norm + 1e-6) as torch.nn.utils.clip_grad_norm_ does. Returns
 // the norm before clipping. Parameters without a gradient are skipped. One sum-of-squares
 // kernel and one device-to-host read, then one multi-tensor scale (per device and dtype).
+// It is grad_sum_of_squares, the read, then clip_grads_to.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+// The sum of squares of every gradient, () f64 on the first gradient's device (f64 zeros on the
+// CPU when there is none); nothing is read back. Its square root is the global norm.
+Tensor grad_sum_of_squares(const std::vector<Tensor>& params);
+// The clipping of clip_grad_norm for a norm already known on the host.
+void clip_grads_to(const std::vector<Tensor>& params, double norm, double max_norm);
 
 }  // namespace st

@@ -9,6 +9,7 @@
 
 #include "core/backend/backend.h"
 #include "core/tensor/checked.h"
+#include "core/tensor/host_reads.h"
 
 namespace st {
 
@@ -138,6 +139,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   if (src.device().is_cpu()) {
     backend_for(dst.device()).copy_from_host(staging.raw_data(), s.raw_data(), bytes);
   } else {
+    if (dst.device().is_cpu()) note_host_read();  // the host waits for the device's data
     backend_for(src.device()).copy_to_host(staging.raw_data(), s.raw_data(), bytes);
   }
   if (!staging.same_storage(dst)) backend_for(dst.device()).copy(dst, staging);
@@ -145,6 +147,8 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+  // A host read (host_reads.h): counted here for CPU tensors, by copy_into for device tensors.
+  if (device().is_cpu()) note_host_read();
   Tensor host = Tensor::empty(shape(), dtype_of<T>::value, Device::cpu());
   copy_into(host, detach());
   const T* p = host.data<T>();

@@ -13,6 +13,7 @@
 #include "core/tensor/error.h"
 #include "core/tensor/shape.h"
 #include "core/tensor/storage.h"
+#include "core/tensor/host_reads.h"  // host_read_count, host_values: part of the tensor API
 
 namespace st {
 

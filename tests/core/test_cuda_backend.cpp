@@ -678,7 +678,55 @@ TEST(CudaBackend, FindOutOfRangeReportsTheFirstBadId) {
   Tensor bad = to_gpu(Tensor::from_vector(ids, {1000}));
   EXPECT_EQ(gpu().find_out_of_range(bad, 50), 333);
   EXPECT_EQ(cpu().find_out_of_range(Tensor::from_vector(ids, {1000}), 50), 333);
-  EXPECT_THROW(embedding(Tensor::zeros({50, 4}, DType::F32, kCuda), bad), Error);
+}
+
+// On CUDA a bad id or label is found on the device and raised at the next host read, with the
+// CPU's message; meanwhile the kernels treat it as absent (a row of zeros, an ignored label).
+TEST(CudaBackend, RangeChecksRaiseAtTheNextHostRead) {
+  ST_REQUIRE_CUDA();
+  Tensor table = to_gpu(Tensor::ones({5, 2}));
+  Tensor out = embedding(table, to_gpu(Tensor::from_vector<int32_t>({1, 7, 2}, {3})));  // no read yet
+  try {
+    out.to_vector<float>();
+    ADD_FAILURE() << "the read did not raise the bad id";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("embedding: id 7 at flat position 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("[0, 5)"), std::string::npos) << m;
+  }
+  std::vector<float> rows = out.to_vector<float>();  // raised once: the next read is clean
+  EXPECT_EQ(rows, (std::vector<float>{1, 1, 0, 0, 1, 1}));
+  Tensor loss = cross_entropy(to_gpu(Tensor::zeros({2, 3})), to_gpu(Tensor::from_vector<int32_t>({0, 3}, {2})),
+                              CrossEntropyOptions{.reduction = Reduction::None});
+  EXPECT_THROW(loss.to_vector<float>(), Error);
+  EXPECT_EQ(loss.to_vector<float>()[1], 0.0f);  // the bad label counted as ignored
+}
+
+// The label ops of a training step on the device against the CPU: comparisons, counts, argmax
+// hits over rows long enough for the block reduction (ties and all), the attention scale.
+TEST(CudaBackend, LabelOpsMatchCpu) {
+  ST_REQUIRE_CUDA();
+  std::vector<int32_t> ids(5000);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 7919) % 13) - 1;  // -1 .. 11
+  Tensor x = Tensor::from_vector(ids, {50, 100}), gx = to_gpu(x);
+  for (DType t : {DType::F32, DType::F64, DType::I32})
+    for (CompareOp op : {CompareOp::Equal, CompareOp::NotEqual})
+      EXPECT_TRUE(bitwise_equal(compare_scalar(gx, op, 0, t), compare_scalar(x, op, 0, t)));
+  EXPECT_EQ(count_not_equal(gx, -1).item(), count_not_equal(x, -1).item());
+  for (int64_t C : {int64_t(1), int64_t(3), int64_t(257), int64_t(5000)}) {
+    // Logits rounded to a few values so that rows hold ties; labels include the ignore index.
+    std::vector<float> l(static_cast<size_t>(64 * C));
+    for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<float>((i * 2654435761u) % 7);
+    Tensor logits = Tensor::from_vector(l, {64, C});
+    std::vector<int32_t> y(64);
+    for (int i = 0; i < 64; ++i) y[static_cast<size_t>(i)] = i % 9 == 0 ? -100 : static_cast<int32_t>((i * 31) % C);
+    Tensor labels = Tensor::from_vector(y, {64});
+    EXPECT_EQ(argmax_hits(to_gpu(logits), to_gpu(labels), -100).item(), argmax_hits(logits, labels, -100).item())
+        << "C = " << C;
+  }
+  Tensor n = Tensor::from_vector<double>({0, 1, 2, 3, 1000, 65537}, {6});
+  for (ScaleMode m : {ScaleMode::SqrtN, ScaleMode::SqrtNDh, ScaleMode::N, ScaleMode::None})
+    EXPECT_TRUE(bitwise_equal(attention_scale(to_gpu(n), m, 64, DType::F32), attention_scale(n, m, 64, DType::F32)));
 }
 
 // ---- randomness ----------------------------------------------------------------------------

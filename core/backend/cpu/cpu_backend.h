@@ -47,6 +47,11 @@ class CpuBackend final : public Backend {
   void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
   int64_t find_out_of_range(const Tensor& ids, int64_t rows) override;
+  void compare_scalar(CompareOp op, const Tensor& x, int32_t value, const Tensor& out) override;
+  void check_range(const Tensor& x, int64_t lo, int64_t hi, int64_t allowed, const RangeCheck& msg) override;
+  void attention_scale(const Tensor& n, ScaleMode mode, double head_dim, const Tensor& out) override;
+  void argmax_hit_rows(const Tensor& logits, const Tensor& labels, int32_t ignore,
+                       const Tensor& out) override;
 
   void adamw_update(const Tensor& p, const Tensor& m, const Tensor& v, const Tensor& g,
                     const AdamWStep& step) override;
@@ -62,7 +67,7 @@ class CpuBackend final : public Backend {
                    const GlobalIndexMap& map, const Tensor& out) override;
 
   void adamw_update_many(const std::vector<AdamWTensor>& list) override;
-  double sum_of_squares(const std::vector<Tensor>& xs) override;
+  void sum_of_squares_into(const std::vector<Tensor>& xs, const Tensor& out) override;
   void scale_many(const std::vector<Tensor>& xs, double alpha) override;
 };
 

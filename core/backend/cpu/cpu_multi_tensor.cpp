@@ -35,8 +35,11 @@ void CpuBackend::adamw_update_many(const std::vector<AdamWTensor>& list) {
   }
 }
 
-double CpuBackend::sum_of_squares(const std::vector<Tensor>& xs) {
-  if (xs.empty()) return 0.0;
+void CpuBackend::sum_of_squares_into(const std::vector<Tensor>& xs, const Tensor& out) {
+  ST_CHECK(out.dtype() == DType::F64 && out.numel() == 1 && out.device().is_cpu(),
+           "sum_of_squares: the result must be one f64 on the CPU, got ", out.shape(), " ", out.dtype());
+  *out.data<double>() = 0.0;
+  if (xs.empty()) return;
   check_list("sum_of_squares", xs);
   // Every (tensor, block) pair is one task; partials in list order, then block order.
   std::vector<int64_t> first(xs.size() + 1, 0);
@@ -65,7 +68,7 @@ double CpuBackend::sum_of_squares(const std::vector<Tensor>& xs) {
       total += static_cast<double>(static_cast<T>(s));
     }
   });
-  return total;
+  *out.data<double>() = total;
 }
 
 void CpuBackend::scale_many(const std::vector<Tensor>& xs, double alpha) {

@@ -103,6 +103,10 @@ CudaBackend::CudaBackend(int index) : index_(index) {
   ST_CUBLAS_CHECK(cublasCreate(&cublas_));
   ST_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
   ST_CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
+  void* deferred = nullptr;
+  ST_CUDA_CHECK(cudaMalloc(&deferred, kMaxDeferredChecks * (sizeof(unsigned long long) + sizeof(long long))));
+  deferred_first_ = static_cast<unsigned long long*>(deferred);
+  deferred_value_ = reinterpret_cast<long long*>(deferred_first_ + kMaxDeferredChecks);
   ST_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
   ST_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));  // fp32 stays fp32 (no TF32)
   lt_.create();
@@ -121,6 +125,24 @@ void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t bytes) {
   cuda::DeviceGuard guard(index_);
   ST_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
   ST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  raise_deferred_failures();  // the stream is idle: the pending range checks cost one small copy
+}
+
+void CudaBackend::raise_deferred_failures() {
+  if (deferred_checks_.empty()) return;
+  size_t k = deferred_checks_.size();
+  std::vector<unsigned long long> first(k);
+  std::vector<long long> value(k);
+  std::vector<RangeCheck> checks = std::move(deferred_checks_);
+  deferred_checks_.clear();
+  ST_CUDA_CHECK(cudaMemcpyAsync(first.data(), deferred_first_, k * sizeof(unsigned long long),
+                                cudaMemcpyDeviceToHost, stream_));
+  ST_CUDA_CHECK(cudaMemcpyAsync(value.data(), deferred_value_, k * sizeof(long long), cudaMemcpyDeviceToHost,
+                                stream_));
+  ST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  for (size_t i = 0; i < k; ++i)
+    if (first[i] != ~0ull)
+      ST_THROW(checks[i].what, " ", value[i], " ", checks[i].where, " ", first[i], checks[i].rest);
 }
 
 void CudaBackend::synchronize() {

@@ -101,6 +101,11 @@ class CudaBackend final : public Backend {
   void embedding_forward(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   void embedding_backward(const Tensor& ids, const Tensor& dout, const Tensor& dtable) override;
   int64_t find_out_of_range(const Tensor& ids, int64_t rows) override;
+  void compare_scalar(CompareOp op, const Tensor& x, int32_t value, const Tensor& out) override;
+  void check_range(const Tensor& x, int64_t lo, int64_t hi, int64_t allowed, const RangeCheck& msg) override;
+  void attention_scale(const Tensor& n, ScaleMode mode, double head_dim, const Tensor& out) override;
+  void argmax_hit_rows(const Tensor& logits, const Tensor& labels, int32_t ignore,
+                       const Tensor& out) override;
 
   void adamw_update(const Tensor& p, const Tensor& m, const Tensor& v, const Tensor& g,
                     const AdamWStep& step) override;
@@ -117,7 +122,7 @@ class CudaBackend final : public Backend {
                    const GlobalIndexMap& map, const Tensor& out) override;
 
   void adamw_update_many(const std::vector<AdamWTensor>& list) override;
-  double sum_of_squares(const std::vector<Tensor>& xs) override;
+  void sum_of_squares_into(const std::vector<Tensor>& xs, const Tensor& out) override;
   void scale_many(const std::vector<Tensor>& xs, double alpha) override;
 
  private:
@@ -129,6 +134,14 @@ class CudaBackend final : public Backend {
   cuda::GemmPlanCache gemm_plans_;  // cuBLASLt plans by problem (cuda_gemm.cpp)
   void gemm_cublas(const GemmArgs& g);  // the legacy cuBLAS path of gemm()
   std::unique_ptr<CudaAllocator> allocator_;
+  // Deferred range checks (check_range): per pending check, the first bad position (ULLONG_MAX:
+  // none) and its value in device memory, and the message parts on the host. Raised by
+  // raise_deferred_failures() once the stream is synchronised (copy_to_host).
+  static constexpr size_t kMaxDeferredChecks = 64;
+  unsigned long long* deferred_first_ = nullptr;  // (kMaxDeferredChecks)
+  long long* deferred_value_ = nullptr;           // (kMaxDeferredChecks)
+  std::vector<RangeCheck> deferred_checks_;
+  void raise_deferred_failures();
 };
 
 }  // namespace st

@@ -16,13 +16,15 @@ using cuda::kThreads;
 
 constexpr int64_t kMaxRunBlocks = int64_t(1) << 20;
 
+// An id outside [0, V) (an error the range check raises at the next host read) gives zeros.
 template <class E>
 __global__ void gather_rows_kernel(const E* __restrict__ table, const int32_t* __restrict__ ids,
-                                   E* __restrict__ out, int64_t tokens, int64_t D) {
+                                   E* __restrict__ out, int64_t tokens, int64_t D, int64_t V) {
   int64_t n = tokens * D;
   ST_CUDA_GRID_STRIDE(i, n) {
     int64_t t = i / D, j = i - t * D;
-    out[i] = table[static_cast<int64_t>(ids[t]) * D + j];
+    int64_t id = ids[t];
+    out[i] = id >= 0 && id < V ? table[id * D + j] : E(0);
   }
 }
 
@@ -36,10 +38,11 @@ template <class E>
 __global__ void scatter_runs_kernel(const uint32_t* __restrict__ sorted_ids,
                                     const int32_t* __restrict__ positions,
                                     const E* __restrict__ dout, E* __restrict__ dtable,
-                                    int64_t tokens, int64_t D) {
+                                    int64_t tokens, int64_t D, int64_t V) {
   for (int64_t s = blockIdx.x; s < tokens; s += gridDim.x) {
     uint32_t id = sorted_ids[s];
     if (s > 0 && sorted_ids[s - 1] == id) continue;  // not the start of a run
+    if (id >= V) continue;  // an id out of range (an error raised at the next host read): no write
     E* row = dtable + static_cast<int64_t>(id) * D;
     for (int64_t j = threadIdx.x; j < D; j += blockDim.x) {
       E acc = row[j];
@@ -67,7 +70,7 @@ void CudaBackend::embedding_forward(const Tensor& table, const Tensor& ids, cons
   cuda::dispatch_float(table.dtype(), "embedding", [&](auto tag) {
     using E = decltype(tag);
     gather_rows_kernel<E><<<grid_for(tokens * D), kThreads, 0, stream_>>>(
-        table.data<E>(), ids.data<int32_t>(), out.data<E>(), tokens, D);
+        table.data<E>(), ids.data<int32_t>(), out.data<E>(), tokens, D, table.size(0));
     ST_CUDA_CHECK_LAUNCH();
   });
 }
@@ -81,8 +84,10 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout,
   ST_CHECK(dout.numel() == tokens * D, "embedding_backward: dout ", dout.shape(), " for ",
            tokens, " ids and a table of shape ", dtable.shape());
   cuda::DeviceGuard guard(index_);
-  // Ids are range-checked (in [0, V)), so as unsigned keys they sort in the same order and
-  // only the low bits of V - 1 take part.
+  // Valid ids are in [0, V), so as unsigned keys they sort in the same order and only the low
+  // bits of V - 1 take part. Ids out of range (an error the range check raises at the next host
+  // read) may break runs apart, so such a gradient is garbage, but nothing is written out of
+  // bounds.
   int end_bit = 1;
   while (end_bit < 32 && (static_cast<uint64_t>(V - 1) >> end_bit) != 0) ++end_bit;
   int count = static_cast<int>(tokens);
@@ -105,7 +110,7 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout,
     unsigned blocks = static_cast<unsigned>(std::min(tokens, kMaxRunBlocks));
     scatter_runs_kernel<E><<<blocks, cuda::row_threads(D), 0, stream_>>>(
         keys_out.as<uint32_t>(), positions_out.as<int32_t>(), dout.data<E>(), dtable.data<E>(),
-        tokens, D);
+        tokens, D, V);
     ST_CUDA_CHECK_LAUNCH();
   });
 }

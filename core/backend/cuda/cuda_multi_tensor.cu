@@ -198,20 +198,25 @@ void CudaBackend::adamw_update_many(const std::vector<AdamWTensor>& list) {
   ST_CUDA_CHECK_LAUNCH();
 }
 
-double CudaBackend::sum_of_squares(const std::vector<Tensor>& xs) {
-  if (xs.empty()) return 0.0;
-  check_list("sum_of_squares", xs, device());
+void CudaBackend::sum_of_squares_into(const std::vector<Tensor>& xs, const Tensor& out) {
+  ST_CHECK(out.dtype() == DType::F64 && out.numel() == 1 && out.device() == device(),
+           "sum_of_squares: the result must be one f64 on ", device().str(), ", got ", out.shape(), " ",
+           out.dtype(), " on ", out.device().str());
   cuda::DeviceGuard guard(index_);
-  double result = 0;
+  if (xs.empty()) {
+    ST_CUDA_CHECK(cudaMemsetAsync(out.data<double>(), 0, sizeof(double), stream_));
+    return;
+  }
+  check_list("sum_of_squares", xs, device());
   cuda::dispatch_float(xs[0].dtype(), "sum_of_squares", [&](auto tag) {
     using T = decltype(tag);
     std::vector<int64_t> sizes;
     std::vector<ListEntry<T>> entries = list_entries<T>(xs, sizes);
     DeviceTable<ListEntry<T>> table(*this, entries, sizes);
-    // (chunks) partials, then the total in the last slot.
-    cuda::ScratchBuffer partial(*allocator_, static_cast<size_t>(table.chunk_count() + 1) *
+    // (chunks) partials, then the total in out.
+    cuda::ScratchBuffer partial(*allocator_, static_cast<size_t>(std::max<int64_t>(table.chunk_count(), 1)) *
                                                  sizeof(double));
-    double* total = partial.as<double>() + table.chunk_count();
+    double* total = out.data<double>();
     if (table.chunk_count() > 0) {
       squares_partial_kernel<T><<<table.grid(), cuda::kThreads, 0, stream_>>>(
           table.entries(), table.chunks(), table.chunk_count(), partial.as<double>());
@@ -220,9 +225,7 @@ double CudaBackend::sum_of_squares(const std::vector<Tensor>& xs) {
     squares_total_kernel<T><<<1, cuda::kThreads, 0, stream_>>>(table.entries(), table.count(),
                                                                partial.as<double>(), total);
     ST_CUDA_CHECK_LAUNCH();
-    copy_to_host(&result, total, sizeof(double));  // waits for the stream
   });
-  return result;
 }
 
 void CudaBackend::scale_many(const std::vector<Tensor>& xs, double alpha) {

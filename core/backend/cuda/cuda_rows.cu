@@ -154,7 +154,8 @@ __global__ void cross_entropy_forward_kernel(const T* __restrict__ x,
     if (threadIdx.x == 0) {
       lse[row] = l;
       int32_t label = labels[row];
-      loss[row] = label == ignore_index
+      // A label outside [0, C) (an error raised at the next host read) counts as ignored.
+      loss[row] = label == ignore_index || label < 0 || label >= C
                       ? T(0)
                       : l - CrossEntropyTerms::target_dot(xr[label], sx, eps, classes);
     }
@@ -172,7 +173,7 @@ __global__ void cross_entropy_backward_kernel(const T* __restrict__ x,
   ST_CUDA_GRID_STRIDE(i, n) {
     int64_t row = i / C, j = i - row * C;
     int32_t label = labels[row];
-    if (label == ignore_index) {
+    if (label == ignore_index || label < 0 || label >= C) {  // out of range: an error raised later
       dx[i] = T(0);
       continue;
     }
