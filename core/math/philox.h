@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/math/fused.h"
 #include "core/math/hd.h"
 
 namespace st {
@@ -52,6 +53,13 @@ ST_HD uint32_t philox_bits(const RngKey& key, uint64_t index) {
 // Uniform in [0, 1) with 24 bits of resolution (exactly representable in float).
 ST_HD float philox_uniform(const RngKey& key, uint64_t index) {
   return static_cast<float>(philox_bits(key, index) >> 8) * (1.0f / 16777216.0f);
+}
+
+// Uniform in [lo, hi) from 32 random bits, in double: lo + (hi - lo) u with the product rounded
+// on its own (mul_rn, never contracted into an FMA), so that the CPU and CUDA fills agree bitwise.
+ST_HD double philox_uniform_between(const RngKey& key, uint64_t index, double lo, double hi) {
+  double u = static_cast<double>(philox_bits(key, index)) * (1.0 / 4294967296.0);
+  return lo + mul_rn(hi - lo, u);
 }
 
 // Standard normal by Box-Muller over two independent uniform draws of the stream.

@@ -130,6 +130,14 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     backend_for(dst.device()).copy(dst, src);
     return;
   }
+  // Between two GPUs: through the host (the copies below move bytes between the host and one
+  // device only).
+  if (!dst.device().is_cpu() && !src.device().is_cpu()) {
+    Tensor host = Tensor::empty(src.shape(), src.dtype(), Device::cpu());
+    copy_into(host, src);
+    copy_into(dst, host);
+    return;
+  }
   // Across devices: contiguous bytes of one dtype, converted on the destination device.
   Tensor s = src.contiguous();
   Tensor staging = dst.is_contiguous() && dst.dtype() == s.dtype()

@@ -107,6 +107,16 @@ TEST(CudaBackend, HostCopiesRoundTrip) {
   EXPECT_EQ(back, host);
 }
 
+// A copy from one GPU to another goes through the host, converting the dtype on the way.
+TEST(CudaBackend, CopyBetweenTwoGpus) {
+  ST_REQUIRE_CUDA();
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs two CUDA devices, " << cuda_device_count() << " visible";
+  Tensor a = Tensor::from_vector<float>({1.5f, -2.0f, 3.25f}, {3}).to(Device::cuda(0));
+  Tensor b = Tensor::empty({3}, DType::F64, Device::cuda(1));
+  copy_into(b, a);
+  EXPECT_EQ(b.to_vector<double>(), (std::vector<double>{1.5, -2.0, 3.25}));
+}
+
 // ---- fill and copy -------------------------------------------------------------------------
 
 TEST(CudaBackend, FillMatchesCpuForEveryDtypeAndStrides) {

@@ -124,10 +124,7 @@ void CpuBackend::fill_random_uniform(const Tensor& dst, const RngKey& key, doubl
     using T = decltype(tag);
     T* p = static_cast<T*>(dst.raw_data());
 #pragma omp parallel for if (n > cpu::kParallelGrain / 16)
-    for (int64_t i = 0; i < n; ++i) {
-      double u = static_cast<double>(philox_bits(key, i)) * (1.0 / 4294967296.0);
-      store_from_double(p + i, lo + (hi - lo) * u);
-    }
+    for (int64_t i = 0; i < n; ++i) store_from_double(p + i, philox_uniform_between(key, i, lo, hi));
   });
 }
 

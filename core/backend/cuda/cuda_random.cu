@@ -22,10 +22,7 @@ template <class T>
 __global__ void uniform_kernel(T* __restrict__ dst, int64_t n, RngKey key, double lo,
                                double hi) {
   ST_CUDA_GRID_STRIDE(i, n) {
-    double u = static_cast<double>(philox_bits(key, static_cast<uint64_t>(i))) *
-               (1.0 / 4294967296.0);
-    // lo + (hi - lo) * u without FMA contraction: the same rounding as the CPU.
-    dst[i] = cuda::store_from_double<T>(__dadd_rn(lo, __dmul_rn(hi - lo, u)));
+    dst[i] = cuda::store_from_double<T>(philox_uniform_between(key, static_cast<uint64_t>(i), lo, hi));
   }
 }
 
