@@ -68,8 +68,9 @@ if [ -z "$from_build" ]; then
       die "the cudnn-frontend headers could not be fetched; the bundle compiles the fused attention in"
     args+=(-DST_CUDNN_FRONTEND_INCLUDE="$fe_include")
   else
-    echo "bundle: no CUDA toolkit here: the bundle will be CPU-only"
+    echo "bundle: no CUDA toolkit here: the bundle will be CPU-only (no CUDA test binaries)"
     args+=(-DST_CUDA=OFF)
+    gpu_tests=()
   fi
   echo "bundle: configuring $build (portable CPU code: ST_NATIVE=OFF)"
   cmake "${args[@]}" > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }

@@ -21,6 +21,10 @@ src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
 
 if [ -z "${ST_REHEARSAL_INSIDE:-}" ]; then
+  if [ ! -x "$build/tests/st_cuda_tests" ]; then
+    echo "SKIP: $build has no CUDA backend (no nvcc when it was configured); the rehearsal checks the CUDA libraries' lookup and the GPU suite, which need one"
+    exit 77
+  fi
   if ! why=$(unshare -m --propagation private true 2>&1); then
     echo "SKIP: this machine refuses a private mount namespace (unshare -m: ${why:-no reason given}); the bundle rehearsal needs one to hide the system's libraries"
     exit 77
