@@ -38,11 +38,14 @@ AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const M
   Tensor count;  // (B) f64: the tokens of each example (here; the whole sequence after the SP sum)
   if (ctx.may_pad) {
     Tensor valid = compare_scalar(dev_ids, CompareOp::NotEqual, 0, DType::F64);  // (B, N0)
-    if (prepend_cls) valid = concat({Tensor::full({B, 1}, 1.0, DType::F64, device), valid}, 1);  // (B, N)
+    Tensor padding = compare_scalar(dev_ids, CompareOp::Equal, 0, DType::I32);   // (B, N0)
+    if (prepend_cls) {  // the CLS position is a token: valid, not padding
+      valid = concat({Tensor::full({B, 1}, 1.0, DType::F64, device), valid}, 1);  // (B, N)
+      padding = concat({Tensor::zeros({B, 1}, DType::I32, device), padding}, 1);
+    }
     count = sum(valid, {1});
     m.valid = valid.to(dtype).reshape({B, 1, N, 1});
-    // 1 where the key is padding: 1 - valid, as i32.
-    m.key_padding = add_scalar(neg(valid), 1.0).to(DType::I32).reshape({B, 1, 1, N});
+    m.key_padding = padding.reshape({B, 1, 1, N});
   } else {
     count = Tensor::full({B}, static_cast<double>(N), DType::F64, device);
   }
