@@ -654,7 +654,9 @@ TEST(CudaBackend, EmbeddingMatchesCpuBitwise) {
   struct Case {
     int64_t V, D, T;
   };
-  const Case cases[] = {{1, 1, 1}, {7, 33, 100}, {100, 100, 1000}, {5000, 7, 33}, {3, 300, 4099}};
+  // Runs longer than a piece (kSegmentPiece sorted indices) and runs that end on a cut.
+  const Case cases[] = {{1, 1, 1},     {7, 33, 100},   {100, 100, 1000}, {5000, 7, 33},
+                        {3, 300, 4099}, {1, 5, 512},    {2, 64, 20000},   {300, 40, 70001}};
   for (DType t : kFloatTypes) {
     for (const Case& c : cases) {
       std::string what = dt_name(t) + " V " + std::to_string(c.V) + " D " + std::to_string(c.D) +
@@ -667,7 +669,7 @@ TEST(CudaBackend, EmbeddingMatchesCpuBitwise) {
       cpu().embedding_forward(table, ids, out);
       gpu().embedding_forward(gtable, gids, gout);
       EXPECT_TRUE(bitwise_equal(gout, out)) << what << " forward";
-      // Backward adds (+=) into a non-zero table in token order, as the CPU does.
+      // Backward adds (+=) into a non-zero table in the order of core/math/segments.h.
       Tensor dout = rand_normal({c.T, c.D}, 35, t);
       Tensor dtable = rand_normal({c.V, c.D}, 36, t), gdtable = to_gpu(dtable);
       cpu().embedding_backward(ids, dout, dtable);

@@ -1,4 +1,5 @@
 // Forward values of ops against hand-computed cases, and dropout's slicing property.
+#include "core/math/segments.h"
 #include "tests/core/test_util.h"
 
 namespace st {
@@ -69,6 +70,52 @@ TEST(OpsForward, EmbeddingGathersRows) {
   Tensor table = Tensor::from_vector<float>({0, 1, 10, 11, 20, 21}, {3, 2});
   Tensor ids = Tensor::from_vector<int32_t>({2, 0, 2}, {3});
   testing::expect_values(embedding(table, ids), {20, 21, 0, 1, 20, 21}, 0);
+}
+
+// The embedding backward's order (core/math/segments.h), written out the slow way: for each id,
+// its tokens in order, cut where the sorted index crosses a multiple of kSegmentPiece.
+TEST(OpsForward, EmbeddingBackwardAddsRunsPieceByPiece) {
+  const int64_t V = 5, D = 3, T = 3 * kSegmentPiece + 17;
+  std::vector<int32_t> id_values(T);
+  for (int64_t t = 0; t < T; ++t) id_values[t] = t % 7 == 0 ? 3 : (t % 4 == 0 ? 1 : 0);
+  Tensor ids = Tensor::from_vector(id_values, {T});
+  Tensor dout = Tensor::randn({T, D}, 21);
+  Tensor dtable = Tensor::randn({V, D}, 22);
+  std::vector<float> g = dout.to_vector<float>(), expected = dtable.to_vector<float>();
+  int64_t sorted_index = 0;
+  for (int32_t id = 0; id < V; ++id) {
+    std::vector<int64_t> tokens;
+    for (int64_t t = 0; t < T; ++t)
+      if (id_values[t] == id) tokens.push_back(t);
+    if (tokens.empty()) continue;
+    for (int64_t j = 0; j < D; ++j) {
+      std::vector<float> pieces;
+      float piece = 0;
+      for (size_t k = 0; k < tokens.size(); ++k) {
+        if (k > 0 && (sorted_index + int64_t(k)) % kSegmentPiece == 0) {
+          pieces.push_back(piece);
+          piece = 0;
+        }
+        piece += g[tokens[k] * D + j];
+      }
+      pieces.push_back(piece);
+      float total = pieces[0];
+      if (pieces.size() > 1) {
+        total = 0;
+        for (float p : pieces) total += p;
+      }
+      expected[id * D + j] += total;
+    }
+    sorted_index += static_cast<int64_t>(tokens.size());
+  }
+  for (int threads : {1, 2}) {
+    int before = num_threads();
+    set_num_threads(threads);
+    Tensor got = dtable.clone();
+    cpu_backend().embedding_backward(ids, dout, got);
+    set_num_threads(before);
+    testing::expect_values(got, std::vector<double>(expected.begin(), expected.end()), 0);
+  }
 }
 
 TEST(OpsForward, DropoutScalesKeptElementsAndDropsAboutP) {

@@ -1,11 +1,14 @@
 // CUDA embedding kernels (f32, f64). Forward gathers rows: out (T, D) = table[ids] (=). Backward
-// adds into dtable (V, D) (+=) without atomics: positions stably sorted by id (CUB radix sort),
-// then each run of equal ids adds its dout rows in token order, as the CPU does (deterministic).
+// adds into dtable (V, D) (+=) without atomics, in the order core/math/segments.h defines (bitwise
+// equal to the CPU): positions stably sorted by id (CUB radix sort); one block per piece of
+// kSegmentPiece sorted indices sums each run's part in that piece; a run that fits in one piece is
+// added to its row at once, the parts of a longer run are kept and added up by a second kernel.
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>
 
 #include "core/backend/cuda/cuda_common.cuh"
+#include "core/math/segments.h"
 
 namespace st {
 
@@ -32,23 +35,62 @@ __global__ void iota_kernel(int32_t* __restrict__ p, int64_t n) {
   ST_CUDA_GRID_STRIDE(i, n) p[i] = static_cast<int32_t>(i);
 }
 
-// sorted_ids / positions: token positions stably sorted by id. Block s handles the run of equal
-// ids that starts at sorted index s (other blocks exit): dtable[id] += dout rows, in token order.
+// sorted_ids / positions: token positions stably sorted by id. Block c handles piece c, sorted
+// indices [c·P, (c+1)·P) with P = kSegmentPiece; each thread walks them for its columns, summing
+// each run's part from 0. A part that is a whole run is added to dtable[id]; the part of a run
+// that began in an earlier piece goes to head (c, D), the part of one that goes on past this
+// piece (and began in it) to tail (c, D).
 template <class E>
-__global__ void scatter_runs_kernel(const uint32_t* __restrict__ sorted_ids,
-                                    const int32_t* __restrict__ positions,
-                                    const E* __restrict__ dout, E* __restrict__ dtable,
-                                    int64_t tokens, int64_t D, int64_t V) {
-  for (int64_t s = blockIdx.x; s < tokens; s += gridDim.x) {
-    uint32_t id = sorted_ids[s];
-    if (s > 0 && sorted_ids[s - 1] == id) continue;  // not the start of a run
-    if (id >= V) continue;  // an id out of range (an error raised at the next host read): no write
-    E* row = dtable + static_cast<int64_t>(id) * D;
+__global__ void piece_sums_kernel(const uint32_t* __restrict__ sorted_ids,
+                                  const int32_t* __restrict__ positions,
+                                  const E* __restrict__ dout, E* __restrict__ dtable,
+                                  E* __restrict__ head, E* __restrict__ tail, int64_t tokens,
+                                  int64_t D, int64_t V) {
+  int64_t pieces = (tokens + kSegmentPiece - 1) / kSegmentPiece;
+  for (int64_t c = blockIdx.x; c < pieces; c += gridDim.x) {
+    int64_t begin = c * kSegmentPiece, end = min(begin + kSegmentPiece, tokens);
     for (int64_t j = threadIdx.x; j < D; j += blockDim.x) {
-      E acc = row[j];
-      for (int64_t k = s; k < tokens && sorted_ids[k] == id; ++k)
-        acc += dout[static_cast<int64_t>(positions[k]) * D + j];
-      row[j] = acc;
+      for (int64_t a = begin; a < end;) {
+        uint32_t id = sorted_ids[a];
+        int64_t b = a + 1;
+        while (b < end && sorted_ids[b] == id) ++b;
+        E acc = E(0);
+        for (int64_t k = a; k < b; ++k) acc += dout[static_cast<int64_t>(positions[k]) * D + j];
+        bool began_before = a == begin && a > 0 && sorted_ids[a - 1] == id;
+        bool goes_on = b == end && b < tokens && sorted_ids[b] == id;
+        if (began_before)
+          head[c * D + j] = acc;
+        else if (goes_on)
+          tail[c * D + j] = acc;
+        else if (id < V)  // an id out of range (raised at the next host read): no write
+          dtable[static_cast<int64_t>(id) * D + j] += acc;
+        a = b;
+      }
+    }
+  }
+}
+
+// Block c finishes the run that spans pieces first..c and ends in piece c, if there is one:
+// dtable[id] += ((0 + tail[first]) + head[first + 1]) + ... + head[c].
+template <class E>
+__global__ void long_runs_kernel(const uint32_t* __restrict__ sorted_ids,
+                                 const E* __restrict__ head, const E* __restrict__ tail,
+                                 E* __restrict__ dtable, int64_t tokens, int64_t D, int64_t V) {
+  int64_t pieces = (tokens + kSegmentPiece - 1) / kSegmentPiece;
+  for (int64_t c = blockIdx.x; c < pieces; c += gridDim.x) {
+    int64_t begin = c * kSegmentPiece, end = min(begin + kSegmentPiece, tokens);
+    if (begin == 0) continue;
+    uint32_t id = sorted_ids[begin];
+    if (sorted_ids[begin - 1] != id) continue;  // no run comes into this piece
+    if (end < tokens && sorted_ids[end - 1] == id && sorted_ids[end] == id) continue;  // goes on
+    if (id >= V) continue;
+    int64_t first = c - 1;
+    while (first > 0 && sorted_ids[first * kSegmentPiece - 1] == id) --first;
+    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) {
+      E total = E(0);
+      total += tail[first * D + j];
+      for (int64_t p = first + 1; p <= c; ++p) total += head[p * D + j];
+      dtable[static_cast<int64_t>(id) * D + j] += total;
     }
   }
 }
@@ -105,13 +147,21 @@ void CudaBackend::embedding_backward(const Tensor& ids, const Tensor& dout,
   ST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
       temp.as<void>(), temp_bytes, keys_in, keys_out.as<uint32_t>(), positions_in.as<int32_t>(),
       positions_out.as<int32_t>(), count, 0, end_bit, stream_));
+  int64_t pieces = (tokens + kSegmentPiece - 1) / kSegmentPiece;
+  unsigned blocks = static_cast<unsigned>(std::min(pieces, kMaxRunBlocks));
   cuda::dispatch_float(dtable.dtype(), "embedding_backward", [&](auto tag) {
     using E = decltype(tag);
-    unsigned blocks = static_cast<unsigned>(std::min(tokens, kMaxRunBlocks));
-    scatter_runs_kernel<E><<<blocks, cuda::row_threads(D), 0, stream_>>>(
+    cuda::ScratchBuffer head(*allocator_, sizeof(E) * pieces * D);
+    cuda::ScratchBuffer tail(*allocator_, sizeof(E) * pieces * D);
+    piece_sums_kernel<E><<<blocks, cuda::row_threads(D), 0, stream_>>>(
         keys_out.as<uint32_t>(), positions_out.as<int32_t>(), dout.data<E>(), dtable.data<E>(),
-        tokens, D, V);
+        head.as<E>(), tail.as<E>(), tokens, D, V);
     ST_CUDA_CHECK_LAUNCH();
+    if (pieces > 1) {
+      long_runs_kernel<E><<<blocks, cuda::row_threads(D), 0, stream_>>>(
+          keys_out.as<uint32_t>(), head.as<E>(), tail.as<E>(), dtable.data<E>(), tokens, D, V);
+      ST_CUDA_CHECK_LAUNCH();
+    }
   });
 }
 
