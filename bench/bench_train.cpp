@@ -4,7 +4,9 @@
 // timed separately on the host around Backend::synchronize(); tokens/s = batch * N / step time
 // (median over --steps after --warmup steps). --tokens-per-step fixes batch * N (batch = T / N).
 // Model: the classifier of docs/design.md, "The model" (tokens + positions + CLS, pre-LN blocks,
-// GELU-erf FFN, CLS head), dropout 0 (benchmarking: no random masks), random tokens without padding.
+// GELU-erf FFN, CLS head), dropout 0 (benchmarking: no random masks), random tokens; --padding F
+// pads the last F of every sequence, so the padding masks (and, for the fused softmax attention,
+// its masking by key lengths) are built and counted as in training.
 // Peak memory is the core allocator's peak over one step on the benchmarked device (the CUDA
 // allocator's statistics on cuda); bytes/token is that peak minus what was in use before the
 // step (parameters and AdamW moments), divided by batch * N.
@@ -35,6 +37,8 @@
 #include "core/backend/backend.h"
 #include "core/backend/thread_policy.h"
 #include "core/backend/cpu/gemm_stats.h"
+#include "core/backend/fused_attention.h"
+#include "core/nn/memory_estimate.h"
 #include "core/nn/model.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
@@ -70,6 +74,8 @@ struct Options {
   Device device = Device::cpu();
   Precision precision = Precision::FP32;
   bool fused_softmax = false;  // softmax attention runs cuDNN's fused kernel: no N x N in memory
+  double padding = 0;          // fraction of each sequence that is padding, at its end
+  bool nondeterministic = false;  // the fused softmax backward's atomic dQ (train.deterministic false)
   // The extra columns (device, precision, step_tflop, mfu) appear off the CPU fp32 path only,
   // so the CPU output keeps its format.
   bool extended() const { return !device.is_cpu() || precision != Precision::FP32; }
@@ -120,19 +126,18 @@ double step_flops(const Options& o, AttentionKind kind, int64_t n) {
   return 3 * per_layer * double(o.layers);
 }
 
-// Rough peak-memory estimate (bytes) before running: parameters x 4 (value, grad, m, v), the
-// activations each block saves (about 16 d + 3 d_ff floats per token), and for softmax the
-// N x N probabilities saved per layer plus three transient N x N buffers. The fused cuDNN
-// attention saves none, but its deterministic backward (ordered dQ accumulation) may take a
-// bf16 dP workspace of B H N^2 while one layer's backward runs (cuDNN before 9.25 on Hopper),
-// so that is counted once.
+// Peak-memory estimate (bytes) before running: parameters x 4 (value, grad, m, v) and the
+// activations of one step as st-train estimates them (core/nn/memory_estimate.h): for softmax,
+// the N x N probabilities per layer unfused; O(N) fused (padding, if any, is at the ends of the
+// sequences), plus the deterministic backward's dP workspace where cuDNN takes one.
 double estimate_bytes(const Options& o, AttentionKind kind, int64_t n, int64_t params) {
-  double T = double(o.batch) * double(n + 1);
-  double act = T * double(o.layers) * (16.0 * double(o.d) + 3.0 * double(o.ff_mult * o.d)) * 4.0;
-  double quad = 0;
-  double nn = double(o.batch) * double(o.heads) * double(n + 1) * double(n + 1);
-  if (kind == AttentionKind::Softmax) quad = o.fused_softmax ? nn * 2.0 : nn * 4.0 * double(o.layers + 3);
-  return 4.0 * 4.0 * double(params) + act + quad;
+  ModelConfig cfg = config_for(o, kind, n);
+  SoftmaxMemoryPath path;
+  path.fused = kind == AttentionKind::Softmax && o.fused_softmax;
+  if (path.fused)
+    path.dp_workspace_bytes = static_cast<double>(fused_attention_dp_workspace_bytes(
+        o.batch, o.heads, n + 1, n + 1, !o.nondeterministic, o.device.index));
+  return 4.0 * 4.0 * double(params) + estimate_activations(cfg, o.batch, n + 1, 1, path).total();
 }
 
 struct Row {
@@ -153,7 +158,11 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
   r.params = model.parameter_count();
   model.to(o.device);  // before the optimizer, so its moments live on the same device
   AdamW opt(model.named_parameters(), AdamWConfig{.weight_decay = 0.01});
-  Tensor ids = Tensor::uniform({o.batch, n}, 7, 1, double(o.vocab), DType::I32).to(o.device);
+  std::vector<int32_t> id_values = Tensor::uniform({o.batch, n}, 7, 1, double(o.vocab), DType::I32).to_vector<int32_t>();
+  int64_t padded = static_cast<int64_t>(o.padding * double(n));  // the last `padded` ids of each row
+  for (int64_t b = 0; b < o.batch; ++b)
+    for (int64_t j = n - padded; j < n; ++j) id_values[static_cast<size_t>(b * n + j)] = 0;
+  Tensor ids = Tensor::from_vector(id_values, {o.batch, n}).to(o.device);
   Tensor labels = Tensor::uniform({o.batch}, 8, 0, double(o.classes), DType::I32).to(o.device);
   Backend& be = backend_for(o.device);
   PrecisionScope precision(o.precision);
@@ -168,6 +177,9 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
     cpu::gemm_stats_reset();
     cpu::gemm_stats_enable(measured);
     RunContext ctx{.seed = 1, .step = static_cast<uint32_t>(s + 1)};
+    ctx.may_pad = padded > 0;
+    ctx.padding_at_end = true;
+    ctx.deterministic = !o.nondeterministic;
     auto t0 = Clock::now();
     Tensor loss = model.loss(model.forward(ids, Tensor(), ctx), labels);
     be.synchronize();  // host timing: a phase ends when its device work has finished
@@ -258,6 +270,14 @@ int main(int argc, char** argv) {
   app.add_option("--memory-budget", o.memory_gib, "skip shapes estimated above this (GiB)")->capture_default_str();
   app.add_option("--time-budget", o.time_s, "skip shapes whose measured steps would exceed this (s)")->capture_default_str();
   app.add_option("--csv", o.csv, "write the results as CSV to this file");
+  app.add_option("--padding", o.padding,
+                 "fraction of each sequence that is padding (id 0), at its end: the padding masks are built and "
+                 "counted in the peak")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  app.add_flag("--nondeterministic", o.nondeterministic,
+               "the fused softmax attention's backward sums dQ with atomics (train.deterministic: false): O(N) "
+               "workspace on every cuDNN, last bits vary from run to run");
   app.add_flag("--sgemm-peak", o.sgemm_peak, "also measure cblas_sgemm at 2048^3 (the GEMM peak)");
   app.add_option("--device", o.device_name, "cpu | cuda (CUDA device 0; model, batch and optimizer state there)")
       ->capture_default_str();

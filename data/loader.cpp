@@ -12,6 +12,7 @@
 
 #include "core/tensor/checked.h"
 #include "core/tensor/error.h"
+#include "core/tensor/host_reads.h"
 #include "data/h5.h"
 
 namespace st {
@@ -319,6 +320,23 @@ bool Loader::next(Batch& out) {
   ++next_.position;
   if (cfg_.training && next_.position >= batches_per_epoch_) next_ = {next_.epoch + 1, 0};
   return true;
+}
+
+BatchPadding batch_padding(const Batch& b) {
+  BatchPadding p;
+  for (const Tensor* t : {&b.inputs, &b.inputs2}) {
+    if (!t->defined() || t->numel() == 0) continue;
+    size_t cols = static_cast<size_t>(t->size(-1));
+    std::vector<int32_t> ids = host_values<int32_t>(t->contiguous());
+    for (size_t row = 0; row < ids.size() / cols; ++row) {
+      bool padded = false;
+      for (size_t c = 0; c < cols; ++c) {
+        if (ids[row * cols + c] == 0) padded = p.any = true;
+        else if (padded) p.at_end = false;
+      }
+    }
+  }
+  return p;
 }
 
 }  // namespace st

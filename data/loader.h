@@ -54,6 +54,14 @@ struct Batch {
   double wait_seconds = 0;    // time next() waited for the reader
 };
 
+// What a batch's padding looks like, read from its host ids: any padding (id 0) in either input,
+// and whether in every row the padding (if any) comes after all the tokens.
+struct BatchPadding {
+  bool any = false;
+  bool at_end = true;
+};
+BatchPadding batch_padding(const Batch& b);
+
 class Loader {
  public:
   explicit Loader(const LoaderConfig& cfg);  // opens and validates the split

@@ -17,8 +17,11 @@
 #include <tuple>
 
 #include "core/backend/backend.h"
+#include "core/backend/fused_attention.h"
 #include "core/build_info.h"
+#include "core/nn/memory_estimate.h"
 #include "core/nn/model.h"
+#include "core/ops/ops.h"
 #include "core/ops/precision.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
@@ -212,14 +215,14 @@ struct Trainer::Impl {
   void initialise_weights();
   void choose_device();
   Tensor on_device(const Tensor& t) const { return t.defined() ? t.to(device) : t; }
-  // Whether a host batch holds padding (id 0) in either input: the model builds padding masks
-  // only then (RunContext::may_pad), deciding on the host what it would otherwise read back.
-  static bool may_pad(const Batch& b) {
-    for (const Tensor* t : {&b.inputs, &b.inputs2})
-      if (t->defined())
-        for (int32_t id : host_values<int32_t>(t->contiguous()))
-          if (id == 0) return true;
-    return false;
+  // Sets ctx.may_pad (the host batch holds padding: the model builds padding masks only then),
+  // ctx.padding_at_end (the fused softmax attention masks keys by length, O(N)) and
+  // ctx.deterministic, deciding on the host what the model would otherwise read back.
+  void set_padding(const Batch& b, RunContext& ctx) const {
+    BatchPadding padding = batch_padding(b);
+    ctx.may_pad = padding.any;
+    ctx.padding_at_end = padding.at_end;
+    ctx.deterministic = cfg.train.deterministic;
   }
   // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator.
   RunContext context(uint32_t step) const {
@@ -665,7 +668,7 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
       b.inputs = b.inputs.narrow(0, 0, b.valid).contiguous();
     }
     RunContext ctx = context(0);
-    ctx.may_pad = may_pad(b);
+    set_padding(b, ctx);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     if (out.logits.defined()) {
@@ -699,11 +702,21 @@ std::string Trainer::Impl::headline() const {
   return head.str();
 }
 
-// Activations per layer and token dominate: about 20 d + 2 d_ff floats per token and layer saved
-// for backward (bytes per micro-batch and process).
+// The activations of one micro-batch (core/nn/memory_estimate.h), assuming padding at the end of
+// each sequence, as every generator and converter writes it. The softmax attention's path is the
+// one the model will take: fused where cuDNN's attention can run, with the dP workspace of a
+// deterministic backward where cuDNN needs one.
 double Trainer::Impl::activation_bytes() const {
-  double tokens = static_cast<double>(micro) * (seq_len + (cfg.model.uses_cls() ? 1 : 0)) / grid.sp_size();
-  return tokens * static_cast<double>(cfg.model.layers) * (20.0 * cfg.model.d_model + 2.0 * cfg.model.d_ff) * 4;
+  int64_t positions = seq_len + (cfg.model.uses_cls() ? 1 : 0);
+  SoftmaxMemoryPath path;
+  if (cfg.model.attention == AttentionKind::Softmax) {
+    PrecisionScope scope(precision);
+    path.fused = fused_softmax_attention_problem(DType::F32, device, cfg.model.head_dim()).empty();
+    if (path.fused)
+      path.dp_workspace_bytes = static_cast<double>(fused_attention_dp_workspace_bytes(
+          micro, cfg.model.heads, positions, positions, cfg.train.deterministic, device.index));
+  }
+  return estimate_activations(cfg.model, micro, positions, grid.sp_size(), path).total();
 }
 
 // Refuses, before anything is allocated, a model whose weights, gradients, AdamW moments and
@@ -757,7 +770,7 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
     train_loader->next(b);
     r.wait += b.wait_seconds;
     RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
-    ctx.may_pad = may_pad(b);
+    set_padding(b, ctx);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     ParallelLoss pl = parallel_loss(*model, out, targets, grid);

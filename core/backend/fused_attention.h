@@ -35,19 +35,44 @@ std::string cuda_fused_attention_device_problem(int device_index);
 
 struct FusedAttentionArgs {
   Tensor q, k, v;   // bf16: q (B, H, Nq, d_h), k and v (B, H, Nk, d_h)
-  Tensor bias;      // bf16 (B, 1, Nq, Nk) contiguous, added to the scaled scores; or undefined
+  // Masked keys, one of two ways (or neither):
+  Tensor bias;      // bf16 (B, 1, Nq, Nk) contiguous, added to the scaled scores: O(Nq Nk)
+  Tensor seq_len_kv;  // i32 (B, 1, 1, 1) contiguous, in [1, Nk]: keys j >= seq_len_kv[b] are
+                      // masked (cuDNN's padding mask): O(B). Needs seq_len_q too.
+  Tensor seq_len_q;   // i32 (B, 1, 1, 1): Nq for every b (no query is masked)
   bool causal = false;  // key j > query i masked (top-left diagonal; needs Nq == Nk)
   double scale = 1.0;   // scores = scale * q k^T
+  // Backward: dQ accumulated in a fixed order, so gradients repeat bitwise (cuDNN's deterministic
+  // algorithm). Before cuDNN 9.25 on Hopper, and on other GPUs, cuDNN does this through a dP
+  // workspace of B H Nq Nk bf16 (fused_attention_dp_workspace_bytes); false: O(N) workspace,
+  // dQ by atomic adds whose order (and so the last bits) varies from run to run.
+  bool deterministic = true;
 };
 
-// O (B, H, Nq, d_h) bf16 = softmax(scale q k^T + bias [causal]) v, with f32 softmax and
+// Builds the forward graph and, with `backward`, the backward graph for these arguments (cached
+// per shape, strides and flags). Throws FusedAttentionRejected when cuDNN refuses either: the
+// refusal is remembered for that shape (and printed once), so the caller can run that shape
+// unfused and try again cheaply. Other failures throw Error.
+void cuda_fused_attention_prepare(const FusedAttentionArgs& args, const Tensor& o,
+                                  const Tensor& stats, bool backward);
+// O (B, H, Nq, d_h) bf16 = softmax(scale q k^T + mask [causal]) v, with f32 softmax and
 // accumulation; stats (B, H, Nq, 1) f32 = the log-sum-exp of each row's scores (natural log).
 void cuda_fused_attention_forward(const FusedAttentionArgs& args, const Tensor& o,
                                   const Tensor& stats);
 // dq, dk, dv (bf16, shapes of q, k, v) from o, its gradient d_o and the forward's stats.
-// Deterministic (no atomics in the reductions over rows).
 void cuda_fused_attention_backward(const FusedAttentionArgs& args, const Tensor& o,
                                    const Tensor& d_o, const Tensor& stats, const Tensor& dq,
                                    const Tensor& dk, const Tensor& dv);
+
+// Records that cuDNN refuses the graphs of every fused attention whose q has q's shape (any k, v,
+// masks and flags), as if it had, with `reason`: tests exercise the per-shape fallback with it.
+void refuse_fused_attention_shape_for_testing(const Tensor& q, const std::string& reason);
+
+// The bytes of the dP workspace that cuDNN's deterministic backward takes on `device_index` for
+// this shape (B H Nq Nk bf16, rounded up to its tiles), or 0 where it keeps the workspace O(N):
+// deterministic false, or cuDNN 9.25 or newer on Hopper (ordered dQ accumulation, which this
+// build requests). 0 without a fused attention.
+int64_t fused_attention_dp_workspace_bytes(int64_t B, int64_t H, int64_t Nq, int64_t Nk,
+                                           bool deterministic, int device_index);
 
 }  // namespace st

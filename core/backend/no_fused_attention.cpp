@@ -17,6 +17,16 @@ bool cudnn_fused_attention_built() { return false; }
 
 std::string cuda_fused_attention_device_problem(int) { return why_not_built(); }
 
+void cuda_fused_attention_prepare(const FusedAttentionArgs&, const Tensor&, const Tensor&, bool) {
+  ST_THROW("fused attention: ", why_not_built());
+}
+
+void refuse_fused_attention_shape_for_testing(const Tensor&, const std::string&) {
+  ST_THROW("fused attention: ", why_not_built());
+}
+
+int64_t fused_attention_dp_workspace_bytes(int64_t, int64_t, int64_t, int64_t, bool, int) { return 0; }
+
 void cuda_fused_attention_forward(const FusedAttentionArgs&, const Tensor&, const Tensor&) {
   ST_THROW("fused attention forward: ", why_not_built());
 }

@@ -46,6 +46,8 @@ AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const M
     count = sum(valid, {1});
     m.valid = valid.to(dtype).reshape({B, 1, N, 1});
     m.key_padding = padding.reshape({B, 1, 1, N});
+    if (ctx.padding_at_end && cfg.attention == AttentionKind::Softmax)
+      m.key_lengths = count.to(DType::I32).reshape({B, 1, 1, 1});  // this rank's keys (no SP)
   } else {
     count = Tensor::full({B}, static_cast<double>(N), DType::F64, device);
   }

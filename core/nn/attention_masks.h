@@ -17,6 +17,8 @@ struct AttentionMasks {
   Tensor example_scale;   // (B, 1, 1, 1) s for non-causal simpletron (from n per example)
   Tensor position_scale;  // (N) s_t for causal simpletron
   Tensor key_padding;     // (B, 1, 1, N) i32, 1 where the key is padding (softmax); undefined: none
+  Tensor key_lengths;     // (B, 1, 1, 1) i32 tokens per example when ctx.padding_at_end (softmax):
+                          // keys [0, n_b) are tokens, the rest padding; undefined otherwise
   Tensor causal_mask;     // (N, N) i32, 1 above the diagonal (unfused causal softmax)
 };
 
@@ -35,7 +37,8 @@ class MaskCache {
 // marking an extra valid position 0. Under sequence parallelism the token count n of each
 // example is summed over the group (on the device) and causal positions start at
 // ctx.seq_offset. With ctx.may_pad false (the caller knows the ids hold no padding) valid and
-// key_padding stay undefined. dtype/device as the model's.
+// key_padding stay undefined; with ctx.padding_at_end, key_lengths is set too. dtype/device as the
+// model's.
 AttentionMasks make_attention_masks(const Tensor& ids, bool prepend_cls, const ModelConfig& cfg, DType dtype,
                                     Device device, const RunContext& ctx, MaskCache& cache);
 

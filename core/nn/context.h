@@ -33,6 +33,13 @@ struct RunContext {
   // at the batch on the host) sets false: no padding masks are built, and the fused softmax
   // attention runs without a key-padding bias. true builds them on the device from the ids.
   bool may_pad = true;
+  // Whether every sequence's padding (if any) is at its end, as the trainer sees on the host:
+  // the fused softmax attention then masks keys by length (O(N) memory) instead of an N x N bias.
+  // false is always correct.
+  bool padding_at_end = false;
+  // Whether gradients must repeat bitwise from run to run where a kernel offers the choice (the
+  // fused softmax attention's backward; backend/fused_attention.h).
+  bool deterministic = true;
 
   bool sequence_parallel() const;
   bool first_in_sequence() const;  // SP rank 0, or no SP

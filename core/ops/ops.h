@@ -128,23 +128,26 @@ Tensor all_reduce_sum(const Tensor& x, Communicator& comm);
 Tensor exclusive_prefix_sum(const Tensor& x, Communicator& comm);
 
 // ---- fused softmax attention (cuDNN flash attention, CUDA) ---------------------------------
-// q (B, H, Nq, d_h), k and v (B, H, Nk, d_h) f32, key_mask i32 (B, 1, 1, Nk) (nonzero = masked
-// key) or undefined -> softmax(scale q k^T, masked keys and, when causal, keys j > i removed) v
-// (B, H, Nq, d_h) f32, in one cuDNN kernel (no N x N matrix): bf16 operands, f32 softmax and
-// accumulation. A row with no unmasked key gives 0 (and no gradient), as the unfused ops do.
-// Runs only where fused_softmax_attention_available(q); throws the reason otherwise.
+// q (B, H, Nq, d_h), k and v (B, H, Nk, d_h) f32 -> softmax(scale q k^T, masked keys and, when
+// causal, keys j > i removed) v (B, H, Nq, d_h) f32, in one cuDNN kernel (no N x N matrix): bf16
+// operands, f32 softmax and accumulation. Masked keys: key_lengths i32 (B, 1, 1, 1) when every
+// sequence's padding is at its end (keys j >= length masked; O(N) memory), else key_mask i32
+// (B, 1, 1, Nk) (nonzero = masked; an (B, 1, Nq, Nk) bias inside, O(N^2)), else none. A row with
+// no unmasked key gives 0 (and no gradient), as the unfused ops do. deterministic: the backward
+// repeats bitwise (backend/fused_attention.h says what it costs). Throws the reason where
+// fused_softmax_attention_available(q) is false, and FusedAttentionRejected where cuDNN refuses
+// this shape (forward, or backward when a gradient will be needed), before computing anything.
 Tensor softmax_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v,
-                               const Tensor& key_mask, bool causal, double scale);
+                               const Tensor& key_mask, const Tensor& key_lengths, bool causal,
+                               double scale, bool deterministic = true);
 // "" when softmax_attention_fused can run on q now, else why not: q f32 (B, H, N, d_h) with
 // d_h a multiple of 8 and at most 128, compute precision bf16, q on CUDA, a build with the
-// cuDNN fused attention, a device of compute capability 8.0 or newer.
+// cuDNN fused attention, a device of compute capability 8.0 or newer. (cuDNN may still refuse a
+// particular shape.)
 std::string fused_softmax_attention_problem(const Tensor& q);
 // The same rules for a model's attention before any q exists: q's dtype and device, and d_h.
 std::string fused_softmax_attention_problem(DType dtype, Device device, int64_t head_dim);
 bool fused_softmax_attention_available(const Tensor& q);
-// After cuDNN refused a graph (FusedAttentionRejected): the fused attention is off for the rest
-// of the process, and fused_softmax_attention_problem says why. The first reason is kept.
-void reject_fused_softmax_attention(const std::string& why);
 
 // ---- helpers for ops ------------------------------------------------------------------------
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);

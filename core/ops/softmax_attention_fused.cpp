@@ -1,12 +1,14 @@
 // softmax_attention_fused: softmax attention as one cuDNN flash-attention kernel forward and one
 // backward (backend/fused_attention.h). The f32 q, k, v are rounded to bf16 once, into the
 // (B, N, H, d_h) memory order of the projections (viewed as (B, H, N, d_h)); the output is
-// written back to f32 in that order, so the caller's head merge is a view. The key mask becomes
-// an additive bf16 bias (B, 1, Nq, Nk): 0 for kept keys, kFusedAttentionMaskBias for masked ones
-// (masks may have padding anywhere, so cuDNN's sequence-length padding is not used). A row
-// whose keys are all masked would average V under that bias; its log-sum-exp gives it away and
-// its output and gradient are set to 0, as softmax over -inf rows gives in the unfused path.
-#include <mutex>
+// written back to f32 in that order, so the caller's head merge is a view. Masked keys:
+// - padding at the end of every sequence (key lengths given): cuDNN's padding mask, from the
+//   lengths (B, 1, 1, 1), O(B) memory. An example with no token gets length 1 for cuDNN and
+//   output 0 (and no gradient) here.
+// - padding anywhere (a key mask only): an additive bf16 bias (B, 1, Nq, Nk), 0 for kept keys and
+//   kFusedAttentionMaskBias for masked ones: O(B Nq Nk) memory. A row whose keys are all masked
+//   would average V under that bias; its log-sum-exp gives it away and its output and gradient
+//   are set to 0, as softmax over -inf rows gives in the unfused path.
 #include <string>
 
 #include "core/backend/fused_attention.h"
@@ -52,20 +54,15 @@ void scale_rows_in_place(const Tensor& y, const Tensor& rows) {
   detail::be(y).binary(BinaryOp::Mul, y_bshd, r, y_bshd);
 }
 
-std::mutex g_rejected_mutex;
-std::string g_rejected;  // why cuDNN refused the fused attention in this process, or ""
-
-std::string rejected_reason() {
-  std::lock_guard<std::mutex> lock(g_rejected_mutex);
-  return g_rejected;
+// (B, 1, 1, 1) i32 lengths in [0, Nk] -> cuDNN's seq_len_kv (0 raised to 1) and the f32 rows
+// multiplier (0 for an example with no token).
+void lengths_for_cudnn(const Tensor& key_lengths, Tensor& seq_len_kv, Tensor& rows) {
+  Tensor empty = compare_scalar(key_lengths, CompareOp::Equal, 0, DType::F64);
+  seq_len_kv = add(key_lengths.to(DType::F64), empty).to(DType::I32).contiguous();
+  rows = compare_scalar(key_lengths, CompareOp::NotEqual, 0, DType::F32);
 }
 
 }  // namespace
-
-void reject_fused_softmax_attention(const std::string& why) {
-  std::lock_guard<std::mutex> lock(g_rejected_mutex);
-  if (g_rejected.empty()) g_rejected = why.empty() ? std::string("cuDNN refused it") : why;
-}
 
 std::string fused_softmax_attention_problem(const Tensor& q) {
   if (!q.defined() || q.dim() != 4) return "q must be a (B, H, N, d_h) tensor";
@@ -87,8 +84,6 @@ std::string fused_softmax_attention_problem(DType dtype, Device device, int64_t 
   if (!cudnn_fused_attention_built())
     return "this build has no cuDNN fused attention (configure with "
            "-DST_CUDNN_FRONTEND_INCLUDE=$(bash scripts/cudnn_frontend.sh))";
-  std::string rejected = rejected_reason();
-  if (!rejected.empty()) return "cuDNN refused the fused attention earlier in this process: " + rejected;
   return cuda_fused_attention_device_problem(device.index);
 }
 
@@ -97,7 +92,8 @@ bool fused_softmax_attention_available(const Tensor& q) {
 }
 
 Tensor softmax_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v,
-                               const Tensor& key_mask, bool causal, double scale) {
+                               const Tensor& key_mask, const Tensor& key_lengths, bool causal,
+                               double scale, bool deterministic) {
   std::string problem = fused_softmax_attention_problem(q);
   ST_CHECK(problem.empty(), "softmax_attention_fused: ", problem);
   detail::check_same("softmax_attention_fused", q, k);
@@ -118,32 +114,44 @@ Tensor softmax_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v
              q.device(), ", got ", key_mask.dtype(), " ", key_mask.shape(), " on ",
              key_mask.device());
   }
+  if (key_lengths.defined()) {
+    ST_CHECK(key_lengths.dtype() == DType::I32 && key_lengths.device() == q.device() &&
+                 key_lengths.shape() == Shape({B, 1, 1, 1}),
+             "softmax_attention_fused: key_lengths must be i32 (", B, ", 1, 1, 1) on ", q.device(),
+             ", got ", key_lengths.dtype(), " ", key_lengths.shape(), " on ", key_lengths.device());
+  }
   Device dev = q.device();
   Backend& be = detail::be(q);
   FusedAttentionArgs args;
   Tensor o, stats, out, rows;
+  bool backward = grad_mode_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
   {
     NoGradGuard no_grad;
-    auto to_bf16 = [&](const Tensor& x, int64_t n) {
-      Tensor t = heads_view(B, n, H, dh, DType::BF16, dev);
-      be.copy(t, x.detach());
-      return t;
-    };
-    args.q = to_bf16(q, Nq);
-    args.k = to_bf16(k, Nk);
-    args.v = to_bf16(v, Nk);
-    if (key_mask.defined()) args.bias = key_bias(key_mask, Nq);
+    args.q = heads_view(B, Nq, H, dh, DType::BF16, dev);
+    args.k = heads_view(B, Nk, H, dh, DType::BF16, dev);
+    args.v = heads_view(B, Nk, H, dh, DType::BF16, dev);
+    if (key_lengths.defined()) {
+      lengths_for_cudnn(key_lengths, args.seq_len_kv, rows);
+      args.seq_len_q = Tensor::full({B, 1, 1, 1}, static_cast<double>(Nq), DType::I32, dev);
+    } else if (key_mask.defined()) {
+      args.bias = key_bias(key_mask, Nq);
+    }
     args.causal = causal;
     args.scale = scale;
+    args.deterministic = deterministic;
     o = heads_view(B, Nq, H, dh, DType::BF16, dev);
     stats = Tensor::empty({B, H, Nq, 1}, DType::F32, dev);
+    // Both graphs first: a shape cuDNN refuses (FusedAttentionRejected) runs unfused, forward and
+    // backward, before anything was computed here.
+    cuda_fused_attention_prepare(args, o, stats, backward);
+    be.copy(args.q, q.detach());
+    be.copy(args.k, k.detach());
+    be.copy(args.v, v.detach());
     cuda_fused_attention_forward(args, o, stats);  // (B, H, Nq, d_h) bf16, (B, H, Nq, 1)
     out = heads_view(B, Nq, H, dh, DType::F32, dev);
     be.copy(out, o);
-    if (key_mask.defined()) {
-      rows = nonempty_rows(stats);
-      scale_rows_in_place(out, rows);
-    }
+    if (args.bias.defined()) rows = nonempty_rows(stats);
+    if (rows.defined()) scale_rows_in_place(out, rows);
   }
   return record(out, "softmax_attention_fused", {q, k, v},
                 [args, o, stats, rows, B, H, Nq, Nk, dh](const Tensor& g) {

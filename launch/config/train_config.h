@@ -38,6 +38,7 @@ struct LoopConfig {
   std::string nan_policy = "skip";  // skip | stop
   int64_t max_skipped = 10;         // skip: stop after this many skipped steps
   double memory_limit = 0;          // GiB a process may plan for; 0: the machine's or the GPU's memory
+  bool deterministic = true;        // gradients repeat bitwise where a GPU kernel offers the choice
 };
 
 struct DistConfig {

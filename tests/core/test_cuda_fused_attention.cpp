@@ -1,11 +1,16 @@
 // cuDNN fused softmax attention on CUDA against the unfused f32 ops on the CPU (matmul, masked
 // fill with -inf, softmax, matmul): forward and the gradients of q, k and v, for awkward shapes,
-// key padding anywhere (interior, suffix, leading, a fully masked example), causal or not, and
-// fewer queries than keys. Inputs are rounded to bf16 first so that both sides see the same
-// operands. Every test is skipped, with the reason, without a GPU or a build with the fused path.
+// key padding anywhere (interior, suffix, leading, a fully masked example; by the N x N bias) and
+// at the ends of the sequences (also by key lengths, cuDNN's padding mask), causal or not,
+// deterministic or not, and fewer queries than keys; the memory of the two maskings; a shape
+// cuDNN refuses. Inputs are rounded to bf16 first so that both sides see the same operands.
+// Every test is skipped, with the reason, without a GPU or a build with the fused path.
 #include <gtest/gtest.h>
 
+#include <cudnn.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -40,7 +45,7 @@ const Device kCuda = Device::cuda(0);
 constexpr double kForwardTol = 1e-2;
 constexpr double kGradTol = 2e-2;
 
-enum class KeyMask : uint8_t { None, Interior, Suffix, Leading, EmptyExample };
+enum class KeyMask : uint8_t { None, Interior, Suffix, Leading, EmptyExample, SuffixAndEmpty };
 
 struct Case {
   int64_t B, H, Nq, Nk, dh;
@@ -49,7 +54,7 @@ struct Case {
 };
 
 std::string describe(const Case& c) {
-  const char* m[] = {"none", "interior", "suffix", "leading", "empty example"};
+  const char* m[] = {"none", "interior", "suffix", "leading", "empty example", "suffix, example 0 empty"};
   return "B " + std::to_string(c.B) + " H " + std::to_string(c.H) + " Nq " +
          std::to_string(c.Nq) + " Nk " + std::to_string(c.Nk) + " d_h " + std::to_string(c.dh) +
          (c.causal ? " causal" : "") + " mask " + m[static_cast<int>(c.mask)];
@@ -72,10 +77,20 @@ Tensor key_mask(const Case& c) {
         case KeyMask::Suffix: x = j >= c.Nk - 1 - b * 2; break;
         case KeyMask::Leading: x = j < 3 + b; break;  // causal rows before 3 + b see no key
         case KeyMask::EmptyExample: x = b == 0 || j % 4 == 3; break;
+        case KeyMask::SuffixAndEmpty: x = b == 0 || j >= c.Nk - 1 - b * 2; break;
         case KeyMask::None: break;
       }
     }
   return Tensor::from_vector(m, {c.B, 1, 1, c.Nk});
+}
+
+// (B, 1, 1, 1) i32 unmasked keys per example, where the mask only masks a suffix; else undefined.
+Tensor key_lengths(const Case& c) {
+  if (c.mask != KeyMask::Suffix && c.mask != KeyMask::SuffixAndEmpty) return Tensor();
+  std::vector<int32_t> mask = key_mask(c).to_vector<int32_t>(), n(c.B, 0);
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t j = 0; j < c.Nk; ++j) n[b] += mask[b * c.Nk + j] == 0;
+  return Tensor::from_vector(n, {c.B, 1, 1, 1});
 }
 
 // The unfused path of the softmax attention baseline, in f32 on the CPU.
@@ -112,14 +127,17 @@ struct Result {
   Tensor out, dq, dk, dv;
 };
 
+// Masked keys by the mask (the N x N bias) or, with lengths defined, by the lengths alone.
 Result run_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                 const Tensor& g, bool causal, double s) {
+                 const Tensor& g, bool causal, double s, const Tensor& lengths = Tensor(),
+                 bool deterministic = true) {
   PrecisionScope bf16(Precision::BF16);
   Tensor qg = q.to(kCuda).set_requires_grad(true);
   Tensor kg = k.to(kCuda).set_requires_grad(true);
   Tensor vg = v.to(kCuda).set_requires_grad(true);
-  Tensor mg = mask.defined() ? mask.to(kCuda) : Tensor();
-  Tensor out = softmax_attention_fused(qg, kg, vg, mg, causal, s);
+  Tensor mg = mask.defined() && !lengths.defined() ? mask.to(kCuda) : Tensor();
+  Tensor lg = lengths.defined() ? lengths.to(kCuda) : Tensor();
+  Tensor out = softmax_attention_fused(qg, kg, vg, mg, lg, causal, s, deterministic);
   out.backward(g.to(kCuda));
   return {out.to(Device::cpu()), qg.grad().to(Device::cpu()), kg.grad().to(Device::cpu()),
           vg.grad().to(Device::cpu())};
@@ -136,17 +154,25 @@ void check_case(const Case& c) {
   Tensor want = reference(q, k, v, mask, c.causal, s);
   want.backward(g);
 
-  Result got = run_fused(q.detach(), k.detach(), v.detach(), mask, g, c.causal, s);
-  EXPECT_LE(rel_error(got.out, want), kForwardTol);
-  EXPECT_LE(rel_error(got.dq, q.grad()), kGradTol);
-  EXPECT_LE(rel_error(got.dk, k.grad()), kGradTol);
-  EXPECT_LE(rel_error(got.dv, v.grad()), kGradTol);
-  if (c.mask == KeyMask::EmptyExample) {  // example 0 has no key: 0 out, no gradient anywhere
-    EXPECT_TRUE(all_zero(got.out.narrow(0, 0, 1)));
-    EXPECT_TRUE(all_zero(got.dq.narrow(0, 0, 1)));
-    EXPECT_TRUE(all_zero(got.dk.narrow(0, 0, 1)));
-    EXPECT_TRUE(all_zero(got.dv.narrow(0, 0, 1)));
-  }
+  Tensor lengths = key_lengths(c);
+  for (int by_lengths = 0; by_lengths < (lengths.defined() ? 2 : 1); ++by_lengths)
+    for (bool deterministic : {true, false}) {
+      SCOPED_TRACE(std::string(by_lengths ? "key lengths" : "key bias") +
+                   (deterministic ? ", deterministic" : ", atomic dQ"));
+      Result got = run_fused(q.detach(), k.detach(), v.detach(), mask, g, c.causal, s,
+                             by_lengths ? lengths : Tensor(), deterministic);
+      EXPECT_LE(rel_error(got.out, want), kForwardTol);
+      EXPECT_LE(rel_error(got.dq, q.grad()), kGradTol);
+      EXPECT_LE(rel_error(got.dk, k.grad()), kGradTol);
+      EXPECT_LE(rel_error(got.dv, v.grad()), kGradTol);
+      if (c.mask == KeyMask::EmptyExample || c.mask == KeyMask::SuffixAndEmpty) {
+        // example 0 has no key: 0 out, no gradient anywhere
+        EXPECT_TRUE(all_zero(got.out.narrow(0, 0, 1)));
+        EXPECT_TRUE(all_zero(got.dq.narrow(0, 0, 1)));
+        EXPECT_TRUE(all_zero(got.dk.narrow(0, 0, 1)));
+        EXPECT_TRUE(all_zero(got.dv.narrow(0, 0, 1)));
+      }
+    }
 }
 
 TEST(CudaFusedAttention, MatchesUnfusedWithoutMask) {
@@ -175,12 +201,46 @@ TEST(CudaFusedAttention, RowsWithoutKeysGiveZeroAndNoGradient) {
   ST_REQUIRE_FUSED_ATTENTION();
   check_case({3, 2, 33, 33, 64, false, KeyMask::EmptyExample});
   check_case({2, 2, 17, 17, 64, true, KeyMask::Leading});  // first rows of each example empty
+  check_case({3, 2, 33, 33, 64, false, KeyMask::SuffixAndEmpty});
+  check_case({3, 2, 40, 40, 32, true, KeyMask::SuffixAndEmpty});
 }
 
 TEST(CudaFusedAttention, FewerQueriesThanKeys) {
   ST_REQUIRE_FUSED_ATTENTION();
   check_case({2, 3, 5, 33, 64, false, KeyMask::None});
   check_case({2, 3, 1, 100, 64, false, KeyMask::Interior});
+  check_case({2, 3, 1, 100, 64, false, KeyMask::Suffix});
+}
+
+// Padding at the ends of the sequences costs O(N) memory: the peak of a forward and backward by
+// key lengths stays far below that by the (B, 1, N, N) bias, which alone takes B N^2 bf16.
+TEST(CudaFusedAttention, KeyLengthsNeedNoNByNBuffer) {
+  ST_REQUIRE_FUSED_ATTENTION();
+  Case c{2, 2, 4096, 4096, 64, false, KeyMask::Suffix};
+  Tensor q = bf16_values({c.B, c.H, c.Nq, c.dh}, 31), k = bf16_values({c.B, c.H, c.Nk, c.dh}, 32);
+  Tensor v = bf16_values({c.B, c.H, c.Nk, c.dh}, 33), g = Tensor::randn({c.B, c.H, c.Nq, c.dh}, 34);
+  Tensor mask = key_mask(c), lengths = key_lengths(c);
+  auto peak_of = [&](const Tensor& by_lengths) {
+    run_fused(q, k, v, mask, g, false, 0.125, by_lengths, /*deterministic=*/false);  // graphs built
+    int64_t before = memory_stats(kCuda).bytes_in_use;
+    reset_peak_memory(kCuda);
+    run_fused(q, k, v, mask, g, false, 0.125, by_lengths, /*deterministic=*/false);
+    return memory_stats(kCuda).peak_bytes - before;
+  };
+  int64_t by_bias = peak_of(Tensor()), by_lengths = peak_of(lengths);
+  double bias_bytes = 2.0 * c.B * c.Nq * c.Nk;
+  std::printf("peak above the inputs: %.1f MiB by bias, %.1f MiB by key lengths (bias alone %.1f MiB)\n",
+              by_bias / 1048576.0, by_lengths / 1048576.0, bias_bytes / 1048576.0);
+  EXPECT_GE(static_cast<double>(by_bias - by_lengths), 0.75 * bias_bytes);
+}
+
+TEST(CudaFusedAttention, TheDeterministicWorkspaceIsReported) {
+  ST_REQUIRE_FUSED_ATTENTION();
+  EXPECT_EQ(fused_attention_dp_workspace_bytes(1, 16, 65536, 65536, false, 0), 0);
+  int64_t dp = fused_attention_dp_workspace_bytes(1, 16, 65536, 65536, true, 0);
+  std::printf("deterministic dP workspace at B 1, H 16, N 64K with cuDNN %zu: %.1f GiB\n", cudnnGetVersion(),
+              dp / 1073741824.0);
+  EXPECT_TRUE(dp == 0 || dp >= int64_t(2) * 16 * 65536 * 65536);
 }
 
 TEST(CudaFusedAttention, RepeatedCallsAreBitwiseEqual) {
@@ -219,7 +279,7 @@ TEST(CudaFusedAttention, BadKeyMaskIsReported) {
   Tensor q = Tensor::zeros({2, 2, 5, 64}, DType::F32, kCuda);
   Tensor mask = Tensor::zeros({2, 5}, DType::I32, kCuda);
   try {
-    softmax_attention_fused(q, q, q, mask, false, 0.125);
+    softmax_attention_fused(q, q, q, mask, Tensor(), false, 0.125);
     FAIL() << "a (2, 5) key mask was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("key_mask must be i32 (2, 1, 1, 5)"), std::string::npos)
@@ -227,20 +287,23 @@ TEST(CudaFusedAttention, BadKeyMaskIsReported) {
   }
 }
 
-// Last in this file: it turns the fused attention off for the rest of the process.
-TEST(CudaFusedAttention, ARefusalTurnsItOffForTheProcessWithTheReason) {
+// A shape cuDNN refuses is refused alone, before anything runs; other shapes stay fused.
+TEST(CudaFusedAttention, ARefusalIsPerShape) {
   ST_REQUIRE_FUSED_ATTENTION();
   PrecisionScope bf16(Precision::BF16);
-  Tensor q = Tensor::zeros({1, 2, 5, 64}, DType::F32, kCuda);
-  ASSERT_TRUE(fused_softmax_attention_available(q));
-  reject_fused_softmax_attention("fused attention: cuDNN plan building failed for a test key");
-  reject_fused_softmax_attention("a second reason is not kept");
-  std::string why = fused_softmax_attention_problem(q);
-  EXPECT_NE(why.find("refused the fused attention earlier in this process: fused attention: cuDNN plan"),
-            std::string::npos)
-      << why;
-  EXPECT_EQ(why.find("second"), std::string::npos) << why;
-  EXPECT_FALSE(fused_softmax_attention_available(q));
+  Tensor refused = Tensor::zeros({1, 2, 5, 64}, DType::F32, kCuda).set_requires_grad(true);
+  Tensor other = Tensor::zeros({1, 2, 6, 64}, DType::F32, kCuda).set_requires_grad(true);
+  refuse_fused_attention_shape_for_testing(refused, "a test refusal");
+  ASSERT_TRUE(fused_softmax_attention_available(refused));
+  try {
+    softmax_attention_fused(refused, refused, refused, Tensor(), Tensor(), false, 0.125);
+    FAIL() << "a refused shape ran fused";
+  } catch (const FusedAttentionRejected& e) {
+    EXPECT_NE(std::string(e.what()).find("a test refusal"), std::string::npos) << e.what();
+  }
+  Tensor out = softmax_attention_fused(other, other, other, Tensor(), Tensor(), false, 0.125);
+  EXPECT_EQ(out.shape(), other.shape());
+  EXPECT_TRUE(fused_softmax_attention_available(refused));
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ TEST(FusedAttentionRules, NeedsCuda) {
 TEST(FusedAttentionRules, OpRefusesWithTheReason) {
   Tensor q = heads(2, 3, 7, 64), k = heads(2, 3, 7, 64), v = heads(2, 3, 7, 64);
   try {
-    softmax_attention_fused(q, k, v, Tensor(), false, 0.125);
+    softmax_attention_fused(q, k, v, Tensor(), Tensor(), false, 0.125);
     FAIL() << "softmax_attention_fused ran on cpu in fp32";
   } catch (const Error& e) {
     std::string m = e.what();
@@ -58,7 +58,7 @@ TEST(FusedAttentionRules, OpRefusesWithTheReason) {
   }
   PrecisionScope bf16(Precision::BF16);
   try {
-    softmax_attention_fused(q, k, v, Tensor(), true, 0.125);
+    softmax_attention_fused(q, k, v, Tensor(), Tensor(), true, 0.125);
     FAIL() << "softmax_attention_fused ran on cpu";
   } catch (const Error& e) {
     std::string m = e.what();

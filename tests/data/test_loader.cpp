@@ -233,5 +233,29 @@ TEST(Loader, BadConfigurationsAreClearErrors) {
   EXPECT_THROW(l.seek(LoaderCursor{0, 99}), Error);
 }
 
+TEST(BatchPadding, SaysWhetherThePaddingIsAtTheEnds) {
+  auto padding_of = [](std::vector<int32_t> first, std::vector<int32_t> second = {}) {
+    Batch b;
+    int64_t n = static_cast<int64_t>(first.size()) / 2;
+    b.inputs = Tensor::from_vector(first, {2, n});
+    if (!second.empty()) b.inputs2 = Tensor::from_vector(second, {2, n});
+    return batch_padding(b);
+  };
+  BatchPadding none = padding_of({1, 2, 3, 4, 5, 6});
+  EXPECT_FALSE(none.any);
+  EXPECT_TRUE(none.at_end);
+  BatchPadding end = padding_of({1, 2, 0, 4, 0, 0});
+  EXPECT_TRUE(end.any);
+  EXPECT_TRUE(end.at_end);
+  BatchPadding inside = padding_of({1, 0, 3, 4, 5, 6});
+  EXPECT_TRUE(inside.any);
+  EXPECT_FALSE(inside.at_end);
+  BatchPadding leading = padding_of({1, 2, 3, 0, 5, 6});
+  EXPECT_FALSE(leading.at_end);
+  BatchPadding second = padding_of({1, 2, 3, 4, 5, 6}, {1, 0, 0, 0, 5, 6});  // the pair's second input
+  EXPECT_TRUE(second.any);
+  EXPECT_FALSE(second.at_end);
+}
+
 }  // namespace
 }  // namespace st

@@ -1,13 +1,17 @@
 // cuDNN fused softmax attention (flash attention of cuDNN 9) through the cudnn-frontend graph
 // API: one sdpa graph for the forward pass and one sdpa_backward graph per shape, strides and
-// flags, built on first use and cached per device (a map under the device's mutex), executed on
-// the backend's stream with a workspace from its stream-ordered allocator. Each device has its
-// own cuDNN handle bound to its backend stream. Tensors: bf16 Q, K, V, O, dO, dQ, dK, dV
-// (B, H, N, d_h) with a contiguous last dimension, f32 stats (B, H, Nq, 1), optional bf16 bias
-// (B, 1, Nq, Nk); every output is written (=). The only file that includes cudnn_frontend.h.
+// flags, built on first use and cached per device (a map under the device's mutex; a graph cuDNN
+// refuses is cached as refused, with the reason), executed on the backend's stream with a
+// workspace from its stream-ordered allocator. Each device has its own cuDNN handle bound to its
+// backend stream. Tensors: bf16 Q, K, V, O, dO, dQ, dK, dV (B, H, N, d_h) with a contiguous last
+// dimension, f32 stats (B, H, Nq, 1), and for masked keys either a bf16 bias (B, 1, Nq, Nk) or
+// i32 sequence lengths (B, 1, 1, 1) (cuDNN's padding mask); every output is written (=). The only
+// file that includes cudnn_frontend.h.
 #include <cudnn_frontend.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -33,7 +37,9 @@ std::string AttentionGraphKey::str() const {
   std::memcpy(&scale, &scale_bits, sizeof scale);
   os << (pass == AttentionPass::Forward ? "forward" : "backward") << " B " << b << " H " << h
      << " Nq " << nq << " Nk " << nk << " d_h " << dh << (causal ? " causal" : "")
-     << (has_bias ? " key bias" : "") << " scale " << scale;
+     << (has_bias ? " key bias" : "") << (padding ? " key lengths" : "")
+     << (pass == AttentionPass::Backward ? (deterministic ? " deterministic" : " atomic dQ") : "")
+     << " scale " << scale;
   return os.str();
 }
 
@@ -50,7 +56,7 @@ namespace {
 
 constexpr int kMaxDevices = 64;
 // Tensor uids in the variant packs.
-enum Uid : int64_t { kQ = 1, kK, kV, kO, kStats, kBias, kDO, kDQ, kDK, kDV };
+enum Uid : int64_t { kQ = 1, kK, kV, kO, kStats, kBias, kDO, kDQ, kDK, kDV, kSeqLenQ, kSeqLenKV };
 
 using GraphPtr = std::shared_ptr<fe::graph::Graph>;
 using TensorAttr = std::shared_ptr<fe::graph::Tensor_attributes>;
@@ -65,9 +71,20 @@ struct DeviceAttention {
   }
   CudaBackend& backend;
   cudnnHandle_t handle = nullptr;
-  std::mutex mutex;  // guards graphs and the use of handle
+  std::mutex mutex;  // guards graphs, refused and the use of handle
   std::map<AttentionGraphKey, GraphPtr> graphs;
+  std::map<AttentionGraphKey, std::string> refused;  // why cuDNN refused the graph of a key
+  std::map<std::array<int64_t, 4>, std::string> refused_for_testing;  // by q's shape
 };
+
+// The frontend reads CUDNN_FRONTEND_ATTN_DP_WORKSPACE_LIMIT when it lowers a backward graph: with
+// cuDNN 9.25 or newer on Hopper, a deterministic backward whose dP workspace would exceed the
+// limit uses the ordered-dQ kernel instead, whose workspace is O(N). 0 asks for that always. Set
+// once, before the first graph, unless the user set it.
+void request_linear_workspace() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::setenv("CUDNN_FRONTEND_ATTN_DP_WORKSPACE_LIMIT", "0", /*overwrite=*/0); });
+}
 
 DeviceAttention& device_attention(int index) {
   static std::atomic<DeviceAttention*> states[kMaxDevices];
@@ -121,6 +138,10 @@ std::array<int64_t, 4> bias_strides(const AttentionGraphKey& k) {
   return {k.nq * k.nk, k.nq * k.nk, k.nk, 1};
 }
 
+TensorAttr make_seq_len(fe::graph::Graph& g, const char* name, Uid uid, int64_t b) {
+  return make_tensor(g, name, uid, {b, 1, 1, 1}, {1, 1, 1, 1}, fe::DataType_t::INT32);
+}
+
 GraphPtr new_graph() {
   auto g = std::make_shared<fe::graph::Graph>();
   g->set_io_data_type(fe::DataType_t::BFLOAT16)
@@ -160,6 +181,10 @@ GraphPtr build_forward(const AttentionGraphKey& k, cudnnHandle_t handle) {
         .set_diagonal_band_right_bound(0);
   if (k.has_bias)
     options.set_bias(make_tensor(*g, "key_bias", kBias, {k.b, 1, k.nq, k.nk}, bias_strides(k), bf16));
+  if (k.padding)
+    options.set_padding_mask(true)
+        .set_seq_len_q(make_seq_len(*g, "seq_len_q", kSeqLenQ, k.b))
+        .set_seq_len_kv(make_seq_len(*g, "seq_len_kv", kSeqLenKV, k.b));
   auto [o, stats] = g->sdpa(q, kk, v, options);
   set_output(o, kO, {k.b, k.h, k.nq, k.dh}, k.o_strides, bf16);
   set_output(stats, kStats, {k.b, k.h, k.nq, 1}, stats_strides(k), fe::DataType_t::FLOAT);
@@ -182,12 +207,16 @@ GraphPtr build_backward(const AttentionGraphKey& k, cudnnHandle_t handle) {
                      .set_attn_scale(scale_of(k))
                      // Ordered dQ accumulation, no atomics. With cuDNN before 9.25 on Hopper the
                      // frontend then picks its dP-workspace kernel: B H Nq Nk bf16 of workspace.
-                     .set_deterministic_algorithm(true);
+                     .set_deterministic_algorithm(k.deterministic);
   if (k.causal)
     options.set_diagonal_alignment(fe::DiagonalAlignment_t::TOP_LEFT)
         .set_diagonal_band_right_bound(0);
   if (k.has_bias)
     options.set_bias(make_tensor(*g, "key_bias", kBias, {k.b, 1, k.nq, k.nk}, bias_strides(k), bf16));
+  if (k.padding)
+    options.set_padding_mask(true)
+        .set_seq_len_q(make_seq_len(*g, "seq_len_q", kSeqLenQ, k.b))
+        .set_seq_len_kv(make_seq_len(*g, "seq_len_kv", kSeqLenKV, k.b));
   auto [dq, dk, dv] = g->sdpa_backward(q, kk, v, o, d_o, stats, options);
   set_output(dq, kDQ, {k.b, k.h, k.nq, k.dh}, k.q_strides, bf16);
   set_output(dk, kDK, {k.b, k.h, k.nk, k.dh}, k.k_strides, bf16);
@@ -242,42 +271,94 @@ AttentionGraphKey key_for(AttentionPass pass, const FusedAttentionArgs& a, const
     check_operand(name, "bias", a.bias, {k.b, 1, k.nq, k.nk}, DType::BF16, dev);
     ST_CHECK(a.bias.is_contiguous(), "fused attention ", name, ": bias must be contiguous");
   }
+  ST_CHECK(a.seq_len_q.defined() == a.seq_len_kv.defined(), "fused attention ", name,
+           ": seq_len_q and seq_len_kv go together");
+  ST_CHECK(!(a.bias.defined() && a.seq_len_kv.defined()), "fused attention ", name,
+           ": masked keys come from a bias or from sequence lengths, not both");
+  for (const Tensor* t : {&a.seq_len_q, &a.seq_len_kv})
+    if (t->defined()) {
+      check_operand(name, t == &a.seq_len_q ? "seq_len_q" : "seq_len_kv", *t, {k.b, 1, 1, 1},
+                    DType::I32, dev);
+      ST_CHECK(t->is_contiguous(), "fused attention ", name, ": sequence lengths must be contiguous");
+    }
   k.q_strides = strides4(a.q);
   k.k_strides = strides4(a.k);
   k.v_strides = strides4(a.v);
   k.o_strides = strides4(o);
   k.causal = a.causal;
   k.has_bias = a.bias.defined();
+  k.padding = a.seq_len_kv.defined();
+  k.deterministic = pass == AttentionPass::Backward && a.deterministic;
   float scale = static_cast<float>(a.scale);
   std::memcpy(&k.scale_bits, &scale, sizeof scale);
   return k;
 }
 
-// Runs the cached (or newly built) graph of `key` with the tensors of `pack` on the device's
-// stream, with a workspace from the backend's allocator (freed in stream order after it).
+// The cached graph of `key`, built on first use; throws FusedAttentionRejected (and remembers
+// the refusal, printing it once) when cuDNN refuses it. Call with d.mutex held.
+fe::graph::Graph& graph_for(DeviceAttention& d, const AttentionGraphKey& key) {
+  auto refused = d.refused.find(key);
+  if (refused != d.refused.end()) throw FusedAttentionRejected(refused->second);
+  auto test_refusal = d.refused_for_testing.find({key.b, key.h, key.nq, key.dh});
+  if (test_refusal != d.refused_for_testing.end())
+    throw FusedAttentionRejected("fused attention: cuDNN refused " + key.str() + ": " + test_refusal->second);
+  GraphPtr& g = d.graphs[key];
+  if (g) return *g;
+  try {
+    request_linear_workspace();
+    g = key.pass == AttentionPass::Forward ? build_forward(key, d.handle)
+                                           : build_backward(key, d.handle);
+  } catch (const FusedAttentionRejected& e) {
+    d.graphs.erase(key);
+    d.refused.emplace(key, e.what());
+    std::fprintf(stderr, "%s; this shape runs the unfused softmax attention\n", e.what());
+    throw;
+  } catch (...) {
+    d.graphs.erase(key);
+    throw;
+  }
+  return *g;
+}
+
+// Runs the graph of `key` with the tensors of `pack` on the device's stream, with a workspace
+// from the backend's allocator (freed in stream order after it). Failures here are errors, not
+// refusals: the graph was supported.
 void run_graph(const AttentionGraphKey& key, int index,
                std::unordered_map<int64_t, void*>& pack) {
   DeviceAttention& d = device_attention(index);
   cuda::DeviceGuard guard(index);
   std::lock_guard<std::mutex> lock(d.mutex);
-  GraphPtr& g = d.graphs[key];
-  if (!g) {
+  fe::graph::Graph& g = graph_for(d, key);
+  int64_t workspace_bytes = 0;
+  fe::error_t size_status = g.get_workspace_size(workspace_bytes);
+  ST_CHECK(size_status.is_good(), "fused attention: cuDNN workspace size failed for ", key.str(), ": ",
+           size_status.get_message());
+  CudaAllocator& alloc = d.backend.allocator();
+  void* workspace = nullptr;
+  if (workspace_bytes > 0) {
     try {
-      g = key.pass == AttentionPass::Forward ? build_forward(key, d.handle)
-                                             : build_backward(key, d.handle);
-    } catch (...) {
-      d.graphs.erase(key);
-      throw;
+      workspace = alloc.allocate(static_cast<size_t>(workspace_bytes));
+    } catch (const Error& e) {
+      ST_THROW("fused attention: ", key.str(), " needs ", workspace_bytes, " bytes of cuDNN workspace",
+               key.deterministic ? " (the deterministic backward's dP workspace, B H Nq Nk bf16; "
+                                   "train.deterministic: false keeps it O(N) at the price of "
+                                   "run-to-run differences in the last bits)"
+                                 : "",
+               ": ", e.what());
     }
   }
-  int64_t workspace_bytes = 0;
-  check_fe(g->get_workspace_size(workspace_bytes), "workspace size", key);
-  CudaAllocator& alloc = d.backend.allocator();
-  void* workspace = workspace_bytes > 0 ? alloc.allocate(static_cast<size_t>(workspace_bytes))
-                                        : nullptr;
-  fe::error_t status = g->execute(d.handle, pack, workspace);
+  fe::error_t status = g.execute(d.handle, pack, workspace);
   if (workspace) alloc.deallocate(workspace, static_cast<size_t>(workspace_bytes));
-  check_fe(status, "execution", key);
+  ST_CHECK(status.is_good(), "fused attention: cuDNN execution failed for ", key.str(), ": ",
+           status.get_message());
+}
+
+void add_masks(const FusedAttentionArgs& a, std::unordered_map<int64_t, void*>& pack) {
+  if (a.bias.defined()) pack[kBias] = a.bias.raw_data();
+  if (a.seq_len_kv.defined()) {
+    pack[kSeqLenQ] = a.seq_len_q.raw_data();
+    pack[kSeqLenKV] = a.seq_len_kv.raw_data();
+  }
 }
 
 }  // namespace
@@ -305,7 +386,7 @@ void cuda_fused_attention_forward(const FusedAttentionArgs& a, const Tensor& o,
   std::unordered_map<int64_t, void*> pack = {
       {kQ, a.q.raw_data()}, {kK, a.k.raw_data()},  {kV, a.v.raw_data()},
       {kO, o.raw_data()},   {kStats, stats.raw_data()}};
-  if (a.bias.defined()) pack[kBias] = a.bias.raw_data();
+  add_masks(a, pack);
   run_graph(key, a.q.device().index, pack);
 }
 
@@ -327,8 +408,37 @@ void cuda_fused_attention_backward(const FusedAttentionArgs& a, const Tensor& o,
       {kQ, a.q.raw_data()}, {kK, a.k.raw_data()},   {kV, a.v.raw_data()},
       {kO, o.raw_data()},   {kDO, d_o.raw_data()}, {kStats, stats.raw_data()},
       {kDQ, dq.raw_data()}, {kDK, dk.raw_data()},  {kDV, dv.raw_data()}};
-  if (a.bias.defined()) pack[kBias] = a.bias.raw_data();
+  add_masks(a, pack);
   run_graph(key, a.q.device().index, pack);
+}
+
+void cuda_fused_attention_prepare(const FusedAttentionArgs& a, const Tensor& o, const Tensor& stats,
+                                  bool backward) {
+  AttentionGraphKey forward = key_for(AttentionPass::Forward, a, o, stats);
+  AttentionGraphKey backward_key = key_for(AttentionPass::Backward, a, o, stats);
+  int index = a.q.device().index;
+  DeviceAttention& d = device_attention(index);
+  cuda::DeviceGuard guard(index);
+  std::lock_guard<std::mutex> lock(d.mutex);
+  graph_for(d, forward);
+  if (backward) graph_for(d, backward_key);
+}
+
+void refuse_fused_attention_shape_for_testing(const Tensor& q, const std::string& reason) {
+  ST_CHECK(q.dim() == 4 && q.device().is_cuda(), "refuse_fused_attention_shape_for_testing: q must be a (B, H, N, d_h) CUDA tensor");
+  DeviceAttention& d = device_attention(q.device().index);
+  std::lock_guard<std::mutex> lock(d.mutex);
+  d.refused_for_testing[{q.size(0), q.size(1), q.size(2), q.size(3)}] = reason;
+}
+
+int64_t fused_attention_dp_workspace_bytes(int64_t B, int64_t H, int64_t Nq, int64_t Nk,
+                                           bool deterministic, int device_index) {
+  if (!deterministic) return 0;
+  int major = 0;
+  ST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_index));
+  if (major == 9 && cudnnGetVersion() >= 92500) return 0;  // ordered dQ (request_linear_workspace)
+  auto round_up = [](int64_t n, int64_t m) { return (n + m - 1) / m * m; };
+  return B * H * round_up(Nq, 64) * round_up(Nk, 128) * 2;
 }
 
 }  // namespace st

@@ -20,11 +20,13 @@ struct AttentionGraphKey {
   // Element strides of q, k, v and o (d_o and the gradients share those of o, q, k, v).
   std::array<int64_t, 4> q_strides{}, k_strides{}, v_strides{}, o_strides{};
   bool causal = false, has_bias = false;
+  bool padding = false;        // cuDNN's padding mask from seq_len_q / seq_len_kv
+  bool deterministic = false;  // backward: ordered dQ accumulation
   uint32_t scale_bits = 0;  // the f32 scale's bits: equal keys mean equal graphs
 
   auto tied() const {
     return std::tie(pass, b, h, nq, nk, dh, q_strides, k_strides, v_strides, o_strides, causal,
-                    has_bias, scale_bits);
+                    has_bias, padding, deterministic, scale_bits);
   }
   bool operator<(const AttentionGraphKey& o) const { return tied() < o.tied(); }
   std::string str() const;  // for error messages: "forward B 2 H 3 Nq 7 Nk 7 d_h 64 causal ..."
