@@ -54,7 +54,7 @@ double time_steps(const Options& o, ProcessGrid& grid, int64_t* sp_bytes) {
     RunContext ctx = grid.context(1, static_cast<uint32_t>(s), o.batch, o.n, cfg.uses_cls());
     model.zero_grad();
     ModelOutput out = model.run(mine, Tensor(), ctx);
-    ParallelLoss pl = parallel_loss(model, out, my_labels, grid);
+    ParallelLoss pl = parallel_loss(model, out, my_labels, grid, grid.world());
     sync.begin_backward(true);
     pl.root.backward();
     sync.finish();

@@ -5,6 +5,7 @@
 
 #include <unistd.h>  // gethostname
 
+#include "distributed/device_routing.h"
 #include "distributed/host_staging.h"
 #include "distributed/nccl/nccl_communicator.h"
 
@@ -32,31 +33,42 @@ bool ranks_share_a_device(const ProcessGrid& grid, const Device& device) {
   return false;
 }
 
+namespace {
+
+// How device tensors of `group` (the world, or an SP group) travel on cuda: NCCL over the group,
+// or the group's own communicator with host staging, and why. Collective over the world.
+CommunicatorChoice device_collectives(const ProcessGrid& grid, Communicator& group, const Device& device,
+                                      double timeout_seconds, const std::string& what) {
+  if (grid.world().name() == "mpi" && ranks_share_a_device(grid, device)) {
+    // NCCL needs one GPU per rank (more ranks than GPUs on a node: local rank % visible devices).
+    return {std::make_shared<HostStagingCommunicator>(borrow(group)),
+            what + ": mpi with host staging (ranks of a node share " + device.str() + "; NCCL needs one GPU per rank)"};
+  }
+  if (nccl_built() && group.name() == "mpi")
+    return {std::make_shared<DeviceRoutingCommunicator>(borrow(group),
+                                                        make_nccl_communicator(group, device.index, timeout_seconds)),
+            what + ": nccl on " + device.str()};
+  return {std::make_shared<HostStagingCommunicator>(borrow(group)),
+          what + ": " + group.name() + " with host staging (" +
+              (nccl_built() ? "the communicator is not mpi, NCCL cannot bootstrap from it" : "this build has no NCCL") +
+              ")"};
+}
+
+}  // namespace
+
 CommunicatorChoice gradient_communicator(const ProcessGrid& grid, const Device& device,
                                          double timeout_seconds) {
   Communicator& world = grid.world();
   if (device.is_cpu()) return {borrow(world), ""};  // MPI (or local): host buffers
   if (grid.world_size() == 1) return {std::make_shared<LocalCommunicator>(), ""};
-  if (world.name() == "mpi" && ranks_share_a_device(grid, device)) {
-    // NCCL needs one GPU per rank (more ranks than GPUs on a node: local rank % visible devices).
-    return {std::make_shared<HostStagingCommunicator>(borrow(world)),
-            "gradient all-reduce: mpi with host staging (ranks of a node share " + device.str() +
-                "; NCCL needs one GPU per rank)"};
-  }
-  if (nccl_built() && world.name() == "mpi")
-    return {make_nccl_communicator(world, device.index, timeout_seconds),
-            "gradient all-reduce: nccl on " + device.str()};
-  return {std::make_shared<HostStagingCommunicator>(borrow(world)),
-          "gradient all-reduce: " + world.name() + " with host staging (" +
-              (nccl_built() ? "the world communicator is not mpi, NCCL cannot bootstrap from it"
-                            : "this build has no NCCL") +
-              ")"};
+  return device_collectives(grid, world, device, timeout_seconds, "gradient all-reduce");
 }
 
-CommunicatorChoice sequence_parallel_communicator(const ProcessGrid& grid, const Device& device) {
+CommunicatorChoice sequence_parallel_communicator(const ProcessGrid& grid, const Device& device,
+                                                  double timeout_seconds) {
   if (!device.is_cuda() || grid.sp_size() == 1) return {borrow(grid.sp()), ""};
-  auto staged = std::make_shared<HostStagingCommunicator>(borrow(grid.sp()));
-  return {staged, "sequence-parallel collectives: " + staged->name() + " (states of B x H x d_h^2 values per layer)"};
+  return device_collectives(grid, grid.sp(), device, timeout_seconds,
+                            "sequence-parallel collectives (states of B x H x d_h^2 values per layer)");
 }
 
 }  // namespace st

@@ -21,16 +21,21 @@ struct CommunicatorChoice {
 // across hosts would only choose the slower (still correct) host-staged path.
 bool ranks_share_a_device(const ProcessGrid& grid, const Device& device);
 
-// The gradient all-reduce. cpu: the world communicator (host buffers). cuda: local for one
-// process; MPI with host staging when ranks share a device (NCCL needs one GPU per rank); NCCL
-// when it is built and the world is MPI; else the world with host staging. On cuda with more
-// than one process this is collective over the world (the device check, NCCL's initialisation).
+// The world's communicator for the run's tensors, host and device alike: the gradient all-reduce,
+// the loss and metric sums, host flags. cpu: the world communicator (host buffers). cuda: local
+// for one process; MPI with host staging when ranks share a device (NCCL needs one GPU per rank);
+// NCCL for device tensors and MPI for host ones (DeviceRoutingCommunicator) when NCCL is built and
+// the world is MPI; else the world with host staging. On cuda with more than one process this is
+// collective over the world (the device check, NCCL's initialisation).
 CommunicatorChoice gradient_communicator(const ProcessGrid& grid, const Device& device,
                                          double timeout_seconds);
 
-// The sequence-parallel collectives: grid.sp(), except on cuda with sp > 1, where host tensors
-// (token counts) and device tensors (the (B, H, d_h, d_h) states, independent of N) share the
-// SP group's MPI communicator, device tensors staged through host buffers.
-CommunicatorChoice sequence_parallel_communicator(const ProcessGrid& grid, const Device& device);
+// The sequence-parallel collectives (the (B, H, d_h, d_h) states, independent of N, and token
+// counts): grid.sp(), except on cuda with sp > 1, where device tensors go over an NCCL
+// communicator of the SP group (host tensors over its MPI one), chosen by the same rules as the
+// gradient all-reduce: host staging through the SP group's MPI communicator where ranks share a
+// device, NCCL is not built or the world is not MPI. Collective over the world on cuda with sp > 1.
+CommunicatorChoice sequence_parallel_communicator(const ProcessGrid& grid, const Device& device,
+                                                  double timeout_seconds);
 
 }  // namespace st

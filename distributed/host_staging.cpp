@@ -3,6 +3,8 @@
 // synchronizes its stream), so a staged buffer always holds finished results.
 #include "distributed/host_staging.h"
 
+#include "core/tensor/host_reads.h"
+
 namespace st {
 
 namespace {
@@ -10,6 +12,7 @@ namespace {
 Tensor staged(const Tensor& x) {
   if (x.device().is_cpu()) return x;
   Tensor h = Tensor::empty(x.shape(), x.dtype(), Device::cpu());
+  StagedReadScope staging;  // a read for the transfer, counted apart (core/tensor/host_reads.h)
   copy_into(h, x);
   return h;
 }

@@ -4,7 +4,7 @@
 namespace st {
 
 ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out, const Tensor& targets,
-                           const ProcessGrid& grid) {
+                           const ProcessGrid& grid, Communicator& world) {
   Tensor local_sum, local_count;
   if (out.logits.defined()) local_sum = model.loss_sum(out.logits, targets, &local_count);
   Device device = local_sum.defined() ? local_sum.device() : out.zero_loss.device();
@@ -12,7 +12,7 @@ ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out,
   Tensor totals = local_sum.defined()
                       ? concat({local_sum.detach().to(DType::F64).reshape({1}), local_count.reshape({1})}, 0)
                       : Tensor::zeros({2}, DType::F64, device);
-  grid.world().all_reduce_sum(totals);
+  world.all_reduce_sum(totals);
   Tensor sum = totals.narrow(0, 0, 1), count = totals.narrow(0, 1, 1);
   // max(count, 1) for a whole-number count: a batch that counts nothing has a zero sum, so its
   // mean and root are 0.

@@ -3,8 +3,10 @@
 // over the whole global batch: each rank's root is its summed cross-entropy x dp / (number of
 // counted targets over all ranks). Ranks without logits (SP ranks other than the first, for
 // classification) use the model's zero_loss so that their share of backward still runs.
-// Everything stays on the model's device: the sums and counts are all-reduced there and nothing
-// is read back (core/tensor/host_reads.h); read `mean` when the value is needed.
+// Everything stays on the model's device: the sums and counts are all-reduced there over `world`
+// (a communicator of the whole grid that takes the device's tensors: the run's gradient
+// communicator) and nothing is read back (core/tensor/host_reads.h); read `mean` when the value
+// is needed.
 #pragma once
 #include "core/nn/model.h"
 #include "distributed/process_grid.h"
@@ -18,6 +20,6 @@ struct ParallelLoss {
 };
 
 ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out, const Tensor& targets,
-                           const ProcessGrid& grid);
+                           const ProcessGrid& grid, Communicator& world);
 
 }  // namespace st

@@ -20,6 +20,7 @@
 #include "core/backend/fused_attention.h"
 #include "core/build_info.h"
 #include "core/nn/memory_estimate.h"
+#include "core/tensor/host_reads.h"
 #include "core/nn/model.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
@@ -302,7 +303,7 @@ void Trainer::Impl::choose_device() {
   DeviceChoice dc = st::choose_device(cfg.device, cuda_built(), cuda_device_count(), local);
   device = dc.device;
   if (cfg.device != "cpu") device_note = dc.reason;
-  CommunicatorChoice sp = sequence_parallel_communicator(grid, device);
+  CommunicatorChoice sp = sequence_parallel_communicator(grid, device, cfg.dist.timeout_seconds);
   sp_comm = sp.comm;
   sp_note = sp.note;
   if (precision == Precision::BF16 && device.is_cpu())
@@ -678,9 +679,9 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
       sums = sums.defined() ? add(sums, batch) : batch;
     }
   }
-  // One read for the whole evaluation: (4) f64 summed over the world.
+  // One read for the whole evaluation: (4) f64 summed over the world (on the device).
   if (!sums.defined()) sums = on_device(Tensor::zeros({4}, DType::F64));
-  grid.world().all_reduce_sum(sums);
+  grad_comm->all_reduce_sum(sums);
   auto v = sums.to_vector<double>();
   model->train();
   *loss_out = v[1] > 0 ? v[0] / v[1] : 0;
@@ -773,7 +774,7 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
     set_padding(b, ctx);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
-    ParallelLoss pl = parallel_loss(*model, out, targets, grid);
+    ParallelLoss pl = parallel_loss(*model, out, targets, grid, *grad_comm);
     Tensor metric = out.logits.defined() ? metric_counts(out.logits, targets) : on_device(Tensor::zeros({2}, DType::F64));
     Tensor micro_sums = concat({pl.mean.reshape({1}), metric}, 0);
     sums = sums.defined() ? add(sums, micro_sums) : micro_sums;
@@ -785,7 +786,7 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   // metric, and the gradients' sum of squares (their norm decides the clipping, done here on the
   // host's word, and whether the step is finite).
   Tensor metric = sums.narrow(0, 1, 2).contiguous();
-  grid.world().all_reduce_sum(metric);
+  grad_comm->all_reduce_sum(metric);  // on the device
   Tensor squares = grad_sum_of_squares(model->parameters()).to(device).reshape({1});
   std::vector<double> v = concat({sums.narrow(0, 0, 1), metric, squares}, 0).to_vector<double>();
   r.loss = v[0] / static_cast<double>(accum);
@@ -954,6 +955,7 @@ RunResult Trainer::Impl::run() {
   log->info(head);
   log->info("build: " + version_text("st-train") + "; CPU matrix products: " + cpu_blas_description());
   Progress progress{Clock::now(), state.step};
+  int64_t first_step = state.step, reads_before = host_read_count(), staged_before = staged_read_count();
   {
     InTrainingLoop loop;  // SIGTERM / SIGINT: checkpoint at the next step boundary
     while (state.step < cfg.train.steps) {
@@ -973,6 +975,15 @@ RunResult Trainer::Impl::run() {
         return res;
       }
     }
+  }
+  // Host reads (core/tensor/host_reads.h): on a GPU each one is a stream synchronisation.
+  int64_t steps_run = state.step - first_step;
+  if (steps_run > 0) {
+    int64_t reads = host_read_count() - reads_before, staged = staged_read_count() - staged_before;
+    log->info("host reads: " + std::to_string(reads) + " in " + std::to_string(steps_run) + " steps (" +
+              fmt("%.2f", static_cast<double>(reads) / static_cast<double>(steps_run)) +
+              " per step, validation and checkpoints included)" +
+              (staged > 0 ? "; " + std::to_string(staged) + " more to stage collectives through the host" : ""));
   }
   RunResult res;
   res.steps_done = state.step;

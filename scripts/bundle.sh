@@ -54,7 +54,7 @@ done
 programs=(st-train st-eval st-data st-import st-tiny-train st-bench st-bench-attention st-bench-core
           st-bench-dist st-bench-loader)
 gpu_tests=(st_cuda_tests st_cuda_op_tests st_cuda_train_tests st_nccl_tests st_cuda_dp_tests
-           st_cuda_fused_attention_tests)
+           st_cuda_fused_attention_tests st_device_routing_tests)
 
 # ---- the build -----------------------------------------------------------------------------
 if [ -z "$from_build" ]; then

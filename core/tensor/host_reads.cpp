@@ -9,11 +9,17 @@ namespace st {
 
 namespace {
 std::atomic<int64_t> g_host_reads{0};
+std::atomic<int64_t> g_staged_reads{0};
+thread_local bool t_staging = false;
 }  // namespace
 
 int64_t host_read_count() { return g_host_reads.load(std::memory_order_relaxed); }
+int64_t staged_read_count() { return g_staged_reads.load(std::memory_order_relaxed); }
 
-void note_host_read() { g_host_reads.fetch_add(1, std::memory_order_relaxed); }
+void note_host_read() { (t_staging ? g_staged_reads : g_host_reads).fetch_add(1, std::memory_order_relaxed); }
+
+StagedReadScope::StagedReadScope() : previous_(t_staging) { t_staging = true; }
+StagedReadScope::~StagedReadScope() { t_staging = previous_; }
 
 template <class T>
 std::vector<T> host_values(const Tensor& t) {

@@ -18,6 +18,22 @@ class Tensor;
 int64_t host_read_count();  // since the process started; all threads
 void note_host_read();      // one more read (called by the tensor API and the value-returning ops)
 
+// Reads made by a communicator that stages device tensors through host buffers (where ranks
+// share a GPU, so NCCL cannot run): counted apart from host_read_count(), since they move data
+// between ranks rather than bring values to the host's decisions. Within a StagedReadScope on a
+// thread, note_host_read() counts here instead.
+int64_t staged_read_count();
+class StagedReadScope {
+ public:
+  StagedReadScope();
+  ~StagedReadScope();
+  StagedReadScope(const StagedReadScope&) = delete;
+  StagedReadScope& operator=(const StagedReadScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // The elements of a contiguous CPU tensor that holds host data (not counted); throws for a
 // tensor on another device or not contiguous.
 template <class T> std::vector<T> host_values(const Tensor& t);

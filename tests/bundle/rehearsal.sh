@@ -163,7 +163,8 @@ step "the GPU suite from the bundle file, rehearsed: tests/gpu/run.sh --bundle F
 ST_GPU_UNPACK_DIR="$work/gpu" ST_GPU_BUDGET_S=240 bash "$src/tests/gpu/run.sh" --bundle "$work/bundle.tar.xz" \
   --rehearse > gpu.out 2>&1 || { cat gpu.out; fail "the GPU suite's rehearsal from the bundle"; }
 sed -n '/==== GPU suite summary/,$p' gpu.out
-for t in st_cuda_tests st_cuda_op_tests st_cuda_train_tests st_cuda_fused_attention_tests st_nccl_tests st_cuda_dp_tests; do
+for t in st_cuda_tests st_cuda_op_tests st_cuda_train_tests st_cuda_fused_attention_tests st_device_routing_tests \
+         st_nccl_tests st_cuda_dp_tests; do
   grep -qE "^  $t: [0-9]+ passed, [1-9][0-9]* skipped, 0 failed \(skipped: .*(no CUDA device|CUDA device per local rank)" gpu.out ||
     fail "$t did not run from the bundle and skip with its reason"
 done

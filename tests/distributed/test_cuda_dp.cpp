@@ -114,7 +114,8 @@ TEST(CudaDataParallel, TwoRanksOnCudaMatchTwoRanksOnCpu) {
 }
 
 // sp = 2: each rank holds half of every sequence; the (B, H, d_h, d_h) states are all-reduced
-// (non-causal) or prefix-summed (causal) through MPI with host staging.
+// (non-causal) or prefix-summed (causal) through NCCL with a GPU per rank, else through MPI with
+// host staging (both ranks on one GPU); the log says which.
 TEST(CudaSequenceParallel, TwoRanksOnCudaMatchTwoRanksOnCpu) {
   auto world = MpiCommunicator::world(120.0);
   ST_REQUIRE_CUDA_RANKS(world);
@@ -123,7 +124,12 @@ TEST(CudaSequenceParallel, TwoRanksOnCudaMatchTwoRanksOnCpu) {
                            : "{d_model: 16, heads: 2, layers: 2, d_ff: 24, dropout: 0.1}";
     std::string log = compare_cpu_and_cuda(world, 2, model, lm);
     if (world->rank() == 0) {
-      EXPECT_NE(log.find("sequence-parallel collectives: mpi+host-staging"), std::string::npos) << log;
+      bool nccl = log.find("sequence-parallel collectives (states of B x H x d_h^2 values per layer): nccl") !=
+                  std::string::npos;
+      bool staged = log.find("sequence-parallel collectives (states of B x H x d_h^2 values per layer): mpi with "
+                             "host staging") != std::string::npos;
+      EXPECT_TRUE(nccl || staged) << log;
+      std::printf("cuda sequence parallel: states through %s\n", nccl ? "nccl" : "mpi with host staging");
     }
   }
 }

@@ -101,7 +101,7 @@ TEST_P(Equivalence, FiveStepsWithDropoutMatchSingleProcess) {
     Tensor my_targets = rows_cols(targets, r0, b_local, c0, cols);
     dist.zero_grad();
     ModelOutput out = dist.run(my_ids, my_ids2, ctx);
-    ParallelLoss pl = parallel_loss(dist, out, my_targets, grid);
+    ParallelLoss pl = parallel_loss(dist, out, my_targets, grid, grid.world());
     sync.begin_backward(true);
     pl.root.backward();
     sync.finish();

@@ -210,6 +210,7 @@ run_tests() {  # NAME WANT_SECONDS RANKS
 if want tests; then
   run_tests st_cuda_tests 60 1
   run_tests st_cuda_fused_attention_tests 40 1
+  run_tests st_device_routing_tests 20 1
   run_tests st_cuda_op_tests 60 1
   run_tests st_cuda_train_tests 90 1
   run_tests st_nccl_tests 40 2
