@@ -44,6 +44,7 @@
 #include "core/ops/precision.h"
 #include "core/optim/adamw.h"
 #include "core/build_info.h"
+#include "bench/whole_step.h"
 
 namespace {
 
@@ -75,6 +76,8 @@ struct Options {
   Precision precision = Precision::FP32;
   bool fused_softmax = false;  // softmax attention runs cuDNN's fused kernel: no N x N in memory
   double padding = 0;          // fraction of each sequence that is padding, at its end
+  bool whole_step = false;     // time st-train's whole step (bench/whole_step.h), not the model alone
+  bool keep_run = false;       // --whole-step: keep the temporary run directory
   bool nondeterministic = false;  // the fused softmax backward's atomic dQ (train.deterministic false)
   // The extra columns (device, precision, step_tflop, mfu) appear off the CPU fp32 path only,
   // so the CPU output keeps its format.
@@ -233,6 +236,41 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
   return r;
 }
 
+// One shape through st-train's whole step (bench/whole_step.h): the step time is the median of
+// the trainer's own per-step times; fwd/bwd/opt are not split (0); the peak includes the
+// parameters and AdamW state.
+Row run_whole_step_shape(const Options& o, AttentionKind kind, int64_t n) {
+  WholeStepSpec spec;
+  spec.model = config_for(o, kind, n);
+  spec.batch = o.batch;
+  spec.n = n;
+  spec.warmup = o.warmup;
+  spec.steps = o.steps;
+  spec.device = o.device.is_cpu() ? "cpu" : "cuda";
+  spec.precision = precision_name(o.precision);
+  spec.threads = o.threads;
+  spec.padding = o.padding;
+  spec.deterministic = !o.nondeterministic;
+  spec.keep_dir = o.keep_run;
+  WholeStepResult w = run_whole_step(spec);
+  Row r;
+  r.kind = name_of(kind);
+  r.n = n;
+  r.batch = o.batch;
+  double T = double(o.batch) * double(n);
+  r.step_ms = 1e3 * median(w.step_seconds);
+  r.tokens_per_s = T / (r.step_ms / 1e3);
+  r.peak_bytes = w.peak_bytes;
+  r.bytes_per_token = double(w.peak_bytes) / T;
+  r.model_gflops = step_flops(o, kind, n) / (r.step_ms / 1e3) / 1e9;
+  r.mfu = r.model_gflops / (o.peak_tflops * 1e3);
+  char note[160];
+  std::snprintf(note, sizeof note, "whole st-train step; %.2f host reads per step%s", w.host_reads_per_step,
+                o.keep_run ? (" (run kept in " + w.dir + ")").c_str() : "");
+  r.note = note;
+  return r;
+}
+
 double measure_sgemm_peak() {
   const int64_t S = 2048;
   Tensor a = Tensor::randn({S, S}, 1), b = Tensor::randn({S, S}, 2), c = Tensor::empty({S, S});
@@ -275,6 +313,11 @@ int main(int argc, char** argv) {
                  "counted in the peak")
       ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
+  app.add_flag("--whole-step", o.whole_step,
+               "time st-train's whole step (data loader, masks, metrics, its one host read, logging every step, "
+               "AdamW) on a generated split, instead of the model alone: step_ms is the trainer's own step time; "
+               "fwd_ms, bwd_ms and opt_ms are 0");
+  app.add_flag("--keep-run", o.keep_run, "--whole-step: keep the temporary run directory (its path is in the note)");
   app.add_flag("--nondeterministic", o.nondeterministic,
                "the fused softmax attention's backward sums dQ with atomics (train.deterministic: false): O(N) "
                "workspace on every cuDNN, last bits vary from run to run");
@@ -363,7 +406,9 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "st-bench: %s N=%lld (%lld parameters)\n", r.kind.c_str(), (long long)n,
                        (long long)params);
           try {
-            r = run_shape(os, kind, n);
+            Row measured = o.whole_step ? run_whole_step_shape(os, kind, n) : run_shape(os, kind, n);
+            measured.params = params;
+            r = measured;
           } catch (const std::exception& e) {
             // E.g. out of device memory past the estimate: this shape fails, the others still run.
             r.status = "failed";

@@ -21,7 +21,9 @@
 #   D=1024 HEADS=16 LAYERS=4 TOKENS=65536 NS="1024 4096 16384 65536" KINDS="simpletron softmax"
 #   ATT_NS="1024 2048 4096 16384 65536" STEPS=5 WARMUP=2 PEAK_TFLOPS=989 COMPILE_NS (all N, or
 #   4096 alone when the budget is under 420 s; "none" skips torch.compile) TORCH_FIRST_ROW=1
-#   (PyTorch's last block on position 0 only, as ours runs; 0: its plain model)
+#   (PyTorch's last block on position 0 only, as ours runs; 0: its plain model) WHOLE_STEP=1 (ours
+#   timed as st-train's whole step: loader, masks, metrics, its one host read, logging; PyTorch's
+#   rows time its model step alone, so the ratio is conservative; 0: our model step alone)
 # Exit: 0 done, 2 bad arguments, 3 no GPU visible, 1 our benchmark binaries missing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +43,7 @@ done
 
 BUILD=${BUILD:-build-gpu} BIN=${BIN:-$BUILD/bench} OUT=${OUT:-$BUILD/bench-gpu} REPS=${REPS:-1} PRECISION=${PRECISION:-bf16}
 D=${D:-1024} HEADS=${HEADS:-16} LAYERS=${LAYERS:-4} TOKENS=${TOKENS:-65536} STEPS=${STEPS:-5}
-WARMUP=${WARMUP:-2} PEAK_TFLOPS=${PEAK_TFLOPS:-989} KINDS=${KINDS:-"simpletron softmax"}
+WARMUP=${WARMUP:-2} PEAK_TFLOPS=${PEAK_TFLOPS:-989} KINDS=${KINDS:-"simpletron softmax"} WHOLE_STEP=${WHOLE_STEP:-1}
 device=cuda att_dtype=bf16 att_backends=flash,cudnn
 if (( smoke )); then  # tiny shapes on the CPU; the flash backend has a CPU kernel in PyTorch
   device=cpu D=64 HEADS=4 LAYERS=1 TOKENS=256 STEPS=1 WARMUP=1 att_dtype=fp32 att_backends=flash,math
@@ -137,7 +139,7 @@ torch_args() {  # KIND: softmax as SDPA; the last block on position 0 only unles
 }
 for rep in $(seq 1 "$REPS"); do
   for kind in $KINDS; do
-    run "ours_${kind}_$rep" 150 "$ours" $(step_args "$kind" "$NS")
+    run "ours_${kind}_$rep" 150 "$ours" $(step_args "$kind" "$NS") $( (( WHOLE_STEP )) && echo --whole-step)
     [[ -n $torch_reason ]] && continue
     run "eager_${kind}_$rep" 150 python3 bench/torch_reference.py $(step_args "$kind" "$NS") $(torch_args "$kind")
   done
@@ -216,6 +218,9 @@ if first:
           "attention is F.scaled_dot_product_attention (flash). "
           + ("Both compute only position 0 in the last block (the CLS head reads nothing else). "
              if first_row else "Ours computes only position 0 in the last block, PyTorch every row. ")
+          + ("Ours is st-train's whole step (loader, masks, metrics, its one host read, logging; "
+             "`st-bench --whole-step`), PyTorch's its model step alone. "
+             if any("whole st-train step" in r.get("note", "") for rs in ours.values() for r in rs) else "")
           + "MFU counts the nominal FLOPs of every row of every block (`st-bench --help`), so a bf16 "
           "peak is the yardstick for fp32 runs too. Ours / X > 1: ours faster.")
 else:
