@@ -117,7 +117,12 @@ void CudaBackend::copy_from_host(void* dst, const void* host_src, size_t bytes) 
   if (bytes == 0) return;
   cuda::DeviceGuard guard(index_);
   ST_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
-  ST_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  // From pageable memory (every host tensor: the CPU allocator's) the copy returns once the bytes
+  // are staged by the driver, with no device synchronisation, so the source may go at once and
+  // the upload does not stall the stream. Pinned memory is read by the DMA later: wait for it.
+  cudaPointerAttributes attributes{};
+  ST_CUDA_CHECK(cudaPointerGetAttributes(&attributes, host_src));
+  if (attributes.type == cudaMemoryTypeHost) ST_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* src, size_t bytes) {
