@@ -116,7 +116,11 @@ int main(int argc, char** argv) {
     Batch b;
     bool lm = stored.task == TaskKind::LanguageModel;
     while (loader.next(b)) {
-      Tensor logits = model.forward(on_device(b.inputs), on_device(b.inputs2), RunContext{});
+      RunContext ctx;  // padding decided on the host, as st-train does
+      BatchPadding padding = batch_padding(b);
+      ctx.may_pad = padding.any;
+      ctx.padding_at_end = padding.at_end;
+      Tensor logits = model.forward(on_device(b.inputs), on_device(b.inputs2), ctx);
       Tensor targets = on_device(lm ? SimpleTronModel::next_token_targets(b.inputs) : b.labels);
       Tensor n;
       loss_sum += model.loss_sum(logits, targets, &n).item();
