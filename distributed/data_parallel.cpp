@@ -54,7 +54,7 @@ void GradientSync::begin_backward(bool sync) {
 }
 
 void GradientSync::on_ready(size_t bucket) {
-  if (!syncing_) return;
+  if (!syncing_ || !overlap_) return;
   ++buckets_[bucket].ready;
   launch_ready_in_order(/*in_backward=*/true);
   for (Bucket& b : buckets_)  // drive MPI progress

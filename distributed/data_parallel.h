@@ -25,6 +25,11 @@ class GradientSync {
 
   // Before each micro-batch's backward: `sync` on the last micro-batch of a step only.
   void begin_backward(bool sync);
+  // false: every bucket is launched in finish(), in order, none inside backward. For runs whose
+  // ranks also issue other collectives during backward on another device communicator (sequence
+  // parallelism over NCCL): NCCL may deadlock when ranks issue collectives of two communicators
+  // in different orders, and which buckets are ready when differs between SP ranks.
+  void set_overlap(bool overlap) { overlap_ = overlap; }
   // After backward of the last micro-batch: launches what is left, waits, writes the averaged
   // gradients back (parameters without a gradient get one).
   void finish();
@@ -44,6 +49,7 @@ class GradientSync {
   void launch_ready_in_order(bool in_backward);
   void launch(Bucket& b);
 
+  bool overlap_ = true;
   std::vector<Tensor> params_;
   std::vector<size_t> bucket_of_;
   std::vector<Bucket> buckets_;

@@ -29,6 +29,7 @@
 #include "data/loader.h"
 #include "data/io_error.h"
 #include "distributed/communicator_choice.h"
+#include "distributed/host_staging.h"
 #include "distributed/data_parallel.h"
 #include "distributed/exit_codes.h"
 #include "distributed/parallel_loss.h"
@@ -303,7 +304,9 @@ void Trainer::Impl::choose_device() {
   DeviceChoice dc = st::choose_device(cfg.device, cuda_built(), cuda_device_count(), local);
   device = dc.device;
   if (cfg.device != "cpu") device_note = dc.reason;
-  CommunicatorChoice sp = sequence_parallel_communicator(grid, device, cfg.dist.timeout_seconds);
+  // A dry run sets up no NCCL (it communicates nothing on the device).
+  CommunicatorChoice sp = opts.dry_run ? CommunicatorChoice{borrow(grid.sp()), ""}
+                                       : sequence_parallel_communicator(grid, device, cfg.dist.timeout_seconds);
   sp_comm = sp.comm;
   sp_note = sp.note;
   if (precision == Precision::BF16 && device.is_cpu())
@@ -416,6 +419,9 @@ void Trainer::Impl::setup() {
   comm_note = gc.note;
   sync = std::make_unique<GradientSync>(model->named_parameters(), *grad_comm, static_cast<int>(dp),
                                         static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20)));
+  // On a GPU with sequence parallelism the SP collectives run inside backward on their own
+  // communicator: the buckets wait for finish(), so that every rank issues collectives in one order.
+  sync->set_overlap(!(device.is_cuda() && grid.sp_size() > 1));
   if (!comm_note.empty()) log->info(comm_note);
   if (!sp_note.empty()) log->info(sp_note);
   train_loader = std::make_unique<Loader>(loader_config(cfg.data.train, true));

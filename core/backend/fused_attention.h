@@ -4,7 +4,7 @@
 // nothing here needs CUDA headers. Layout: Q, K, V, O and their gradients are bf16 (B, H, N, d_h)
 // views whose last dimension is contiguous (any other strides; the op passes the (B, N, H, d_h)
 // "BSHD" memory order of the projections); stats is f32 (B, H, Nq, 1) contiguous. Every kernel
-// writes its outputs (=).
+// writes its outputs (=), except the backward's dk and dv rows past sequence lengths (below).
 #pragma once
 #include <string>
 
@@ -59,7 +59,9 @@ void cuda_fused_attention_prepare(const FusedAttentionArgs& args, const Tensor& 
 // accumulation; stats (B, H, Nq, 1) f32 = the log-sum-exp of each row's scores (natural log).
 void cuda_fused_attention_forward(const FusedAttentionArgs& args, const Tensor& o,
                                   const Tensor& stats);
-// dq, dk, dv (bf16, shapes of q, k, v) from o, its gradient d_o and the forward's stats.
+// dq, dk, dv (bf16, shapes of q, k, v) from o, its gradient d_o and the forward's stats. With
+// sequence lengths, the rows of dk and dv past each example's length are not written: the caller
+// zeroes them first.
 void cuda_fused_attention_backward(const FusedAttentionArgs& args, const Tensor& o,
                                    const Tensor& d_o, const Tensor& stats, const Tensor& dq,
                                    const Tensor& dk, const Tensor& dv);

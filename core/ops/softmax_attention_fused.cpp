@@ -171,6 +171,10 @@ Tensor softmax_attention_fused(const Tensor& q, const Tensor& k, const Tensor& v
     Tensor dq = heads_view(B, Nq, H, dh, DType::BF16, dev);
     Tensor dk = heads_view(B, Nk, H, dh, DType::BF16, dev);
     Tensor dv = heads_view(B, Nk, H, dh, DType::BF16, dev);
+    if (args.seq_len_kv.defined()) {  // cuDNN leaves the rows of keys past each length unwritten
+      be.fill(dk, 0.0);
+      be.fill(dv, 0.0);
+    }
     cuda_fused_attention_backward(args, o, d_o, stats, dq, dk, dv);
     auto to_f32 = [&](const Tensor& x, int64_t n) {
       Tensor t = heads_view(B, n, H, dh, DType::F32, dev);

@@ -450,7 +450,11 @@ std::shared_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap, in
   ST_CHECK(bad.item() == 0, "make_nccl_communicator: ", bad.item(),
            " rank(s) could not use their CUDA device (see their messages)");
   ncclComm_t comm = start_init(*mpi, device);
-  return std::make_shared<NcclCommunicator>(std::move(mpi), comm, device, timeout_seconds);
+  auto nccl = std::make_shared<NcclCommunicator>(std::move(mpi), comm, device, timeout_seconds);
+  // One collective now, on every rank together: NCCL connects peers lazily at a communicator's
+  // first collective, which should not happen while another communicator's work is in flight.
+  nccl->barrier();
+  return nccl;
 }
 
 }  // namespace st

@@ -5,8 +5,9 @@
 // workspace from its stream-ordered allocator. Each device has its own cuDNN handle bound to its
 // backend stream. Tensors: bf16 Q, K, V, O, dO, dQ, dK, dV (B, H, N, d_h) with a contiguous last
 // dimension, f32 stats (B, H, Nq, 1), and for masked keys either a bf16 bias (B, 1, Nq, Nk) or
-// i32 sequence lengths (B, 1, 1, 1) (cuDNN's padding mask); every output is written (=). The only
-// file that includes cudnn_frontend.h.
+// i32 sequence lengths (B, 1, 1, 1) (cuDNN's padding mask); every output is written (=) except,
+// with sequence lengths, the rows of dK and dV past each length (cuDNN computes only the rows
+// below it; the caller zeroes those buffers). The only file that includes cudnn_frontend.h.
 #include <cudnn_frontend.h>
 
 #include <atomic>
@@ -80,11 +81,9 @@ struct DeviceAttention {
 // The frontend reads CUDNN_FRONTEND_ATTN_DP_WORKSPACE_LIMIT when it lowers a backward graph: with
 // cuDNN 9.25 or newer on Hopper, a deterministic backward whose dP workspace would exceed the
 // limit uses the ordered-dQ kernel instead, whose workspace is O(N). 0 asks for that always. Set
-// once, before the first graph, unless the user set it.
-void request_linear_workspace() {
-  static std::once_flag once;
-  std::call_once(once, [] { ::setenv("CUDNN_FRONTEND_ATTN_DP_WORKSPACE_LIMIT", "0", /*overwrite=*/0); });
-}
+// while the program starts (one thread, so no getenv races with it), unless the user set it.
+constexpr const char* kDpWorkspaceLimit = "CUDNN_FRONTEND_ATTN_DP_WORKSPACE_LIMIT";
+[[maybe_unused]] const bool kLinearWorkspaceRequested = ::setenv(kDpWorkspaceLimit, "0", /*overwrite=*/0) == 0;
 
 DeviceAttention& device_attention(int index) {
   static std::atomic<DeviceAttention*> states[kMaxDevices];
@@ -305,7 +304,6 @@ fe::graph::Graph& graph_for(DeviceAttention& d, const AttentionGraphKey& key) {
   GraphPtr& g = d.graphs[key];
   if (g) return *g;
   try {
-    request_linear_workspace();
     g = key.pass == AttentionPass::Forward ? build_forward(key, d.handle)
                                            : build_backward(key, d.handle);
   } catch (const FusedAttentionRejected& e) {
@@ -434,11 +432,21 @@ void refuse_fused_attention_shape_for_testing(const Tensor& q, const std::string
 int64_t fused_attention_dp_workspace_bytes(int64_t B, int64_t H, int64_t Nq, int64_t Nk,
                                            bool deterministic, int device_index) {
   if (!deterministic) return 0;
+  auto round_up = [](int64_t n, int64_t m) { return (n + m - 1) / m * m; };
+  int64_t dp_bytes = B * H * round_up(Nq, 64) * round_up(Nk, 128) * 2;
   int major = 0;
   ST_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_index));
-  if (major == 9 && cudnnGetVersion() >= 92500) return 0;  // ordered dQ (request_linear_workspace)
-  auto round_up = [](int64_t n, int64_t m) { return (n + m - 1) / m * m; };
-  return B * H * round_up(Nq, 64) * round_up(Nk, 128) * 2;
+  // The frontend's rule: ordered dQ on Hopper with cuDNN >= 9.25 when the limit in the
+  // environment (ours: 0) parses as a byte count below the dP workspace.
+  if (major == 9 && cudnnGetVersion() >= 92500) {
+    const char* limit = std::getenv(kDpWorkspaceLimit);
+    if (limit != nullptr) {
+      char* end = nullptr;
+      long long parsed = std::strtoll(limit, &end, 10);
+      if (end != limit && *end == '\0' && parsed >= 0 && dp_bytes > parsed) return 0;
+    }
+  }
+  return dp_bytes;
 }
 
 }  // namespace st
