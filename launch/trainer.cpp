@@ -217,19 +217,20 @@ struct Trainer::Impl {
   void initialise_weights();
   void choose_device();
   Tensor on_device(const Tensor& t) const { return t.defined() ? t.to(device) : t; }
-  // Sets ctx.may_pad (the host batch holds padding: the model builds padding masks only then),
-  // ctx.padding_at_end (the fused softmax attention masks keys by length, O(N)) and
-  // ctx.deterministic, deciding on the host what the model would otherwise read back.
-  void set_padding(const Batch& b, RunContext& ctx) const {
+  // Sets ctx.may_pad (the host batch holds padding: the model builds padding masks only then)
+  // and ctx.padding_at_end (the fused softmax attention masks keys by length, O(N)), deciding on
+  // the host what the model would otherwise read back.
+  static void set_padding(const Batch& b, RunContext& ctx) {
     BatchPadding padding = batch_padding(b);
     ctx.may_pad = padding.any;
     ctx.padding_at_end = padding.at_end;
-    ctx.deterministic = cfg.train.deterministic;
   }
-  // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator.
+  // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator and
+  // train.deterministic.
   RunContext context(uint32_t step) const {
     RunContext ctx = grid.context(cfg.seed, step, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
     ctx.sp = sp_comm.get();
+    ctx.deterministic = cfg.train.deterministic;
     return ctx;
   }
   // The validation / test metric as logged: a cosine, or a percentage.
