@@ -45,6 +45,7 @@
 #include "core/optim/adamw.h"
 #include "core/build_info.h"
 #include "bench/whole_step.h"
+#include "launch/trainer.h"
 
 namespace {
 
@@ -351,6 +352,9 @@ int main(int argc, char** argv) {
     o.device = resolve_device(o.device_name);
     if (!o.device.is_cpu() && app.get_option("--memory-budget")->count() == 0) o.memory_gib = 120.0;
     for (int64_t n : o.n) for_shape(o, n);  // every N divides --tokens-per-step, checked up front
+    // --whole-step: SIGTERM / SIGINT end the trainer at a step boundary, so its temporary
+    // directory is removed (bench/whole_step.h); the rows written so far stand.
+    if (o.whole_step) install_preemption_handlers();
     ThreadDecision threads = apply_threads_alone(o.threads);
     o.threads = threads.threads;
     std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %s, %d threads (%s), "
@@ -409,6 +413,8 @@ int main(int argc, char** argv) {
             Row measured = o.whole_step ? run_whole_step_shape(os, kind, n) : run_shape(os, kind, n);
             measured.params = params;
             r = measured;
+          } catch (const WholeStepInterrupted&) {
+            throw;
           } catch (const std::exception& e) {
             // E.g. out of device memory past the estimate: this shape fails, the others still run.
             r.status = "failed";
@@ -446,6 +452,9 @@ int main(int argc, char** argv) {
       if (o.sgemm_peak) f << "# sgemm_peak_gflops," << peak << "\n";
     }
     return 0;
+  } catch (const WholeStepInterrupted& e) {
+    std::fprintf(stderr, "%s; the rows above are complete\n", e.what());
+    return 130;
   } catch (const std::exception& e) {
     // Our own messages name the program already; the core's get the prefix.
     std::string m = e.what();

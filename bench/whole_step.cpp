@@ -108,11 +108,13 @@ WholeStepResult run_whole_step(const WholeStepSpec& s) {
   Device device = s.device == "cuda" ? Device::cuda(0) : Device::cpu();
   reset_peak_memory(device);
   int64_t reads = host_read_count();
+  bool preempted = false;
   {
     StdoutTo quiet(res.dir + "/output.log");
     ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
-    Trainer(cfg, grid, TrainOptions{}).run();
+    preempted = Trainer(cfg, grid, TrainOptions{}).run().preempted;
   }
+  if (preempted) throw WholeStepInterrupted("st-bench --whole-step: interrupted by a signal");
   res.peak_bytes = memory_stats(device).peak_bytes;
   res.host_reads_per_step =
       static_cast<double>(host_read_count() - reads) / static_cast<double>(s.warmup + s.steps);

@@ -3,13 +3,18 @@
 // trains it with the Trainer (data loader, masks built from the ids, device-side metrics, the
 // step's one host read, logging every step, the optimizer) for warmup + steps steps, and reads
 // each step's time back from the run's metrics.jsonl. The run's own output goes to a log in that
-// directory, which is removed afterwards unless keep_dir.
+// directory, which is removed afterwards unless keep_dir. With the trainer's preemption handlers
+// installed (install_preemption_handlers), SIGTERM or SIGINT during the steps stops the run at the
+// next step boundary, the directory is removed and WholeStepInterrupted is thrown. (A signal
+// before the steps, while the split is written or the trainer sets up, ends the process at once,
+// as it ends st-train, and leaves the directory.)
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "core/nn/model_config.h"
+#include "core/tensor/error.h"
 
 namespace st {
 
@@ -29,6 +34,11 @@ struct WholeStepResult {
   int64_t peak_bytes = 0;            // the allocator's peak on the run's device over the run
   double host_reads_per_step = 0;    // core/tensor/host_reads.h, over the whole run
   std::string dir;                   // the temporary directory (gone unless keep_dir)
+};
+
+class WholeStepInterrupted : public Error {
+ public:
+  using Error::Error;
 };
 
 WholeStepResult run_whole_step(const WholeStepSpec& spec);
