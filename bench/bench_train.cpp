@@ -6,7 +6,9 @@
 // Model: the classifier of docs/design.md, "The model" (tokens + positions + CLS, pre-LN blocks,
 // GELU-erf FFN, CLS head), dropout 0 (benchmarking: no random masks), random tokens; --padding F
 // pads the last F of every sequence, so the padding masks (and, for the fused softmax attention,
-// its masking by key lengths) are built and counted as in training.
+// its masking by key lengths) are built and counted as in training. --recompute block runs the
+// blocks under activation recompute (train.recompute; the extra forward is in bwd_ms, not in the
+// nominal model FLOPs).
 // Peak memory is the core allocator's peak over one step on the benchmarked device (the CUDA
 // allocator's statistics on cuda); bytes/token is that peak minus what was in use before the
 // step (parameters and AdamW moments), divided by batch * N.
@@ -80,6 +82,8 @@ struct Options {
   bool whole_step = false;     // time st-train's whole step (bench/whole_step.h), not the model alone
   bool keep_run = false;       // --whole-step: keep the temporary run directory
   bool nondeterministic = false;  // the fused softmax backward's atomic dQ (train.deterministic false)
+  std::string recompute_name = "none";  // train.recompute
+  Recompute recompute = Recompute::None;
   // The extra columns (device, precision, step_tflop, mfu) appear off the CPU fp32 path only,
   // so the CPU output keeps its format.
   bool extended() const { return !device.is_cpu() || precision != Precision::FP32; }
@@ -141,7 +145,7 @@ double estimate_bytes(const Options& o, AttentionKind kind, int64_t n, int64_t p
   if (path.fused)
     path.dp_workspace_bytes = static_cast<double>(fused_attention_dp_workspace_bytes(
         o.batch, o.heads, n + 1, n + 1, !o.nondeterministic, o.device.index));
-  return 4.0 * 4.0 * double(params) + estimate_activations(cfg, o.batch, n + 1, 1, path).total();
+  return 4.0 * 4.0 * double(params) + estimate_activations(cfg, o.batch, n + 1, 1, path, o.recompute).total();
 }
 
 struct Row {
@@ -184,6 +188,7 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
     ctx.may_pad = padded > 0;
     ctx.padding_at_end = true;
     ctx.deterministic = !o.nondeterministic;
+    ctx.recompute = o.recompute;
     auto t0 = Clock::now();
     Tensor loss = model.loss(model.forward(ids, Tensor(), ctx), labels);
     be.synchronize();  // host timing: a phase ends when its device work has finished
@@ -252,6 +257,7 @@ Row run_whole_step_shape(const Options& o, AttentionKind kind, int64_t n) {
   spec.threads = o.threads;
   spec.padding = o.padding;
   spec.deterministic = !o.nondeterministic;
+  spec.recompute = o.recompute_name;
   spec.keep_dir = o.keep_run;
   WholeStepResult w = run_whole_step(spec);
   Row r;
@@ -322,6 +328,11 @@ int main(int argc, char** argv) {
   app.add_flag("--nondeterministic", o.nondeterministic,
                "the fused softmax attention's backward sums dQ with atomics (train.deterministic: false): O(N) "
                "workspace on every cuDNN, last bits vary from run to run");
+  app.add_option("--recompute", o.recompute_name,
+                 "activation recompute (train.recompute): none, or block (each block keeps only its input and "
+                 "runs its forward again inside the backward; bwd_ms includes that forward)")
+      ->check(CLI::IsMember(kRecomputeNames.names()))
+      ->capture_default_str();
   app.add_flag("--sgemm-peak", o.sgemm_peak, "also measure cblas_sgemm at 2048^3 (the GEMM peak)");
   app.add_option("--device", o.device_name, "cpu | cuda (CUDA device 0; model, batch and optimizer state there)")
       ->capture_default_str();
@@ -349,6 +360,7 @@ int main(int argc, char** argv) {
     ST_CHECK(o.peak_tflops > 0, "st-bench: --peak-tflops must be > 0, got ", o.peak_tflops);
     ST_CHECK(o.tokens_per_step >= 0, "st-bench: --tokens-per-step must be >= 0, got ", o.tokens_per_step);
     o.precision = parse_precision(o.precision_name);
+    o.recompute = kRecomputeNames.parse(o.recompute_name, "st-bench: --recompute");
     o.device = resolve_device(o.device_name);
     if (!o.device.is_cpu() && app.get_option("--memory-budget")->count() == 0) o.memory_gib = 120.0;
     for (int64_t n : o.n) for_shape(o, n);  // every N divides --tokens-per-step, checked up front
@@ -358,11 +370,11 @@ int main(int argc, char** argv) {
     ThreadDecision threads = apply_threads_alone(o.threads);
     o.threads = threads.threads;
     std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %s, %d threads (%s), "
-                 "dropout 0, pre-LN classifier, AdamW; %d warm-up + %d measured steps per shape\n",
+                 "dropout 0, pre-LN classifier, AdamW, recompute %s; %d warm-up + %d measured steps per shape\n",
                  (long long)o.d, (long long)o.layers, (long long)o.heads, (long long)(o.ff_mult * o.d),
                  o.tokens_per_step > 0 ? (std::to_string(o.tokens_per_step) + " / N").c_str()
                                        : std::to_string(o.batch).c_str(),
-                 o.threads, name_of(threads.source), o.warmup, o.steps);
+                 o.threads, name_of(threads.source), o.recompute_name.c_str(), o.warmup, o.steps);
     if (!o.device.is_cpu()) {  // the model's softmax attention takes the fused path where this says ""
       PrecisionScope scope(o.precision);
       std::string why = fused_softmax_attention_problem(DType::F32, o.device, o.d / o.heads);

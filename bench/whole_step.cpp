@@ -102,7 +102,8 @@ WholeStepResult run_whole_step(const WholeStepSpec& s) {
                      "\nthreads: " + std::to_string(s.threads) + "\ndata:\n  train: " + res.dir +
                      "/train-*.h5\n  batch_size: " + std::to_string(s.batch) +
                      "\ntrain:\n  steps: " + std::to_string(s.warmup + s.steps) +
-                     "\n  log_every: 1\n  eval_every: 0\n  deterministic: " + (s.deterministic ? "true" : "false") + "\n";
+                     "\n  log_every: 1\n  eval_every: 0\n  deterministic: " + (s.deterministic ? "true" : "false") +
+                     "\n  recompute: " + s.recompute + "\n";
   TrainConfig cfg = train_config_from_yaml(yaml, "st-bench --whole-step");
   cfg.model = s.model;
   Device device = s.device == "cuda" ? Device::cuda(0) : Device::cpu();

@@ -26,6 +26,7 @@ struct WholeStepSpec {
   int64_t threads = 0;
   double padding = 0;              // fraction of each sequence padded, at its end
   bool deterministic = true;       // train.deterministic
+  std::string recompute = "none";  // train.recompute
   bool keep_dir = false;
 };
 

@@ -225,12 +225,13 @@ struct Trainer::Impl {
     ctx.may_pad = padding.any;
     ctx.padding_at_end = padding.at_end;
   }
-  // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator and
-  // train.deterministic.
+  // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator,
+  // train.deterministic and train.recompute.
   RunContext context(uint32_t step) const {
     RunContext ctx = grid.context(cfg.seed, step, micro * grid.dp_size(), seq_len, cfg.model.uses_cls());
     ctx.sp = sp_comm.get();
     ctx.deterministic = cfg.train.deterministic;
+    ctx.recompute = cfg.train.recompute;
     return ctx;
   }
   // The validation / test metric as logged: a cosine, or a percentage.
@@ -724,7 +725,7 @@ double Trainer::Impl::activation_bytes() const {
       path.dp_workspace_bytes = static_cast<double>(fused_attention_dp_workspace_bytes(
           micro, cfg.model.heads, positions, positions, cfg.train.deterministic, device.index));
   }
-  return estimate_activations(cfg.model, micro, positions, grid.sp_size(), path).total();
+  return estimate_activations(cfg.model, micro, positions, grid.sp_size(), path, cfg.train.recompute).total();
 }
 
 // Refuses, before anything is allocated, a model whose weights, gradients, AdamW moments and

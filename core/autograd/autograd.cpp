@@ -49,6 +49,8 @@ void accumulate_into_leaf(AutogradMeta& leaf, const Tensor& g) {
 bool grad_mode_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+GradModeGuard::GradModeGuard(bool enabled) : previous_(g_grad_enabled) { g_grad_enabled = enabled; }
+GradModeGuard::~GradModeGuard() { g_grad_enabled = previous_; }
 
 Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs,
               BackwardFn fn) {
@@ -82,7 +84,56 @@ Tensor record_collective(Tensor output, const char* name, const std::vector<Tens
   return out;
 }
 
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+Tensor checkpoint(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& params,
+                  CheckpointFn fn, bool collective) {
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+  for (const Tensor& p : params) any = any || (p.defined() && p.requires_grad());
+  if (!g_grad_enabled || !any) return fn(inputs);
+  std::vector<Tensor> saved;  // detached: the node must not own the graph that produced them
+  std::vector<bool> wants;    // which inputs get a gradient
+  for (const Tensor& t : inputs) {
+    saved.push_back(t.defined() ? t.detach() : t);
+    wants.push_back(t.defined() && t.requires_grad());
+  }
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = fn(saved);
+  }
+  // The node's inputs are `inputs` then `params`: the parameters' gradients leave the rerun as
+  // the node's gradients, so the engine sums them into their accumulators exactly as it sums
+  // the gradients of the unscoped graph (a parameter used by several scopes, or by a scope and
+  // other ops, gets the same sum in the same order).
+  std::vector<Tensor> node_inputs = inputs;
+  node_inputs.insert(node_inputs.end(), params.begin(), params.end());
+  BackwardFn back = [fn, saved, wants, params](const Tensor& g) {
+    std::vector<Tensor> leaves;  // fresh leaves per rerun
+    for (size_t i = 0; i < saved.size(); ++i) {
+      Tensor leaf = saved[i].defined() ? saved[i].detach() : saved[i];
+      if (wants[i]) leaf.set_requires_grad(true);
+      leaves.push_back(leaf);
+    }
+    Tensor out;
+    {
+      GradModeGuard recording(true);
+      out = fn(leaves);
+    }
+    ST_CHECK(out.shape() == g.shape(), "checkpoint: the rerun produced shape ", out.shape(),
+             ", the first run ", g.shape());
+    std::vector<Tensor> wrt = leaves;
+    wrt.insert(wrt.end(), params.begin(), params.end());
+    if (!out.requires_grad()) return std::vector<Tensor>(wrt.size());
+    return gradients(out, g, wrt);
+  };
+  return collective ? record_collective(y, name, node_inputs, back) : record(y, name, node_inputs, back);
+}
+
+namespace {
+// The backward engine. captured: null, or the leaves whose gradients are returned (in
+// (*captured)[leaf]) instead of accumulated into their .grad.
+void run_engine(const Tensor& root, const Tensor& grad, bool retain_graph,
+                std::unordered_map<AutogradMeta*, Tensor>* captured) {
   ST_CHECK(root.requires_grad(), "backward: the tensor of shape ", root.shape(),
            " does not require grad (no input of its graph requires grad)");
   ST_CHECK(grad.shape() == root.shape(), "backward: gradient shape ", grad.shape(),
@@ -124,7 +175,13 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     if (n->accumulates) {  // leaf accumulators run at once: their gradient is final now
       auto it = buffers.find(n);
       std::shared_ptr<AutogradMeta> leaf = n->leaf.lock();  // null: the leaf tensor is gone
-      if (leaf && it != buffers.end() && it->second.defined()) accumulate_into_leaf(*leaf, it->second);
+      bool has = it != buffers.end() && it->second.defined();
+      auto slot = captured && leaf ? captured->find(leaf.get()) : decltype(captured->end()){};
+      if (captured && leaf && slot != captured->end()) {
+        if (has) slot->second = it->second;
+      } else if (leaf && has) {
+        accumulate_into_leaf(*leaf, it->second);
+      }
       buffers.erase(n);
     } else {
       ready.push(n);
@@ -163,6 +220,26 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
     if (!retain_graph) n->backward = nullptr;
   }
+}
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  run_engine(root, grad, retain_graph, nullptr);
+}
+
+std::vector<Tensor> gradients(const Tensor& root, const Tensor& grad, const std::vector<Tensor>& leaves) {
+  std::unordered_map<AutogradMeta*, Tensor> captured;
+  for (const Tensor& t : leaves) {
+    if (!t.defined() || !t.requires_grad()) continue;
+    ST_CHECK(t.is_leaf(), "gradients: only leaf tensors can be asked for (got the output of '",
+             t.impl().autograd->grad_fn->name, "')");
+    captured.emplace(t.impl().autograd.get(), Tensor());
+  }
+  run_engine(root, grad, /*retain_graph=*/false, &captured);
+  std::vector<Tensor> out;
+  for (const Tensor& t : leaves)
+    out.push_back(t.defined() && t.requires_grad() ? captured[t.impl().autograd.get()] : Tensor());
+  return out;
 }
 
 // ---- Tensor methods for autograd ----------------------------------------------------------

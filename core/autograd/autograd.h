@@ -53,6 +53,18 @@ Tensor record_collective(Tensor output, const char* name, const std::vector<Tens
 
 bool grad_mode_enabled();
 
+// Sets grad mode to `enabled` in its scope (thread-local), restoring the previous mode after.
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled);
+  ~GradModeGuard();
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Disables recording in its scope (thread-local).
 class NoGradGuard {
  public:
@@ -65,9 +77,28 @@ class NoGradGuard {
   bool previous_;
 };
 
+// A checkpoint scope (activation recompute): y = fn(inputs) runs without recording a graph, so
+// none of fn's intermediate tensors is kept; the scope records one node that saves only
+// `inputs`. Its backward runs fn again on them with recording on and backpropagates the incoming
+// gradient through that second run: parameters fn reads get their gradients (+=) there, and the
+// node returns the gradients of `inputs`. fn must compute the same values both times (dropout
+// masks are functions of (seed, step, site, index), not of a running generator), so gradients
+// equal those of the unscoped graph bitwise. `params`: every leaf fn reads that needs a gradient
+// (e.g. Module::parameters()); their gradients leave the rerun through the node, so the engine
+// sums them with the parameters' other uses as it would without the scope. collective:
+// fn holds collective ops, so the node runs its backward on every rank (see Node::collective).
+using CheckpointFn = std::function<Tensor(const std::vector<Tensor>& inputs)>;
+Tensor checkpoint(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& params,
+                  CheckpointFn fn, bool collective);
+
 // Runs backward from `root` with gradient `grad` (same shape as root). Deterministic: nodes run
 // in decreasing creation order once all their consumers have run; leaf accumulators run as soon
 // as their gradient is final.
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+// The same backward pass, but the gradients of `leaves` (leaf tensors; undefined for those that
+// do not require grad or that the pass did not reach) are returned instead of accumulated into
+// their .grad, and their grad-ready hooks do not fire. Other leaves accumulate as usual. The
+// graph is freed.
+std::vector<Tensor> gradients(const Tensor& root, const Tensor& grad, const std::vector<Tensor>& leaves);
 
 }  // namespace st

@@ -4,9 +4,17 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor/enum_names.h"
+
 namespace st {
 
 class Communicator;
+
+// What the backward pass recomputes instead of keeping (train.recompute): nothing, or each
+// block's forward (the block keeps only its input; autograd.h, checkpoint()).
+enum class Recompute : uint8_t { None, Block };
+inline constexpr EnumNames<Recompute, 2> kRecomputeNames{{{{"none", Recompute::None},
+                                                           {"block", Recompute::Block}}}};
 
 struct RunContext {
   uint64_t seed = 0;   // run seed; dropout streams are (seed, step, site id)
@@ -40,6 +48,9 @@ struct RunContext {
   // Whether gradients must repeat bitwise from run to run where a kernel offers the choice (the
   // fused softmax attention's backward; backend/fused_attention.h).
   bool deterministic = true;
+  // Activation recompute while recording a graph for backward: same gradients, bitwise, for
+  // about one more forward pass of the recomputed parts.
+  Recompute recompute = Recompute::None;
 
   bool sequence_parallel() const;
   bool first_in_sequence() const;  // SP rank 0, or no SP

@@ -4,24 +4,35 @@
 namespace st {
 
 ActivationEstimate estimate_activations(const ModelConfig& cfg, int64_t batch, int64_t positions, int64_t sp,
-                                        const SoftmaxMemoryPath& softmax) {
+                                        const SoftmaxMemoryPath& softmax, Recompute recompute) {
   const double B = static_cast<double>(batch), N = static_cast<double>(positions);
   const double layers = static_cast<double>(cfg.layers), H = static_cast<double>(cfg.heads);
   const double d = static_cast<double>(cfg.d_model), d_ff = static_cast<double>(cfg.d_ff);
   const double tokens = B * N / static_cast<double>(sp > 0 ? sp : 1);
-  ActivationEstimate e;
-  e.saved = tokens * layers * (20.0 * d + 2.0 * d_ff) * 4.0;
-  if (cfg.attention != AttentionKind::Softmax) return e;
-  const double scores = B * H * N * N;  // one (B, H, N, N) tensor's elements
-  if (!softmax.fused) {
-    e.saved += layers * scores * 4.0;
-    e.transient = 3.0 * scores * 4.0;
-    return e;
+  // What one block saves for its backward, and the largest buffer one block's pass holds briefly.
+  double layer = tokens * (20.0 * d + 2.0 * d_ff) * 4.0, transient = 0;
+  if (cfg.attention == AttentionKind::Softmax) {
+    const double scores = B * H * N * N;  // one (B, H, N, N) tensor's elements
+    if (!softmax.fused) {
+      layer += scores * 4.0;
+      transient = 3.0 * scores * 4.0;
+    } else {
+      // bf16 copies of q, k, v and o (B, N, d) and the f32 statistics (B, H, N).
+      layer += 4.0 * B * N * d * 2.0 + B * H * N * 4.0;
+      if (softmax.padding_inside) layer += B * N * N * 2.0;
+      transient = softmax.dp_workspace_bytes;
+    }
   }
-  // bf16 copies of q, k, v and o (B, N, d) and the f32 statistics (B, H, N) per layer.
-  e.saved += layers * (4.0 * B * N * d * 2.0 + B * H * N * 4.0);
-  if (softmax.padding_inside) e.saved += layers * B * N * N * 2.0;
-  e.transient = softmax.dp_workspace_bytes;
+  ActivationEstimate e;
+  if (recompute == Recompute::Block) {
+    // Each block keeps its f32 input (tokens, d); one block's activations live at a time, while
+    // its forward runs again inside the backward.
+    e.saved = (layers + 1.0) * tokens * d * 4.0;
+    e.transient = (cfg.layers > 0 ? layer : 0.0) + transient;
+  } else {
+    e.saved = layers * layer;
+    e.transient = transient;
+  }
   return e;
 }
 

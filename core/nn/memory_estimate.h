@@ -7,9 +7,12 @@
 //   sequence's padding is at its end (keys masked by length); padding inside sequences adds a
 //   (B, 1, N, N) bf16 bias per layer; and the deterministic backward may need a dP workspace
 //   (backend/fused_attention.h), counted as a transient.
+// With block recompute (core/nn/context.h) the blocks keep only their inputs, and one block's
+// activations are counted as a transient: they live while that block's backward runs.
 #pragma once
 #include <cstdint>
 
+#include "core/nn/context.h"
 #include "core/nn/model_config.h"
 
 namespace st {
@@ -29,6 +32,6 @@ struct ActivationEstimate {
 // One micro-batch of `batch` sequences of `positions` positions (CLS included), of which this
 // process holds positions / sp (sp > 1 only for the linear-cost kinds).
 ActivationEstimate estimate_activations(const ModelConfig& cfg, int64_t batch, int64_t positions, int64_t sp,
-                                        const SoftmaxMemoryPath& softmax);
+                                        const SoftmaxMemoryPath& softmax, Recompute recompute = Recompute::None);
 
 }  // namespace st

@@ -1,6 +1,7 @@
 // Embeddings, Block and the SimpleTRON model with its heads.
 #include "core/nn/model.h"
 
+#include "core/autograd/autograd.h"
 #include "core/comm/communicator.h"
 
 #include <algorithm>
@@ -142,9 +143,22 @@ Tensor SimpleTronModel::encode(const Tensor& ids, const RunContext& ctx, Attenti
            ctx.token_offset + ids.size(1), " exceeds model.max_len (", cfg_.max_len, ")");
   AttentionMasks masks = make_attention_masks(ids, cfg_.uses_cls() && ctx.first_in_sequence(), cfg_,
                                               embed->tokens.dtype(), embed->tokens.device(), ctx, mask_cache_);
-  Tensor h = embed->forward(ids, ctx);
-  for (size_t i = 0; i < blocks.size(); ++i)
-    h = blocks[i]->forward(h, masks, ctx, first_row_only && i + 1 == blocks.size());
+  Tensor h = embed->forward(ids, ctx);  // (B, N [+1], d)
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const Block* block = blocks[i];
+    bool first_row = first_row_only && i + 1 == blocks.size();
+    if (ctx.recompute == Recompute::Block) {
+      // Only h is kept for backward; the block runs again there (masks and ctx by value: the
+      // same dropout masks, the same collectives).
+      h = checkpoint("block", {h}, block->parameters(),
+                     [block, masks, ctx, first_row](const std::vector<Tensor>& in) {
+                       return block->forward(in[0], masks, ctx, first_row);
+                     },
+                     ctx.sequence_parallel());
+    } else {
+      h = block->forward(h, masks, ctx, first_row);
+    }
+  }
   if (first_row_only && blocks.empty()) h = h.narrow(1, 0, 1);
   if (final_ln) h = final_ln->forward(h);
   if (masks_out) *masks_out = masks;

@@ -241,6 +241,10 @@ const std::vector<Key>& schema() {
                            "GiB of memory one process may use (on its device). Before anything is allocated (and in --dry-run), a model whose estimate (16 bytes per parameter for the weights, gradients and AdamW moments, plus activations per micro-batch) exceeds it is refused with the estimate. 0: the machine's physical memory on the CPU (with several processes per node, set each one's share), the device's memory on a GPU.", 0));
     k.push_back(make_bool("train.deterministic", [](TrainConfig& c) -> bool& { return c.train.deterministic; },
                           "Gradients repeat bitwise from run to run. Only the fused softmax attention on a GPU (cuDNN) offers a choice: true orders its backward's dQ sums, which before cuDNN 9.25 on Hopper (and on other GPUs) takes a dP workspace of batch x heads x N^2 bf16 values while a layer's backward runs; false keeps that workspace O(N) with atomic dQ sums whose last bits vary from run to run. The CPU is always deterministic."));
+    k.push_back(make_choice("train.recompute", kRecomputeNames.names(),
+                            [](TrainConfig& c, const std::string& v) { c.train.recompute = kRecomputeNames.parse(v, "train.recompute"); },
+                            [](const TrainConfig& c) { return std::string(kRecomputeNames.name(c.train.recompute)); },
+                            "Activation recompute. none: every block keeps what its backward needs. block: a block keeps only its input (batch x positions x d_model values) and runs its forward again inside the backward: activation memory falls to about (layers + 1) inputs plus one block's activations, for about one more forward pass of time. Gradients are bitwise the same (dropout masks are recomputed exactly)."));
     // ---- distributed
     k.push_back(make_custom("distributed.sp", Kind::Int, "Sequence-parallel degree; dp = processes / sp.", 1,
                             1 << 20, [](TrainConfig& c, const std::string& v) { c.dist.sp = std::stoi(v); },

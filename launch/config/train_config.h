@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/nn/context.h"
 #include "core/nn/model_config.h"
 
 namespace st {
@@ -39,6 +40,7 @@ struct LoopConfig {
   int64_t max_skipped = 10;         // skip: stop after this many skipped steps
   double memory_limit = 0;          // GiB a process may plan for; 0: the machine's or the GPU's memory
   bool deterministic = true;        // gradients repeat bitwise where a GPU kernel offers the choice
+  Recompute recompute = Recompute::None;  // activation recompute (core/nn/context.h)
 };
 
 struct DistConfig {
