@@ -17,6 +17,8 @@ using std::cos;
 using std::erf;
 using std::exp;
 using std::log;
+using std::pow;
+using std::sin;
 using std::sqrt;
 using std::tanh;
 #endif

@@ -65,7 +65,9 @@ class ModuleList : public Module {
 
 Embeddings::Embeddings(const ModelConfig& cfg, InitStream& init) : cfg_(cfg), drop_(cfg.dropout, init) {
   tokens = register_parameter("tokens", Tensor::randn({cfg.vocab_size, cfg.d_model}, init.next(), kInitStd));
-  positions = register_parameter("positions", Tensor::randn({cfg.max_len, cfg.d_model}, init.next(), kInitStd));
+  uint64_t position_seed = init.next();  // drawn either way: the other weights do not depend on the kind
+  if (cfg.positions == PositionKind::Learned)
+    positions = register_parameter("positions", Tensor::randn({cfg.max_len, cfg.d_model}, position_seed, kInitStd));
   if (cfg.uses_cls()) cls = register_parameter("cls", Tensor::randn({cfg.d_model}, init.next(), kInitStd));
   if (cfg.embed_ln()) ln = register_module("ln", std::make_unique<LayerNorm>(cfg.d_model, cfg.ln_eps));
 }
@@ -75,7 +77,10 @@ Tensor Embeddings::forward(const Tensor& ids, const RunContext& ctx) const {
   int64_t first = ctx.token_offset;
   ST_CHECK(first + N <= cfg_.max_len, "model: sequence positions [", first, ", ", first + N,
            ") exceed model.max_len (", cfg_.max_len, ")");
-  Tensor h = add(embedding(tokens, ids), positions.narrow(0, first, N));  // (B, N, d)
+  Tensor where = cfg_.positions == PositionKind::Learned
+                     ? positions.narrow(0, first, N)
+                     : sinusoids_.get(first, N, d, tokens.dtype(), tokens.device());  // (N, d)
+  Tensor h = add(embedding(tokens, ids), where);  // (B, N, d)
   if (cls.defined() && ctx.first_in_sequence())
     h = concat({expand(cls.reshape({1, 1, d}), {B, 1, d}), h}, 1);
   if (ln) h = ln->forward(h);

@@ -7,20 +7,22 @@
 
 #include "core/nn/attention.h"
 #include "core/nn/model_config.h"
+#include "core/nn/positions.h"
 
 namespace st {
 
 class Embeddings : public Module {
  public:
   Embeddings(const ModelConfig& cfg, InitStream& init);
-  // ids (B, N) -> (B, N [+1 with CLS], d); positions start at ctx.seq_offset.
+  // ids (B, N) -> (B, N [+1 with CLS], d); positions start at ctx.token_offset.
   Tensor forward(const Tensor& ids, const RunContext& ctx) const;
-  Tensor tokens, positions, cls;
+  Tensor tokens, positions, cls;  // positions: learned only (model.positions)
   LayerNorm* ln = nullptr;
 
  private:
   ModelConfig cfg_;
   Dropout drop_;
+  mutable SinusoidCache sinusoids_;  // model.positions: sinusoidal
 };
 
 class Block : public Module {

@@ -85,6 +85,8 @@ void ModelConfig::validate() const {
            kinds_supporting(&AttentionKindSupport::state_dropout), " attention only");
   ST_CHECK(!(state_dropout > 0 && causal), "model.state_dropout: applies to non-causal ",
            kinds_supporting(&AttentionKindSupport::state_dropout), " attention only");
+  ST_CHECK(positions != PositionKind::Sinusoidal || d_model % 2 == 0,
+           "model.positions: sinusoidal needs an even model.d_model (sine and cosine pairs), got ", d_model);
   ST_CHECK(!(tie_embeddings && task != TaskKind::LanguageModel),
            "model.tie_embeddings: applies to language models only");
 }
@@ -94,7 +96,8 @@ int64_t ModelConfig::parameter_count() const {
   auto mul = [&](int64_t a, int64_t b) { return checked_mul(a, b, what); };
   auto linear = [&](int64_t in, int64_t out) { return checked_add(mul(in, out), out, what); };  // with bias
   int64_t d = d_model, q = qkv_dim(), m = mlp_dim();
-  int64_t n = checked_add(mul(vocab_size, d), mul(max_len, d), what);
+  int64_t n = mul(vocab_size, d);
+  if (positions == PositionKind::Learned) n = checked_add(n, mul(max_len, d), what);
   if (uses_cls()) n = checked_add(n, d, what);
   if (embed_ln()) n = checked_add(n, 2 * d, what);
   int64_t block = 4 * d + 3 * linear(d, q) + (out_proj ? linear(q, d) : 0);  // ln1, ln2, q k v (o)

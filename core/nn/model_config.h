@@ -34,6 +34,11 @@ inline constexpr EnumNames<ScaleMode, 4> kScaleModeNames{{{{"sqrt_n", ScaleMode:
                                                            {"sqrt_n_dh", ScaleMode::SqrtNDh},
                                                            {"n", ScaleMode::N},
                                                            {"none", ScaleMode::None}}}};
+// Position information added to the token embeddings: a learned (max_len, d) table, or fixed
+// sinusoids (core/math/positions.h) with no parameters.
+enum class PositionKind : uint8_t { Learned, Sinusoidal };
+inline constexpr EnumNames<PositionKind, 2> kPositionKindNames{
+    {{{"learned", PositionKind::Learned}, {"sinusoidal", PositionKind::Sinusoidal}}}};
 enum class NormPlacement : uint8_t { PreLN, PostLN };
 inline constexpr EnumNames<NormPlacement, 2> kNormPlacementNames{
     {{{"pre", NormPlacement::PreLN}, {"post", NormPlacement::PostLN}}}};
@@ -66,6 +71,7 @@ struct ModelConfig {
   bool causal = false;
   int64_t chunk = 64;           // causal chunk size
   bool out_proj = false;        // output projection Wo after attention
+  PositionKind positions = PositionKind::Learned;
   NormPlacement norm = NormPlacement::PreLN;
   double ln_eps = 1e-6;
   FfnActivation activation = FfnActivation::GeluErf;

@@ -113,7 +113,7 @@ const std::vector<Key>& schema() {
                          "Token ids in [0, vocab_size), 0 = padding. 0: from the training data.", 0,
                          double(ModelConfig::kMaxVocab)));
     k.push_back(make_int("model.max_len", [](TrainConfig& c) -> int64_t& { return c.model.max_len; },
-                         "Longest sequence (learned positions). 0: the training data's seq_len.", 0,
+                         "Longest token sequence (the learned position table's rows; with sinusoidal positions only a bound checked against the data). 0: the training data's seq_len.", 0,
                          double(ModelConfig::kMaxLen)));
     k.push_back(make_int("model.num_classes", [](TrainConfig& c) -> int64_t& { return c.model.num_classes; },
                          "Classes (classification). 0: from the training data.", 0, double(ModelConfig::kMaxVocab)));
@@ -144,6 +144,10 @@ const std::vector<Key>& schema() {
                          "Chunk size of causal SimpleTRON attention.", 1));
     k.push_back(make_bool("model.out_proj", [](TrainConfig& c) -> bool& { return c.model.out_proj; },
                           "Output projection Wo after attention (off in the SimpleTRON authors' LRA runs)."));
+    k.push_back(make_choice("model.positions", kPositionKindNames.names(),
+                            [](TrainConfig& c, const std::string& v) { c.model.positions = kPositionKindNames.parse(v, "model.positions"); },
+                            [](const TrainConfig& c) { return std::string(kPositionKindNames.name(c.model.positions)); },
+                            "Positions added to the token embeddings: a learned table of max_len x d_model parameters (embed.positions), or fixed sinusoids PE[p, 2i] = sin(p w_i), PE[p, 2i+1] = cos(p w_i), w_i = 10000^(-2i/d_model), with no parameters (p is the global token position, also under sequence parallelism; needs an even d_model). Sinusoidal positions keep a long-context model's size independent of max_len."));
     k.push_back(make_choice("model.norm", kNormPlacementNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.norm = parse_norm(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.norm)); },

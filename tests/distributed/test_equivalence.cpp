@@ -2,7 +2,8 @@
 // world size and --sp, five training steps with dropout on reproduce the single-process losses
 // and gradients (relative error <= 1e-5; see the gradient check below for elements that are
 // small through cancellation), for classification (non-causal; CLS and mean
-// pooling), retrieval and causal language modelling. Also: SP attention sends the same number
+// pooling), retrieval and causal language modelling, with learned or sinusoidal positions (global
+// positions under sequence parallelism). Also: SP attention sends the same number
 // of bytes for N and 2N tokens; and activation recompute gives bitwise the same gradients in
 // every layout. Every rank computes the single-process reference itself.
 #include <gtest/gtest.h>
@@ -28,6 +29,7 @@ struct Variant {
   TaskKind task;
   Pooling pooling;
   bool causal;
+  PositionKind positions = PositionKind::Learned;
 };
 
 ModelConfig config_for(const Variant& v) {
@@ -45,6 +47,7 @@ ModelConfig config_for(const Variant& v) {
   c.chunk = 3;
   c.dropout = 0.1f;
   c.state_dropout = v.causal ? 0.0f : 0.1f;
+  c.positions = v.positions;
   return c;
 }
 
@@ -158,7 +161,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Variant{"classify_cls", TaskKind::Classification, Pooling::Cls, false},
                       Variant{"classify_mean", TaskKind::Classification, Pooling::Mean, false},
                       Variant{"retrieval", TaskKind::Retrieval, Pooling::Cls, false},
-                      Variant{"causal_lm", TaskKind::LanguageModel, Pooling::Cls, true}),
+                      Variant{"causal_lm", TaskKind::LanguageModel, Pooling::Cls, true},
+                      Variant{"causal_lm_sinusoidal", TaskKind::LanguageModel, Pooling::Cls, true,
+                              PositionKind::Sinusoidal},
+                      Variant{"classify_mean_sinusoidal", TaskKind::Classification, Pooling::Mean, false,
+                              PositionKind::Sinusoidal}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Activation recompute in this layout: two steps (the first with gradient buckets launched

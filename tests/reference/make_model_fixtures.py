@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the PyTorch reference fixtures for the model tests (tests/fixtures/model_*.h5).
 
-Run by hand (needs torch and h5py):  python3 tests/reference/make_model_fixtures.py
+Run by hand (needs torch and h5py):  python3 tests/reference/make_model_fixtures.py [NAME ...]
+(no names: every fixture).
 The C++ tests read the files and need no Python. Each fixture holds a model configuration, random
 weights, a batch, the logits and loss, every parameter gradient, and the parameters after three
 AdamW steps on that batch. The model below is written from docs/design.md, "The model",
@@ -9,6 +10,7 @@ independently of the C++ code. Regenerate only on purpose and say why in the com
 """
 import math
 import pathlib
+import sys
 
 import h5py
 import numpy as np
@@ -20,7 +22,7 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 BASE = dict(task="classification", vocab_size=23, max_len=16, num_classes=5, d_model=16, heads=2,
             layers=2, d_ff=40, d_qkv=0, d_mlp=0, attention="simpletron", scale="sqrt_n",
             causal=0, chunk=4, out_proj=0, norm="pre", ln_eps=1e-6, activation="gelu",
-            pooling="cls", tie_embeddings=0, label_smoothing=0.0)
+            pooling="cls", tie_embeddings=0, label_smoothing=0.0, positions="learned")
 
 VARIANTS = {
     "simpletron_pad_preln": dict(),
@@ -34,6 +36,7 @@ VARIANTS = {
     "softmax_lm": dict(attention="softmax", task="lm", causal=1, norm="post"),
     "linear_elu_pad": dict(attention="linear_elu", scale="none"),
     "retrieval": dict(task="retrieval", label_smoothing=0.1, d_mlp=12),
+    "simpletron_sinusoidal_lm": dict(task="lm", causal=1, chunk=3, positions="sinusoidal"),
 }
 
 # eps 1e-3 keeps the comparison well-conditioned: with a small eps, Adam normalises a gradient
@@ -48,7 +51,9 @@ def param_shapes(c):
     d, dq = c["d_model"], c["d_qkv"] or c["d_model"]
     m = c["d_mlp"] or d
     uses_cls = c["task"] != "lm" and c["pooling"] == "cls"
-    shapes = [("embed.tokens", (c["vocab_size"], d)), ("embed.positions", (c["max_len"], d))]
+    shapes = [("embed.tokens", (c["vocab_size"], d))]
+    if c["positions"] == "learned":
+        shapes.append(("embed.positions", (c["max_len"], d)))
     if uses_cls:
         shapes.append(("embed.cls", (d,)))
     if c["norm"] == "post":
@@ -154,7 +159,10 @@ def encode(c, P, ids):
     d, eps = c["d_model"], c["ln_eps"]
     ln = lambda h, name: F.layer_norm(h, (d,), P[name + ".weight"], P[name + ".bias"], eps)
     uses_cls = c["task"] != "lm" and c["pooling"] == "cls"
-    h = P["embed.tokens"][ids.long()] + P["embed.positions"][:N]
+    if c["positions"] == "learned":
+        h = P["embed.tokens"][ids.long()] + P["embed.positions"][:N]
+    else:
+        h = P["embed.tokens"][ids.long()] + sinusoids(N, d).to(P["embed.tokens"].dtype)
     valid = (ids != 0).float()
     if uses_cls:
         h = torch.cat([P["embed.cls"].expand(B, 1, d), h], 1)
@@ -177,6 +185,16 @@ def encode(c, P, ids):
     if c["norm"] == "pre":
         h = ln(h, "final_ln")
     return h, valid
+
+
+def sinusoids(n, d):
+    """(n, d): PE[p, 2i] = sin(p w_i), PE[p, 2i + 1] = cos(p w_i), w_i = 10000^(-2i / d), in float64."""
+    p = torch.arange(n, dtype=torch.float64)[:, None]
+    w = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    pe = torch.zeros(n, d, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(p * w)
+    pe[:, 1::2] = torch.cos(p * w)
+    return pe
 
 
 def pool(c, h, valid):
@@ -224,7 +242,13 @@ def make_ids(gen, c):
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
+    wanted = set(sys.argv[1:]) or set(VARIANTS)
+    unknown = wanted - set(VARIANTS)
+    if unknown:
+        sys.exit(f"unknown fixture(s) {sorted(unknown)}; known: {sorted(VARIANTS)}")
     for idx, (name, overrides) in enumerate(VARIANTS.items()):
+        if name not in wanted:
+            continue
         c = dict(BASE, **overrides)
         gen = torch.Generator().manual_seed(1000 + idx)
         P = init_params(c, gen)

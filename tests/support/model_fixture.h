@@ -26,7 +26,21 @@ inline const std::vector<std::string>& model_fixture_names() {
   static const std::vector<std::string> names = {
       "simpletron_pad_preln", "simpletron_postln_mean", "simpletron_scale_n_relu",
       "simpletron_causal_lm", "simpletron_causal_lm_tied", "softmax_pad",
-      "softmax_lm",           "linear_elu_pad",         "retrieval"};
+      "softmax_lm",           "linear_elu_pad",         "retrieval",
+      "simpletron_sinusoidal_lm"};
+  return names;
+}
+
+// The fixtures whose bf16 runs are held to the bf16 tolerances below: all but
+// simpletron_sinusoidal_lm. Its first block's inputs are dominated by the cosine columns of low
+// frequency, near 1 at every one of its 12 positions, which LayerNorm cancels; operand rounding
+// to bf16 is amplified there by the conditioning, not by our arithmetic: PyTorch's own bf16
+// autocast misses its f32 gradients by 1.4e-1 of the largest (blocks.0.attn.q.weight) where it
+// misses simpletron_causal_lm's by 1.5e-2. Its f32 run is checked like every other fixture.
+inline std::vector<std::string> bf16_fixture_names() {
+  std::vector<std::string> names;
+  for (const std::string& n : model_fixture_names())
+    if (n != "simpletron_sinusoidal_lm") names.push_back(n);
   return names;
 }
 
@@ -73,6 +87,7 @@ inline ModelConfig fixture_config(const std::map<std::string, std::string>& c) {
   m.pooling = parse_pooling(c.at("pooling"));
   m.tie_embeddings = i("tie_embeddings") != 0;
   m.label_smoothing = std::stod(c.at("label_smoothing"));
+  if (c.count("positions")) m.positions = kPositionKindNames.parse(c.at("positions"), "fixture positions");
   m.dropout = 0.0f;
   return m;
 }
