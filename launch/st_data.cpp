@@ -1,5 +1,5 @@
 // st-data: makes the Long-Range Arena datasets as SimpleTRON shards (generators for ListOps and
-// Pathfinder/Path-X; converters for byte-level text, retrieval pairs, CIFAR-10, LM windows and
+// Pathfinder/Path-X, and a long-range recall task; converters for byte-level text, retrieval pairs, CIFAR-10, LM windows and
 // the official LRA ListOps/Pathfinder files; WordPiece sentences of documentation) and inspects shards. `st-data --help` and
 // `st-data SUBCOMMAND --help` list the options. Errors: one line "st-data: error: ...", exit 1.
 #include <CLI/CLI.hpp>
@@ -20,6 +20,7 @@
 #include "data/tasks/lm_windows.h"
 #include "data/tasks/pathfinder_dataset.h"
 #include "data/tasks/pathfinder_png.h"
+#include "data/tasks/recall.h"
 #include "data/tasks/sentences.h"
 #include "core/build_info.h"
 
@@ -87,7 +88,7 @@ void report_conversion(const ConvertResult& r) {
   if (r.skipped > 0) std::printf("%lld blank lines skipped\n", static_cast<long long>(r.skipped));
 }
 
-const std::set<std::string> kSubcommands = {"listops", "pathfinder", "text", "retrieval", "image",
+const std::set<std::string> kSubcommands = {"listops", "pathfinder", "recall", "text", "retrieval", "image",
                                             "lm", "listops-tsv", "pathfinder-png", "sentences", "inspect"};
 
 int fail(const std::string& message) {
@@ -139,6 +140,20 @@ int main(int argc, char** argv) {
   auto* pf_mdist = c_pf->add_option("--marker-distance", pf_opt.marker_distance, "least marker distance, pixels (7/12/20)");
   auto* pf_clear = c_pf->add_option("--clearance", pf_opt.clearance, "empty pixels between contours (1)");
   add_writer_options(c_pf, common, true);
+
+  // recall
+  RecallOptions recall;
+  SplitCounts recall_counts{10000, 500, 500};
+  std::string recall_out;
+  auto* c_recall = app.add_subcommand("recall", "generate a long-range recall task: find the one marked token among seq-len and read its value (classification, or --lm: recall it at the end)");
+  c_recall->add_option("--out", recall_out, "output directory")->required();
+  add_split_counts(c_recall, recall_counts);
+  c_recall->add_option("--seq-len", recall.seq_len, "tokens per sequence")->check(CLI::Range(int64_t{4}, int64_t{1} << 30))->capture_default_str();
+  c_recall->add_option("--classes", recall.classes, "values a marked token can hold (the classes)")->capture_default_str();
+  c_recall->add_option("--noise", recall.noise, "noise ids around the pair")->capture_default_str();
+  c_recall->add_option("--min-pos", recall.min_pos, "classification: earliest marker position (default: seq-len / 2, far from the CLS at the start)");
+  c_recall->add_flag("--lm", recall.lm, "language-model shards: the pair lies in the first half, and the sequence ends with the marker and its value again");
+  add_writer_options(c_recall, common, true);
 
   // text / retrieval
   ByteTsvOptions text_opt, retr_opt;
@@ -260,6 +275,9 @@ int main(int argc, char** argv) {
       take(pf_clear, opt.clearance, pf_opt.clearance);
       check_counts(pf_counts);
       report_splits(generate_pathfinder_dataset(pf_out, opt, pf_counts, job_options(common, &progress)));
+    } else if (c_recall->parsed()) {
+      check_counts(recall_counts);
+      report_splits(generate_recall_dataset(recall_out, recall, recall_counts, job_options(common, &progress)));
     } else if (c_text->parsed()) {
       report_conversion(convert_text_tsv(text_in, text_out, text_opt, job_options(common, &progress)));
     } else if (c_retr->parsed()) {

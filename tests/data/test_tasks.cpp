@@ -25,6 +25,7 @@
 #include "data/tasks/listops.h"
 #include "data/tasks/listops_dataset.h"
 #include "data/tasks/listops_tsv.h"
+#include "data/tasks/recall.h"
 #include "data/tasks/lm_windows.h"
 #include "data/tasks/pathfinder.h"
 #include "data/tasks/pathfinder_dataset.h"
@@ -588,6 +589,78 @@ TEST(Inspect, ReportsSchemaCountsLabelsLengthsAndTokens) {
   expect_error([&] { inspect_shards({dir.file("out/none-*.h5")}); }, {"none-*.h5", "matches no"});
   expect_error([&] { inspect_shards({dir.file("out/t-00000.h5"), dir.file("out/x-00000.h5")}); },
                {"one split"});
+}
+
+}  // namespace
+}  // namespace st::tasks
+
+namespace st::tasks {
+namespace {
+
+// One marked token per row, its value the label (classification) or repeated at the end (lm);
+// the same data for any thread count; bad options named.
+TEST(Recall, OnePairPerRowItsValueTheLabel) {
+  ScratchDir dir;
+  RecallOptions opt;
+  opt.seq_len = 40;
+  opt.classes = 5;
+  opt.noise = 7;
+  SplitCounts counts{60, 10, 10};
+  auto a = generate_recall_dataset(dir.file("a"), opt, counts, quiet_job(3, 1, 16));
+  auto b = generate_recall_dataset(dir.file("b"), opt, counts, quiet_job(3, 2, 16));
+  ASSERT_EQ(a.size(), 3u);
+  std::set<int32_t> labels_seen;
+  for (size_t s = 0; s < 3; ++s) {
+    ShardData da = read_series(a[s].files), db = read_series(b[s].files);
+    EXPECT_EQ(da.inputs, db.inputs) << a[s].name;
+    EXPECT_EQ(da.info.meta.task, "recall");
+    EXPECT_EQ(da.info.meta.vocab_size, 2 + 5 + 7);
+    EXPECT_EQ(da.info.meta.num_classes, 5);
+    for (size_t i = 0; i < da.labels.size(); ++i) {
+      std::vector<int32_t> row(da.inputs.begin() + i * 40, da.inputs.begin() + (i + 1) * 40);
+      int markers = 0;
+      for (int64_t t = 0; t < 40; ++t) {
+        if (row[t] != 1) {
+          EXPECT_GE(row[t], 2);
+          EXPECT_LT(row[t], 14);
+          continue;
+        }
+        ++markers;
+        EXPECT_GE(t, 20) << "the pair lies in the second half by default";
+        ASSERT_LT(t + 1, 40);
+        EXPECT_EQ(row[t + 1], 2 + da.labels[i]);
+      }
+      EXPECT_EQ(markers, 1);
+      for (int64_t t = 0; t < 40; ++t) {  // value ids appear only after the marker
+        if (row[t] >= 2 && row[t] < 7) {
+          EXPECT_EQ(row[t - 1], 1);
+        }
+      }
+      labels_seen.insert(da.labels[i]);
+    }
+  }
+  EXPECT_EQ(labels_seen.size(), 5u);
+
+  opt.lm = true;
+  auto lm = generate_recall_dataset(dir.file("lm"), opt, SplitCounts{20, 0, 0}, quiet_job(3, 2, 16));
+  ShardData d = read_series(lm[0].files);
+  EXPECT_EQ(d.info.meta.task, "recall-lm");
+  EXPECT_EQ(d.info.meta.num_classes, 0);
+  for (int64_t i = 0; i < 20; ++i) {
+    const int32_t* row = d.inputs.data() + i * 40;
+    EXPECT_EQ(row[38], 1);
+    int64_t first = std::find(row, row + 40, 1) - row;
+    EXPECT_LE(first, 18) << "the pair lies in the first half";
+    EXPECT_EQ(row[first + 1], row[39]);
+  }
+
+  RecallOptions bad;
+  bad.seq_len = 8;
+  bad.min_pos = 7;
+  expect_error([&] { bad.validate(); }, {"--min-pos", "7"});
+  bad = RecallOptions{};
+  bad.classes = 1;
+  expect_error([&] { bad.validate(); }, {"--classes"});
 }
 
 }  // namespace
