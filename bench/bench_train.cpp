@@ -3,7 +3,7 @@
 // core/ops/precision.h). One step = forward + loss, backward, AdamW step (+ zero_grad), each
 // timed separately on the host around Backend::synchronize(); tokens/s = batch * N / step time
 // (median over --steps after --warmup steps). --tokens-per-step fixes batch * N (batch = T / N).
-// Model: the classifier of docs/design.md, "The model" (tokens + positions + CLS, pre-LN blocks,
+// Model: the classifier of docs/design.md, "The model" (tokens + positions (--positions) + CLS, pre-LN blocks,
 // GELU-erf FFN, CLS head), dropout 0 (benchmarking: no random masks), random tokens; --padding F
 // pads the last F of every sequence, so the padding masks (and, for the fused softmax attention,
 // its masking by key lengths) are built and counted as in training. --recompute block runs the
@@ -84,6 +84,8 @@ struct Options {
   bool nondeterministic = false;  // the fused softmax backward's atomic dQ (train.deterministic false)
   std::string recompute_name = "none";  // train.recompute
   Recompute recompute = Recompute::None;
+  std::string positions_name = "learned";  // model.positions
+  PositionKind positions = PositionKind::Learned;
   // The extra columns (device, precision, step_tflop, mfu) appear off the CPU fp32 path only,
   // so the CPU output keeps its format.
   bool extended() const { return !device.is_cpu() || precision != Precision::FP32; }
@@ -121,6 +123,7 @@ ModelConfig config_for(const Options& o, AttentionKind kind, int64_t n) {
   c.d_ff = o.ff_mult * o.d;
   c.attention = kind;
   c.dropout = 0.0f;
+  c.positions = o.positions;
   return c;
 }
 
@@ -333,6 +336,11 @@ int main(int argc, char** argv) {
                  "runs its forward again inside the backward; bwd_ms includes that forward)")
       ->check(CLI::IsMember(kRecomputeNames.names()))
       ->capture_default_str();
+  app.add_option("--positions", o.positions_name,
+                 "model.positions: learned (a max_len x d table: parameters, gradients and AdamW moments grow "
+                 "with N) or sinusoidal (none)")
+      ->check(CLI::IsMember(kPositionKindNames.names()))
+      ->capture_default_str();
   app.add_flag("--sgemm-peak", o.sgemm_peak, "also measure cblas_sgemm at 2048^3 (the GEMM peak)");
   app.add_option("--device", o.device_name, "cpu | cuda (CUDA device 0; model, batch and optimizer state there)")
       ->capture_default_str();
@@ -361,6 +369,7 @@ int main(int argc, char** argv) {
     ST_CHECK(o.tokens_per_step >= 0, "st-bench: --tokens-per-step must be >= 0, got ", o.tokens_per_step);
     o.precision = parse_precision(o.precision_name);
     o.recompute = kRecomputeNames.parse(o.recompute_name, "st-bench: --recompute");
+    o.positions = kPositionKindNames.parse(o.positions_name, "st-bench: --positions");
     o.device = resolve_device(o.device_name);
     if (!o.device.is_cpu() && app.get_option("--memory-budget")->count() == 0) o.memory_gib = 120.0;
     for (int64_t n : o.n) for_shape(o, n);  // every N divides --tokens-per-step, checked up front
@@ -370,11 +379,12 @@ int main(int argc, char** argv) {
     ThreadDecision threads = apply_threads_alone(o.threads);
     o.threads = threads.threads;
     std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %s, %d threads (%s), "
-                 "dropout 0, pre-LN classifier, AdamW, recompute %s; %d warm-up + %d measured steps per shape\n",
+                 "dropout 0, pre-LN classifier, %s positions, AdamW, recompute %s; %d warm-up + %d measured steps per shape\n",
                  (long long)o.d, (long long)o.layers, (long long)o.heads, (long long)(o.ff_mult * o.d),
                  o.tokens_per_step > 0 ? (std::to_string(o.tokens_per_step) + " / N").c_str()
                                        : std::to_string(o.batch).c_str(),
-                 o.threads, name_of(threads.source), o.recompute_name.c_str(), o.warmup, o.steps);
+                 o.threads, name_of(threads.source), o.positions_name.c_str(), o.recompute_name.c_str(), o.warmup,
+                 o.steps);
     if (!o.device.is_cpu()) {  // the model's softmax attention takes the fused path where this says ""
       PrecisionScope scope(o.precision);
       std::string why = fused_softmax_attention_problem(DType::F32, o.device, o.d / o.heads);

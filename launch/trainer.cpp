@@ -1,6 +1,7 @@
 // The training loop; see trainer.h.
 #include "launch/trainer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -279,6 +280,7 @@ struct Trainer::Impl {
   bool checkpoint_or_preempt(int64_t step);
   void final_test(RunResult& res);
   void write_results(const RunResult& res) const;
+  void gather_peak_memory(RunResult& res);
   RunResult run();
 };
 
@@ -934,6 +936,34 @@ void Trainer::Impl::final_test(RunResult& res) {
             ", " + metric_name() + " " + metric_text(tacc) + " over " + fmt("%.0f", tcount) + " targets");
 }
 
+// Every rank's peak memory (docs/design.md, "Runs and checkpoints"), gathered with one sum over
+// the world (each rank fills its own slots), logged and kept for results.json.
+void Trainer::Impl::gather_peak_memory(RunResult& res) {
+  int world = grid.world_size(), me = grid.world_rank();
+  std::vector<double> slots(static_cast<size_t>(2 * world), 0.0);
+  struct rusage usage {};
+  if (::getrusage(RUSAGE_SELF, &usage) == 0) slots[static_cast<size_t>(me)] = 1024.0 * static_cast<double>(usage.ru_maxrss);
+  slots[static_cast<size_t>(world + me)] = static_cast<double>(memory_stats(device).peak_bytes);
+  Tensor t = Tensor::from_vector(slots, {2 * world});
+  grid.world().all_reduce_sum(t);
+  slots = t.to_vector<double>();
+  res.peak_resident.assign(slots.begin(), slots.begin() + world);
+  res.peak_allocator.assign(slots.begin() + world, slots.end());
+  auto gib_list = [](std::string& out, const std::vector<double>& bytes) {
+    for (double b : bytes) {
+      out += ' ';
+      out += fmt("%.2f", b / (1024.0 * 1024.0 * 1024.0));
+    }
+  };
+  std::string line = "peak memory per rank: resident";
+  gib_list(line, res.peak_resident);
+  line += " GiB; ";
+  line += device.str();
+  line += " allocator's peak in use";
+  gib_list(line, res.peak_allocator);
+  log->info(line + " GiB");
+}
+
 void Trainer::Impl::write_results(const RunResult& res) const {
   nlohmann::json j;
   j["steps"] = res.steps_done;
@@ -944,6 +974,8 @@ void Trainer::Impl::write_results(const RunResult& res) const {
   j["test_loss"] = res.test_loss;
   j["skipped_steps"] = state.skipped_steps;
   j["seconds"] = res.seconds;
+  j["peak_resident_bytes_per_rank"] = res.peak_resident;
+  j["peak_allocator_bytes_per_rank"] = res.peak_allocator;
   j["threads_per_rank"] = threads.mine.threads;  // rank 0's; train.log has every node's
   j["threads_source"] = name_of(threads.mine.source);
   j["build"] = version_text("st-train");
@@ -997,6 +1029,7 @@ RunResult Trainer::Impl::run() {
   res.steps_done = state.step;
   final_test(res);
   res.seconds = seconds_since(started);
+  gather_peak_memory(res);
   if (root()) write_results(res);
   log->flush();
   return res;

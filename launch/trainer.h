@@ -6,6 +6,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "distributed/process_grid.h"
 #include "launch/config/train_config.h"
@@ -19,6 +20,10 @@ struct RunResult {
   double test_accuracy = -1, test_loss = -1;  // -1: no test split
   int64_t best_step = 0;
   double seconds = 0;
+  // Peak memory of every rank, in bytes: the process's maximum resident set, and the peak in use
+  // of the allocator of the run's device (CPU or CUDA; freed blocks it keeps for reuse are in
+  // the resident set, not here). Index = world rank.
+  std::vector<double> peak_resident, peak_allocator;
 };
 
 struct TrainOptions {

@@ -35,6 +35,9 @@ std::shared_ptr<Node> edge_of(const Tensor& t) {
   return m.accumulator;
 }
 
+std::vector<Tensor> gradients_from(const std::shared_ptr<Node>& start, const Tensor& grad,
+                                   const std::vector<Tensor>& leaves);
+
 void accumulate_into_leaf(AutogradMeta& leaf, const Tensor& g) {
   NoGradGuard no_grad;
   if (!leaf.grad.defined()) {
@@ -129,17 +132,101 @@ Tensor checkpoint(const char* name, const std::vector<Tensor>& inputs, const std
   return collective ? record_collective(y, name, node_inputs, back) : record(y, name, node_inputs, back);
 }
 
+Tensor map_slices(const char* name, const Tensor& x, int axis, int64_t len, const std::vector<Tensor>& params,
+                  SliceFn fn, bool recompute) {
+  ST_CHECK(len >= 1, "map_slices: slice length must be positive, got ", len);
+  const int64_t n = x.size(axis);
+  struct Slice {
+    int64_t start = 0, size = 0;
+    Tensor leaf;                // without recompute: the slice's input leaf
+    std::shared_ptr<Node> root;  // and the node of its output (the output's values are not kept)
+  };
+  auto slices = std::make_shared<std::vector<Slice>>();
+  for (int64_t s = 0; s < n || (n == 0 && s == 0); s += len) slices->push_back({s, std::min(len, n - s), {}, {}});
+  bool any = x.requires_grad();
+  for (const Tensor& p : params) any = any || (p.defined() && p.requires_grad());
+  const bool record_graph = g_grad_enabled && any;
+  const bool x_wants = x.requires_grad();
+  Tensor xd = x.detach();
+  std::vector<Tensor> outs;
+  for (Slice& sl : *slices) {
+    Tensor piece = slices->size() == 1 ? xd : xd.narrow(axis, sl.start, sl.size);
+    if (!record_graph || recompute) {
+      NoGradGuard no_grad;
+      outs.push_back(fn(piece, sl.start));
+    } else {
+      sl.leaf = piece.detach();
+      if (x_wants) sl.leaf.set_requires_grad(true);
+      Tensor out = fn(sl.leaf, sl.start);
+      if (out.requires_grad()) sl.root = edge_of(out);
+      outs.push_back(out.detach());
+    }
+  }
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = outs.size() == 1 ? outs[0] : concat(outs, axis);
+  }
+  if (!record_graph) return y;
+  std::vector<Tensor> node_inputs{x};
+  node_inputs.insert(node_inputs.end(), params.begin(), params.end());
+  BackwardFn back = [slices, fn, xd, axis, params, recompute, x_wants, label = std::string(name)](const Tensor& g) {
+    std::vector<Tensor> grads(1 + params.size());
+    Tensor gx;
+    if (x_wants) {
+      NoGradGuard no_grad;
+      gx = slices->size() == 1 ? Tensor() : Tensor::zeros(xd.shape(), g.dtype(), g.device());
+    }
+    for (size_t c = slices->size(); c-- > 0;) {
+      Slice& sl = (*slices)[c];
+      Tensor leaf = std::move(sl.leaf);  // released with this slice
+      std::shared_ptr<Node> root = std::move(sl.root);
+      if (recompute) {
+        leaf = (slices->size() == 1 ? xd : xd.narrow(axis, sl.start, sl.size)).detach();
+        if (x_wants) leaf.set_requires_grad(true);
+        GradModeGuard recording(true);
+        Tensor out = fn(leaf, sl.start);
+        if (out.requires_grad()) root = edge_of(out);
+      } else {
+        ST_CHECK(leaf.defined(), "backward: the graph through '", label, "' was already freed");
+      }
+      if (!root) continue;  // the slice's output does not depend on anything that needs a gradient
+      Tensor g_slice = slices->size() == 1 ? g : g.narrow(axis, sl.start, sl.size).contiguous();
+      std::vector<Tensor> wrt{leaf};
+      wrt.insert(wrt.end(), params.begin(), params.end());
+      std::vector<Tensor> gs = gradients_from(root, g_slice, wrt);
+      NoGradGuard no_grad;
+      if (x_wants && gs[0].defined()) {
+        if (slices->size() == 1) gx = gs[0];
+        else copy_into(gx.narrow(axis, sl.start, sl.size), gs[0]);
+      }
+      for (size_t i = 0; i < params.size(); ++i) {
+        const Tensor& gp = gs[i + 1];
+        if (!gp.defined()) continue;
+        grads[i + 1] = grads[i + 1].defined() ? add(grads[i + 1], gp) : gp;
+      }
+    }
+    grads[0] = gx;
+    return grads;
+  };
+  return record(y, name, node_inputs, back);
+}
+
 namespace {
 // The backward engine. captured: null, or the leaves whose gradients are returned (in
 // (*captured)[leaf]) instead of accumulated into their .grad.
-void run_engine(const Tensor& root, const Tensor& grad, bool retain_graph,
-                std::unordered_map<AutogradMeta*, Tensor>* captured) {
+void check_root(const Tensor& root, const Tensor& grad) {
   ST_CHECK(root.requires_grad(), "backward: the tensor of shape ", root.shape(),
            " does not require grad (no input of its graph requires grad)");
   ST_CHECK(grad.shape() == root.shape(), "backward: gradient shape ", grad.shape(),
            " differs from the tensor's shape ", root.shape());
+}
+
+// start: the node that produced the root (its grad_fn, or a leaf's accumulator); grad has the
+// root's shape.
+void run_engine(const std::shared_ptr<Node>& start, const Tensor& grad, bool retain_graph,
+                std::unordered_map<AutogradMeta*, Tensor>* captured) {
   NoGradGuard no_grad;
-  std::shared_ptr<Node> start = edge_of(root);
 
   // Count, for every reachable node, how many edges lead into it.
   std::unordered_map<Node*, int> pending;
@@ -224,10 +311,14 @@ void run_engine(const Tensor& root, const Tensor& grad, bool retain_graph,
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
-  run_engine(root, grad, retain_graph, nullptr);
+  check_root(root, grad);
+  run_engine(edge_of(root), grad, retain_graph, nullptr);
 }
 
-std::vector<Tensor> gradients(const Tensor& root, const Tensor& grad, const std::vector<Tensor>& leaves) {
+namespace {
+// gradients() from the node that produced the root (the root tensor itself need not be kept).
+std::vector<Tensor> gradients_from(const std::shared_ptr<Node>& start, const Tensor& grad,
+                                   const std::vector<Tensor>& leaves) {
   std::unordered_map<AutogradMeta*, Tensor> captured;
   for (const Tensor& t : leaves) {
     if (!t.defined() || !t.requires_grad()) continue;
@@ -235,11 +326,17 @@ std::vector<Tensor> gradients(const Tensor& root, const Tensor& grad, const std:
              t.impl().autograd->grad_fn->name, "')");
     captured.emplace(t.impl().autograd.get(), Tensor());
   }
-  run_engine(root, grad, /*retain_graph=*/false, &captured);
+  run_engine(start, grad, /*retain_graph=*/false, &captured);
   std::vector<Tensor> out;
   for (const Tensor& t : leaves)
     out.push_back(t.defined() && t.requires_grad() ? captured[t.impl().autograd.get()] : Tensor());
   return out;
+}
+}  // namespace
+
+std::vector<Tensor> gradients(const Tensor& root, const Tensor& grad, const std::vector<Tensor>& leaves) {
+  check_root(root, grad);
+  return gradients_from(edge_of(root), grad, leaves);
 }
 
 // ---- Tensor methods for autograd ----------------------------------------------------------

@@ -91,6 +91,18 @@ using CheckpointFn = std::function<Tensor(const std::vector<Tensor>& inputs)>;
 Tensor checkpoint(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& params,
                   CheckpointFn fn, bool collective);
 
+// y = concat over s of fn(x.narrow(axis, s, len_s), s): fn applied to consecutive slices of x
+// of `len` along `axis` (the last one shorter), for maps that act on each slice alone (a
+// per-token sublayer). One node: its backward runs each slice's backward in turn, last slice
+// first, writes the slice's input gradient into one buffer (no full-size tensor per slice), and
+// sums the parameters' gradients over the slices in that order, so the working set of the
+// backward is one slice's. recompute: no slice keeps its graph; each slice runs again inside the
+// backward (as checkpoint() does). With or without recompute the gradients are bitwise the same.
+// params as in checkpoint().
+using SliceFn = std::function<Tensor(const Tensor& slice, int64_t start)>;
+Tensor map_slices(const char* name, const Tensor& x, int axis, int64_t len, const std::vector<Tensor>& params,
+                  SliceFn fn, bool recompute);
+
 // Runs backward from `root` with gradient `grad` (same shape as root). Deterministic: nodes run
 // in decreasing creation order once all their consumers have run; leaf accumulators run as soon
 // as their gradient is final.

@@ -1,6 +1,8 @@
 // Activation memory estimate; see memory_estimate.h.
 #include "core/nn/memory_estimate.h"
 
+#include <algorithm>
+
 namespace st {
 
 ActivationEstimate estimate_activations(const ModelConfig& cfg, int64_t batch, int64_t positions, int64_t sp,
@@ -25,10 +27,14 @@ ActivationEstimate estimate_activations(const ModelConfig& cfg, int64_t batch, i
   }
   ActivationEstimate e;
   if (recompute == Recompute::Block) {
-    // Each block keeps its f32 input (tokens, d); one block's activations live at a time, while
-    // its forward runs again inside the backward.
+    // Each block keeps its f32 input (tokens, d). While one block's backward runs, its forward
+    // runs again: the attention sublayer's activations over all tokens (about 12 d floats per
+    // token, plus the softmax's own), and the FFN sublayer's over one slice of kFfnSliceRows
+    // rows at a time (about 8 d + 2 d_ff floats per row).
+    const double slice = std::min(tokens, static_cast<double>(kFfnSliceRows));
+    const double attention = layer - tokens * (20.0 * d + 2.0 * d_ff) * 4.0 + tokens * 12.0 * d * 4.0;
     e.saved = (layers + 1.0) * tokens * d * 4.0;
-    e.transient = (cfg.layers > 0 ? layer : 0.0) + transient;
+    e.transient = (cfg.layers > 0 ? attention + slice * (8.0 * d + 2.0 * d_ff) * 4.0 : 0.0) + transient;
   } else {
     e.saved = layers * layer;
     e.transient = transient;

@@ -8,7 +8,8 @@
 //   (B, 1, N, N) bf16 bias per layer; and the deterministic backward may need a dP workspace
 //   (backend/fused_attention.h), counted as a transient.
 // With block recompute (core/nn/context.h) the blocks keep only their inputs, and one block's
-// activations are counted as a transient: they live while that block's backward runs.
+// attention activations plus one FFN slice's (kFfnSliceRows rows) are counted as a transient:
+// they live while that block's backward runs.
 #pragma once
 #include <cstdint>
 

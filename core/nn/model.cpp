@@ -111,11 +111,29 @@ Tensor Block::forward(const Tensor& x, const AttentionMasks& m, const RunContext
     Tensor h = ln1->forward(drop_attn_.forward_add(attn->forward(x, m, ctx, true), x0, c0, tr));
     return ln2->forward(drop_ffn_.forward_add(ffn->forward(h, c0), h, c0, tr));
   }
-  if (norm_ == NormPlacement::PreLN) {
-    Tensor h = drop_attn_.forward_add(attn->forward(ln1->forward(x), m, ctx), x, ctx, tr);
-    return drop_ffn_.forward_add(ffn->forward(ln2->forward(h), ctx), h, ctx, tr);
-  }
-  Tensor h = ln1->forward(drop_attn_.forward_add(attn->forward(x, m, ctx), x, ctx, tr));
+  Tensor h = norm_ == NormPlacement::PreLN
+                 ? drop_attn_.forward_add(attn->forward(ln1->forward(x), m, ctx), x, ctx, tr)
+                 : ln1->forward(drop_attn_.forward_add(attn->forward(x, m, ctx), x, ctx, tr));
+  // The FFN sublayer acts on each token alone: it runs on slices of kFfnSliceRows rows, each
+  // with its dropout masks at its global positions, so its backward (and, under recompute, its
+  // activations) never spans more than one slice.
+  std::vector<Tensor> params = ln2->parameters();
+  for (const Tensor& p : ffn->parameters()) params.push_back(p);
+  int64_t len = std::max<int64_t>(1, kFfnSliceRows / std::max<int64_t>(1, h.size(0)));
+  RunContext whole = ctx;
+  if (whole.seq_global < 0) whole.seq_global = h.size(1);
+  return map_slices("ffn_sublayer", h, 1, len, params,
+                    [this, whole](const Tensor& slice, int64_t start) {
+                      RunContext c = whole;
+                      c.seq_offset += start;
+                      return ffn_sublayer(slice, c);
+                    },
+                    ctx.recompute == Recompute::Block);
+}
+
+Tensor Block::ffn_sublayer(const Tensor& h, const RunContext& ctx) const {
+  bool tr = training();
+  if (norm_ == NormPlacement::PreLN) return drop_ffn_.forward_add(ffn->forward(ln2->forward(h), ctx), h, ctx, tr);
   return ln2->forward(drop_ffn_.forward_add(ffn->forward(h, ctx), h, ctx, tr));
 }
 

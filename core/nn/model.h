@@ -37,6 +37,8 @@ class Block : public Module {
   FeedForward* ffn;
 
  private:
+  // The FFN sublayer with its residual (and, post-LN, ln2): (B, n, d) -> (B, n, d), per token.
+  Tensor ffn_sublayer(const Tensor& h, const RunContext& ctx) const;
   NormPlacement norm_;
   Dropout drop_attn_, drop_ffn_;
 };

@@ -55,6 +55,10 @@ enum class Pooling : uint8_t { Cls, Mean, First };
 inline constexpr EnumNames<Pooling, 3> kPoolingNames{
     {{{"cls", Pooling::Cls}, {"mean", Pooling::Mean}, {"first", Pooling::First}}}};
 
+// Rows (batch x positions) per slice of a block's FFN sublayer (map_slices in autograd.h): its
+// backward's working set is one slice's, whatever N (Block::forward).
+constexpr int64_t kFfnSliceRows = 16384;
+
 struct ModelConfig {
   TaskKind task = TaskKind::Classification;
   int64_t vocab_size = 0;       // token ids in [0, vocab_size); 0 is padding

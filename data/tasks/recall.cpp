@@ -16,8 +16,8 @@ void RecallOptions::validate() const {
   ST_CHECK(classes >= 2 && classes <= (int64_t{1} << 20), "--classes must be in [2, 2^20], got ", classes);
   ST_CHECK(noise >= 1 && noise <= (int64_t{1} << 20), "--noise must be in [1, 2^20], got ", noise);
   if (!lm)
-    ST_CHECK(min_position(*this) <= seq_len - 2, "--min-pos ", min_position(*this),
-             " leaves no room for the pair in ", seq_len, " tokens (at most seq-len - 2 = ", seq_len - 2, ")");
+    ST_CHECK(min_position(*this) <= seq_len - 1, "--min-pos ", min_position(*this), " is past the end of ", seq_len,
+             " tokens (at most seq-len - 1 = ", seq_len - 1, ")");
 }
 
 ShardMeta recall_meta(const RecallOptions& opt) {
@@ -46,14 +46,17 @@ RecallExample make_recall_example(const RecallOptions& opt, uint64_t seed, uint6
   e.ids.resize(static_cast<size_t>(N));
   for (auto& id : e.ids) id = first_noise + static_cast<int32_t>(uniform_int(rng, 0, opt.noise - 1));
   e.label = static_cast<int32_t>(uniform_int(rng, 0, opt.classes - 1));
-  e.marker = opt.lm ? uniform_int(rng, 0, N / 2 - 2) : uniform_int(rng, min_position(opt), N - 2);
   const int32_t value = kFirstValue + e.label;
+  if (!opt.lm) {
+    e.marker = uniform_int(rng, min_position(opt), N - 1);
+    e.ids[static_cast<size_t>(e.marker)] = value;
+    return e;
+  }
+  e.marker = uniform_int(rng, 0, N / 2 - 2);
   e.ids[static_cast<size_t>(e.marker)] = kMarker;
   e.ids[static_cast<size_t>(e.marker + 1)] = value;
-  if (opt.lm) {
-    e.ids[static_cast<size_t>(N - 2)] = kMarker;
-    e.ids[static_cast<size_t>(N - 1)] = value;
-  }
+  e.ids[static_cast<size_t>(N - 2)] = kMarker;
+  e.ids[static_cast<size_t>(N - 1)] = value;
   return e;
 }
 

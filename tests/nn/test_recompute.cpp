@@ -6,6 +6,7 @@
 // peak over one forward and backward).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -149,6 +150,43 @@ TEST(Recompute, OutsideGradModeItIsAPlainCall) {
   NoGradGuard no_grad;
   Tensor y = checkpoint("test", {x}, {}, [](const std::vector<Tensor>& a) { return scale(a[0], 2.0); }, false);
   EXPECT_FALSE(y.requires_grad());
+}
+
+// Long enough that the FFN sublayer runs in slices (kFfnSliceRows): recompute is bitwise equal
+// there too, and the slices' dropout masks are those of the whole sequence: row 1 of a batch of 2
+// (two slices of 8192 positions) equals the same row run alone as batch row 1 of 2 (one slice).
+TEST(Recompute, FfnSlicesKeepMasksAndBitwiseEquality) {
+  ModelConfig c = config_for({"", AttentionKind::SimpleTron, TaskKind::Classification, Pooling::Mean, false,
+                              NormPlacement::PreLN, Precision::FP32});
+  c.d_model = 8;
+  c.heads = 2;
+  c.d_ff = 16;
+  c.layers = 2;
+  const int64_t N = 8300;
+  c.max_len = N;
+  SimpleTronModel plain(c), recomputed(c);
+  Tensor ids = Tensor::uniform({2, N}, 9, 1, 23, DType::I32);
+  Tensor labels = Tensor::from_vector<int32_t>({1, 2}, {2});
+  for (auto [model, rc] : {std::pair{&plain, Recompute::None}, std::pair{&recomputed, Recompute::Block}}) {
+    RunContext ctx{.seed = 3, .step = 1};
+    ctx.recompute = rc;
+    model->loss(model->forward(ids, Tensor(), ctx), labels).backward();
+  }
+  auto p = plain.named_parameters(), r = recomputed.named_parameters();
+  for (size_t k = 0; k < p.size(); ++k) EXPECT_TRUE(bitwise_equal(p[k].second.grad(), r[k].second.grad())) << p[k].first;
+
+  NoGradGuard no_grad;
+  RunContext both{.seed = 3, .step = 1};
+  Tensor full = plain.encode(ids, both);  // (2, N + 1, d): CLS first
+  RunContext alone{.seed = 3, .step = 1};
+  alone.batch_offset = 1;
+  alone.batch_global = 2;
+  Tensor row = plain.encode(ids.narrow(0, 1, 1).contiguous(), alone);
+  auto a = full.narrow(0, 1, 1).contiguous().to_vector<float>(), b = row.to_vector<float>();
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - b[i])));
+  EXPECT_LT(worst, 1e-4) << "the slices' dropout masks differ from the whole sequence's";
 }
 
 // One forward and backward at d 32, 4 layers, N 256: the blocks keep only their inputs, so the
