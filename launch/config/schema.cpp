@@ -147,7 +147,7 @@ const std::vector<Key>& schema() {
     k.push_back(make_choice("model.positions", kPositionKindNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.positions = kPositionKindNames.parse(v, "model.positions"); },
                             [](const TrainConfig& c) { return std::string(kPositionKindNames.name(c.model.positions)); },
-                            "Positions added to the token embeddings: a learned table of max_len x d_model parameters (embed.positions), or fixed sinusoids PE[p, 2i] = sin(p w_i), PE[p, 2i+1] = cos(p w_i), w_i = 10000^(-2i/d_model), with no parameters (p is the global token position, also under sequence parallelism; needs an even d_model). Sinusoidal positions keep a long-context model's size independent of max_len."));
+                            "Positions added to the token embeddings: a learned table of max_len x d_model parameters (embed.positions), or fixed sinusoids PE[p, 2i] = a sin(p w_i), PE[p, 2i+1] = a cos(p w_i), w_i = 10000^(-2i/d_model), a = 0.02 sqrt(2) (the root mean square of a fresh embedding), with no parameters (p is the global token position, also under sequence parallelism; needs an even d_model). Sinusoidal positions keep a long-context model's size independent of max_len."));
     k.push_back(make_choice("model.norm", kNormPlacementNames.names(),
                             [](TrainConfig& c, const std::string& v) { c.model.norm = parse_norm(v); },
                             [](const TrainConfig& c) { return std::string(name_of(c.model.norm)); },

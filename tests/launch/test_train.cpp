@@ -264,6 +264,39 @@ TEST(Resume, StraightRunEqualsInterruptedRunBitwise) {
   EXPECT_EQ(r2.test_loss, whole.test_loss);
 }
 
+// train.recompute: block through the whole trainer (dropout on, 2 layers, sinusoidal positions):
+// the same weights bitwise after 6 steps, the same metrics, and each rank's peak memory in
+// results.json. A checkpoint of either resumes under the other (recompute is not part of the
+// model).
+TEST(Recompute, TrainerRunEqualsTheRunWithoutBitwise) {
+  TempDir dir;
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig plain = train_config_from_yaml(base_config(dir), "test");
+  plain.model.layers = 2;
+  plain.model.positions = PositionKind::Sinusoidal;
+  plain.run_dir = dir.file("plain");
+  TrainConfig recomputed = plain;
+  recomputed.run_dir = dir.file("recomputed");
+  recomputed.train.recompute = Recompute::Block;
+  RunResult a = train(plain), b = train(recomputed);
+  EXPECT_EQ(all_params(step_checkpoint_path(plain.run_dir, 6)), all_params(step_checkpoint_path(recomputed.run_dir, 6)));
+  EXPECT_EQ(a.test_loss, b.test_loss);
+  EXPECT_EQ(a.val_accuracy, b.val_accuracy);
+  ASSERT_EQ(b.peak_resident.size(), 1u);
+  EXPECT_GT(b.peak_resident[0], 0);
+  EXPECT_GT(b.peak_allocator[0], 0);
+  std::string results = read_file(recomputed.run_dir + "/results.json");
+  EXPECT_NE(results.find("peak_resident_bytes_per_rank"), std::string::npos) << results;
+  EXPECT_NE(read_file(recomputed.run_dir + "/train.log").find("peak memory per rank"), std::string::npos);
+  // Resume the recomputed run's checkpoint without recompute, for two more steps.
+  TrainConfig more = recomputed;
+  more.train.recompute = Recompute::None;
+  more.train.steps = 8;
+  RunResult c = train(more, /*resume=*/true);
+  EXPECT_EQ(c.steps_done, 8);
+}
+
 TEST(Resume, CorruptCheckpointIsAClearErrorAndNothingIsOverwritten) {
   TempDir dir;
   TrainConfig c = config_with_data(dir);

@@ -1,4 +1,4 @@
-// Every PyTorch model fixture but one (f32 reference; model_fixture.h, bf16_fixture_names) run on the CPU in bf16 compute precision
+// Every PyTorch model fixture (f32 reference) run on the CPU in bf16 compute precision
 // (PrecisionScope(BF16): the CPU emulation of bf16 matrix products with f32 accumulation), so
 // that the bf16 tolerances argued in tests/support/model_fixture.h, which test_model_cuda uses
 // on the GPU, are exercised on every machine. Per fixture: the bf16 errors are within those
@@ -47,7 +47,7 @@ TEST_P(ModelBf16Emulation, ToleranceCatchesAMissingAttentionScale) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ModelBf16Emulation,
-                         ::testing::ValuesIn(testing::bf16_fixture_names()),
+                         ::testing::ValuesIn(testing::model_fixture_names()),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "core/math/positions.h"
 #include "core/nn/model.h"
 
 namespace st {
@@ -21,15 +22,16 @@ TEST(Positions, SinusoidalTableFollowsTheFormula) {
       for (int64_t j = 0; j < d; ++j) {
         long double w = std::pow(10000.0L, -static_cast<long double>(2 * (j / 2)) / d);
         long double angle = static_cast<long double>(first + r) * w;
-        double expect = static_cast<double>(j % 2 == 0 ? std::sin(angle) : std::cos(angle));
+        double expect = kSinusoidAmplitude * static_cast<double>(j % 2 == 0 ? std::sin(angle) : std::cos(angle));
         // Double's rounding of the angle p w_i (up to 2^30 radians) moves it by a few ulps of it.
         double tolerance = 1e-15 + 1e-15 * static_cast<double>(angle);
         EXPECT_NEAR(v[r * d + j], expect, tolerance) << "position " << first + r << " column " << j;
       }
   }
   auto f32 = sinusoidal_positions(5, 2, 4, DType::F32, Device::cpu()).to_vector<float>();
-  EXPECT_EQ(f32[0], static_cast<float>(std::sin(5.0)));
-  EXPECT_EQ(f32[1], static_cast<float>(std::cos(5.0)));
+  EXPECT_EQ(f32[0], static_cast<float>(kSinusoidAmplitude * std::sin(5.0)));
+  EXPECT_EQ(f32[1], static_cast<float>(kSinusoidAmplitude * std::cos(5.0)));
+  EXPECT_NEAR(kSinusoidAmplitude, 0.02 * std::sqrt(2.0), 1e-17);
 }
 
 ModelConfig config(PositionKind positions, int64_t max_len) {

@@ -188,13 +188,14 @@ def encode(c, P, ids):
 
 
 def sinusoids(n, d):
-    """(n, d): PE[p, 2i] = sin(p w_i), PE[p, 2i + 1] = cos(p w_i), w_i = 10000^(-2i / d), in float64."""
+    """(n, d): PE[p, 2i] = a sin(p w_i), PE[p, 2i + 1] = a cos(p w_i), w_i = 10000^(-2i / d),
+    a = 0.02 sqrt(2) (every column's root mean square that of a fresh 0.02-std embedding), in float64."""
     p = torch.arange(n, dtype=torch.float64)[:, None]
     w = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
     pe = torch.zeros(n, d, dtype=torch.float64)
     pe[:, 0::2] = torch.sin(p * w)
     pe[:, 1::2] = torch.cos(p * w)
-    return pe
+    return 0.02 * math.sqrt(2.0) * pe
 
 
 def pool(c, h, valid):

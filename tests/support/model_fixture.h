@@ -31,19 +31,6 @@ inline const std::vector<std::string>& model_fixture_names() {
   return names;
 }
 
-// The fixtures whose bf16 runs are held to the bf16 tolerances below: all but
-// simpletron_sinusoidal_lm. Its first block's inputs are dominated by the cosine columns of low
-// frequency, near 1 at every one of its 12 positions, which LayerNorm cancels; operand rounding
-// to bf16 is amplified there by the conditioning, not by our arithmetic: PyTorch's own bf16
-// autocast misses its f32 gradients by 1.4e-1 of the largest (blocks.0.attn.q.weight) where it
-// misses simpletron_causal_lm's by 1.5e-2. Its f32 run is checked like every other fixture.
-inline std::vector<std::string> bf16_fixture_names() {
-  std::vector<std::string> names;
-  for (const std::string& n : model_fixture_names())
-    if (n != "simpletron_sinusoidal_lm") names.push_back(n);
-  return names;
-}
-
 // max |ours - ref| / max |ref| (max |ours - ref| when ref is all zero).
 inline double fixture_rel(const Tensor& ours, const Tensor& ref) {
   auto a = ours.to_vector<double>(), b = ref.to_vector<double>();
