@@ -17,6 +17,7 @@
 #include "data/h5.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
+#include "launch/suite.h"
 #include "launch/trainer.h"
 #include "tests/data/temp_dir.h"
 #include "tests/support/h5_fixture.h"
@@ -137,6 +138,32 @@ TEST(Config, DocsFileIsGeneratedFromTheSchema) {
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(), config_docs_markdown()) << "docs/config.md is stale: st-train --config-docs > docs/config.md";
   for (const std::string& key : config_keys()) EXPECT_NE(ss.str().find("`" + key + "`"), std::string::npos) << key;
+}
+
+// Every config shipped in configs/ parses against the schema (suites: their task configs too),
+// so a renamed or retyped key cannot leave a shipped file behind. The long-context configs use
+// what they are there to show.
+TEST(Config, ShippedConfigsParse) {
+  std::string root = std::string(ST_SOURCE_DIR) + "/configs";
+  int parsed = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    if (entry.path().extension() != ".yaml") continue;
+    std::string path = entry.path().string();
+    SCOPED_TRACE(path);
+    if (is_suite_config(path)) {
+      EXPECT_FALSE(load_suite(path).tasks.empty());
+      continue;
+    }
+    EXPECT_NO_THROW(train_config_from_yaml(read_file(path), path));
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 10);
+  for (const char* name : {"lm-1m.yaml", "classify-1m.yaml", "recall.yaml"}) {
+    TrainConfig c = train_config_from_yaml(read_file(root + "/long/" + name), name);
+    EXPECT_EQ(c.train.recompute, Recompute::Block) << name;
+    EXPECT_EQ(c.model.positions, PositionKind::Sinusoidal) << name;
+    EXPECT_EQ(c.dist.sp, 2) << name;
+  }
 }
 
 TEST(TrainErrors, MissingDataFiles) {
