@@ -98,7 +98,8 @@ Tensor checkpoint(const char* name, const std::vector<Tensor>& inputs, const std
 // sums the parameters' gradients over the slices in that order, so the working set of the
 // backward is one slice's. recompute: no slice keeps its graph; each slice runs again inside the
 // backward (as checkpoint() does). With or without recompute the gradients are bitwise the same.
-// params as in checkpoint().
+// params as in checkpoint(). Without recompute the first backward frees the slices' graphs
+// (retain_graph does not keep them); with recompute every backward reruns them.
 using SliceFn = std::function<Tensor(const Tensor& slice, int64_t start)>;
 Tensor map_slices(const char* name, const Tensor& x, int axis, int64_t len, const std::vector<Tensor>& params,
                   SliceFn fn, bool recompute);

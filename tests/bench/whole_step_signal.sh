@@ -9,12 +9,17 @@ fail() { echo "whole_step_signal: $*"; cat "$tmp/err" 2>/dev/null; exit 1; }
 TMPDIR="$tmp" "$bench" --whole-step --d 32 --heads 2 --layers 1 --n 256 --batch 4 --steps 100000 --warmup 1 \
   --kinds simpletron --threads 1 > "$tmp/out" 2> "$tmp/err" &
 pid=$!
-logged() { cat "$tmp"/st-bench-*/run/metrics.jsonl 2>/dev/null | grep -q '"split":"train"'; }
+# grep reads the file itself: a `cat | grep -q` pipeline fails under pipefail whenever grep
+# exits before cat has written everything (SIGPIPE), a race that once reported a logged step as
+# missing.
+logged() { grep -qs '"split":"train"' "$tmp"/st-bench-*/run/metrics.jsonl; }
+seen=0
 for _ in $(seq 600); do  # until the trainer has logged a step (it is in its loop)
-  logged && break
+  if logged; then seen=1; break; fi
+  kill -0 $pid 2>/dev/null || fail "st-bench ended before logging a step"
   sleep 0.1
 done
-logged || { kill -9 $pid; fail "the run never logged a step"; }
+[ $seen -eq 1 ] || { kill -9 $pid; fail "the run never logged a step"; }
 kill -TERM $pid
 wait $pid
 rc=$?
