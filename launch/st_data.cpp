@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
   c_recall->add_option("--seq-len", recall.seq_len, "tokens per sequence")->check(CLI::Range(int64_t{4}, int64_t{1} << 30))->capture_default_str();
   c_recall->add_option("--classes", recall.classes, "values a marked token can hold (the classes)")->capture_default_str();
   c_recall->add_option("--noise", recall.noise, "noise ids around the pair")->capture_default_str();
-  c_recall->add_option("--min-pos", recall.min_pos, "classification: earliest position of the marked token (default: seq-len / 2, far from the CLS at the start)");
+  c_recall->add_option("--min-pos", recall.min_pos, "classification: earliest position of the marked token (default: seq-len / 2, far from the CLS at the start)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   c_recall->add_flag("--lm", recall.lm, "language-model shards: a marker and a value in the first half, the marker and the same value again at the end");
   add_writer_options(c_recall, common, true);
 

@@ -15,6 +15,8 @@ void RecallOptions::validate() const {
   ST_CHECK(seq_len >= 4 && seq_len <= kMaxSeqLen, "--seq-len must be in [4, ", kMaxSeqLen, "], got ", seq_len);
   ST_CHECK(classes >= 2 && classes <= (int64_t{1} << 20), "--classes must be in [2, 2^20], got ", classes);
   ST_CHECK(noise >= 1 && noise <= (int64_t{1} << 20), "--noise must be in [1, 2^20], got ", noise);
+  ST_CHECK(min_pos >= -1, "--min-pos must not be negative, got ", min_pos);
+  ST_CHECK(!(lm && min_pos >= 0), "--min-pos applies to classification; with --lm the pair lies in the first half");
   if (!lm)
     ST_CHECK(min_position(*this) <= seq_len - 1, "--min-pos ", min_position(*this), " is past the end of ", seq_len,
              " tokens (at most seq-len - 1 = ", seq_len - 1, ")");

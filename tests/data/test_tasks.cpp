@@ -654,6 +654,13 @@ TEST(Recall, OnePairPerRowItsValueTheLabel) {
   bad = RecallOptions{};
   bad.classes = 1;
   expect_error([&] { bad.validate(); }, {"--classes"});
+  bad = RecallOptions{};
+  bad.min_pos = -5;
+  expect_error([&] { bad.validate(); }, {"--min-pos", "-5"});
+  bad = RecallOptions{};
+  bad.lm = true;
+  bad.min_pos = 3;
+  expect_error([&] { bad.validate(); }, {"--min-pos", "--lm"});
 }
 
 }  // namespace
