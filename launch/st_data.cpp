@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   auto* c_recall = app.add_subcommand("recall", "generate a long-range recall task: find the one marked token among seq-len and read its value (classification), or recall a marked value at the end (--lm)");
   c_recall->add_option("--out", recall_out, "output directory")->required();
   add_split_counts(c_recall, recall_counts);
-  c_recall->add_option("--seq-len", recall.seq_len, "tokens per sequence")->check(CLI::Range(int64_t{4}, int64_t{1} << 30))->capture_default_str();
+  c_recall->add_option("--seq-len", recall.seq_len, "tokens per sequence (at least 4)")->check(kRowTokens)->capture_default_str();
   c_recall->add_option("--classes", recall.classes, "values a marked token can hold (the classes)")->capture_default_str();
   c_recall->add_option("--noise", recall.noise, "noise ids around the pair")->capture_default_str();
   c_recall->add_option("--min-pos", recall.min_pos, "classification: earliest position of the marked token (default: seq-len / 2, far from the CLS at the start)")->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
