@@ -1,14 +1,16 @@
 // GradientSync; see data_parallel.h.
 #include "distributed/data_parallel.h"
 
+#include <algorithm>
+
 #include "core/autograd/autograd.h"
 #include "core/ops/ops.h"
 
 namespace st {
 
 GradientSync::GradientSync(const std::vector<std::pair<std::string, Tensor>>& params,
-                           Communicator& world, int dp_size, int64_t bucket_bytes)
-    : world_(world), dp_size_(dp_size) {
+                           Communicator& world, int dp_size, int64_t bucket_bytes, GradReduce mode)
+    : mode_(mode), world_(world), dp_size_(dp_size) {
   ST_CHECK(bucket_bytes > 0, "distributed.bucket_mb: must be positive");
   ST_CHECK(dp_size >= 1, "GradientSync: dp size ", dp_size);
   for (auto& [name, p] : params) {
@@ -16,6 +18,7 @@ GradientSync::GradientSync(const std::vector<std::pair<std::string, Tensor>>& pa
     params_.push_back(p);
   }
   bucket_of_.resize(params_.size());
+  offset_in_bucket_.resize(params_.size());
   Bucket cur;
   for (size_t k = params_.size(); k-- > 0;) {
     int64_t bytes = params_[k].numel() * 4;
@@ -24,11 +27,31 @@ GradientSync::GradientSync(const std::vector<std::pair<std::string, Tensor>>& pa
       cur = Bucket();
     }
     bucket_of_[k] = buckets_.size();
+    offset_in_bucket_[k] = cur.numel;
     cur.params.push_back(k);
     cur.numel += params_[k].numel();
   }
   if (!cur.params.empty()) buckets_.push_back(std::move(cur));
-  for (Bucket& b : buckets_) b.flat = Tensor::zeros({b.numel}, DType::F32, params_[0].device());
+  Device device = params_.empty() ? Device::cpu() : params_[0].device();
+  int64_t w = world_.size(), me = world_.rank();
+  for (size_t bi = 0; bi < buckets_.size(); ++bi) {
+    Bucket& b = buckets_[bi];
+    if (mode_ == GradReduce::AllReduce) {
+      b.flat = Tensor::zeros({b.numel}, DType::F32, device);
+      continue;
+    }
+    // Slice r of the padded bucket is [r * shard, (r + 1) * shard); this rank's pieces are the
+    // parameters' overlaps with its slice.
+    b.shard_numel = (b.numel + w - 1) / w;
+    b.flat = Tensor::zeros({b.shard_numel * w}, DType::F32, device);
+    // One rank: its slice is the whole bucket, reduced already.
+    b.shard = w == 1 ? b.flat : Tensor::zeros({b.shard_numel}, DType::F32, device);
+    int64_t lo = me * b.shard_numel, hi = std::min(lo + b.shard_numel, b.numel);
+    for (size_t k : b.params) {
+      int64_t begin = std::max(lo, offset_in_bucket_[k]), end = std::min(hi, offset_in_bucket_[k] + params_[k].numel());
+      if (begin < end) pieces_.push_back({k, begin - offset_in_bucket_[k], end - begin, bi, begin - lo});
+    }
+  }
   for (size_t k = 0; k < params_.size(); ++k) {
     size_t bucket = bucket_of_[k];
     std::weak_ptr<bool> alive = alive_;
@@ -81,7 +104,12 @@ void GradientSync::launch(Bucket& b) {
     else backend_for(slot.device()).fill(slot, 0.0);
     at += params_[k].numel();
   }
-  b.work = world_.all_reduce_sum_async(b.flat);
+  if (mode_ == GradReduce::AllReduce) {
+    b.work = world_.all_reduce_sum_async(b.flat);
+  } else {
+    if (b.flat.numel() > at) backend_for(b.flat.device()).fill(b.flat.narrow(0, at, b.flat.numel() - at), 0.0);  // padding
+    b.work = world_.size() == 1 ? world_.all_reduce_sum_async(b.flat) : world_.reduce_scatter_sum_async(b.flat, b.shard);
+  }
 }
 
 void GradientSync::finish() {
@@ -92,6 +120,12 @@ void GradientSync::finish() {
   for (Bucket& b : buckets_) {
     b.work->wait();
     b.work.reset();
+    if (mode_ == GradReduce::ReduceScatter) {
+      copy_into(b.shard, scale(b.shard, inv));
+      // The bucket holds what the update needs: the parameters' own gradients are dropped.
+      for (size_t k : b.params) params_[k].zero_grad();
+      continue;
+    }
     int64_t at = 0;
     for (size_t k : b.params) {
       Tensor p = params_[k];
@@ -101,6 +135,24 @@ void GradientSync::finish() {
     }
   }
   syncing_ = false;
+}
+
+Tensor GradientSync::shard_gradient(const ShardPiece& piece) const {
+  ST_CHECK(mode_ == GradReduce::ReduceScatter, "GradientSync::shard_gradient: not sharded");
+  return buckets_[piece.bucket].shard.narrow(0, piece.shard_offset, piece.length);
+}
+
+void GradientSync::all_gather_bucket(size_t bucket, const std::function<void(const Tensor&)>& fill,
+                                     const std::function<void(const Tensor&)>& use) {
+  ST_CHECK(mode_ == GradReduce::ReduceScatter, "GradientSync::all_gather_bucket: not sharded");
+  ST_CHECK(bucket < buckets_.size(), "GradientSync::all_gather_bucket: bucket ", bucket, " of ", buckets_.size());
+  NoGradGuard ng;
+  Bucket& b = buckets_[bucket];
+  ST_CHECK(!b.work, "GradientSync::all_gather_bucket: a gradient reduction is still in flight");
+  backend_for(b.shard.device()).fill(b.shard, 0.0);
+  fill(b.shard);
+  if (world_.size() > 1) world_.all_gather(b.shard, b.flat);  // one rank: the slice is the bucket
+  use(b.flat);
 }
 
 }  // namespace st

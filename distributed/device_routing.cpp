@@ -42,6 +42,12 @@ void DeviceRoutingCommunicator::reduce_scatter_sum(const Tensor& x, const Tensor
   count_bytes(x.numel() * static_cast<int64_t>(dtype_size(x.dtype())));
 }
 
+std::unique_ptr<Work> DeviceRoutingCommunicator::reduce_scatter_sum_async(const Tensor& x, const Tensor& out) {
+  auto work = route("reduce_scatter_sum_async", x, out).reduce_scatter_sum_async(x, out);
+  count_bytes(x.numel() * static_cast<int64_t>(dtype_size(x.dtype())));
+  return work;
+}
+
 void DeviceRoutingCommunicator::broadcast(const Tensor& x, int root) {
   route("broadcast", x).broadcast(x, root);
   if (rank() == root) count_bytes(x.numel() * static_cast<int64_t>(dtype_size(x.dtype())));

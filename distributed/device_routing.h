@@ -23,6 +23,7 @@ class DeviceRoutingCommunicator final : public Communicator {
   std::unique_ptr<Work> all_reduce_sum_async(const Tensor& x) override;
   void all_gather(const Tensor& x, const Tensor& out) override;
   void reduce_scatter_sum(const Tensor& x, const Tensor& out) override;
+  std::unique_ptr<Work> reduce_scatter_sum_async(const Tensor& x, const Tensor& out) override;
   void broadcast(const Tensor& x, int root) override;
   void send(const Tensor& x, int dest, int tag) override;
   void recv(const Tensor& x, int source, int tag) override;

@@ -155,6 +155,10 @@ void MpiCommunicator::all_gather(const Tensor& x, const Tensor& out) {
 }
 
 void MpiCommunicator::reduce_scatter_sum(const Tensor& x, const Tensor& out) {
+  reduce_scatter_sum_async(x, out)->wait();
+}
+
+std::unique_ptr<Work> MpiCommunicator::reduce_scatter_sum_async(const Tensor& x, const Tensor& out) {
   MPI_Datatype t = datatype(x, "reduce_scatter");
   datatype(out, "reduce_scatter");
   ST_CHECK(x.numel() == out.numel() * size_ && out.dtype() == x.dtype(), "reduce_scatter: input ",
@@ -164,7 +168,8 @@ void MpiCommunicator::reduce_scatter_sum(const Tensor& x, const Tensor& out) {
                                       MPI_SUM, comm_, &req),
             rank_, "reduce_scatter");
   count_bytes(bytes_of(x));
-  wait(req, "reduce_scatter", bytes_of(x));
+  // Keeps the input alive; the output is the caller's to keep until wait().
+  return std::make_unique<MpiWork>(this, req, "reduce_scatter", bytes_of(x), x);
 }
 
 void MpiCommunicator::broadcast(const Tensor& x, int root) {

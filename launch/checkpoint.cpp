@@ -78,7 +78,7 @@ Tensor read_checked(const h5::File& f, const std::string& ds, const Shape& expec
 
 // Parameters, then optimizer moments (when given), then the attributes, into a temporary file
 // that is synced and renamed into place.
-void write_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW* optimizer,
+void write_checkpoint(const std::string& path, const SimpleTronModel& model, MomentStream* optimizer,
                       const CheckpointState& st) {
   fs::path target(path);
   std::error_code ec;
@@ -93,15 +93,16 @@ void write_checkpoint(const std::string& path, const SimpleTronModel& model, con
     };
     for (auto& [name, p] : model.named_parameters()) write("params/" + name, p);
     if (optimizer)
-      for (const AdamW::Slot& s : optimizer->slots()) {
-        write("optim/m/" + s.name, s.m);
-        write("optim/v/" + s.name, s.v);
+      while (optimizer->next([&](const std::string& name, const Tensor& m, const Tensor& v) {
+        write("optim/m/" + name, m);
+        write("optim/v/" + name, v);
+      })) {
       }
     f.set_attribute("format", std::string("simpletron-checkpoint"));
     f.set_attribute("version", kVersion);
     f.set_attribute("checksums", sums);
     f.set_attribute("step", st.step);
-    f.set_attribute("optimizer_step", optimizer ? optimizer->step_count() : int64_t(0));
+    f.set_attribute("optimizer_step", optimizer ? optimizer->step() : int64_t(0));
     f.set_attribute("loader_epoch", st.cursor.epoch);
     f.set_attribute("loader_position", st.cursor.position);
     f.set_attribute("loader_dp", st.loader_dp);
@@ -115,7 +116,7 @@ void write_checkpoint(const std::string& path, const SimpleTronModel& model, con
 }
 }  // namespace
 
-void save_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW& optimizer,
+void save_checkpoint(const std::string& path, const SimpleTronModel& model, MomentStream& optimizer,
                      const CheckpointState& st) {
   write_checkpoint(path, model, &optimizer, st);
 }
@@ -152,7 +153,7 @@ WeightsReport load_weights(const std::string& path, SimpleTronModel& model, bool
   return rep;
 }
 
-CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamW* optimizer) {
+CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamWState* optimizer) {
   h5::File f = h5::File::open_read(path);
   ST_CHECK(f.has_attribute("format") && f.string_attribute("format") == "simpletron-checkpoint", path,
            ": not a simpletron checkpoint (attribute format missing or different)");
@@ -174,20 +175,18 @@ CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model,
       return read_checked(f, ds, expect, what, sums);
     };
     for (auto& [name, p] : model->named_parameters()) state[name] = read("params/" + name, p.shape(), "parameter " + name);
-    std::vector<std::pair<Tensor, Tensor>> moments;
-    if (optimizer)
-      for (const AdamW::Slot& s : optimizer->slots())
-        moments.emplace_back(read("optim/m/" + s.name, s.param.shape(), "AdamW moment m of " + s.name),
-                             read("optim/v/" + s.name, s.param.shape(), "AdamW moment v of " + s.name));
-    // Everything read and checked: now change the model and optimizer.
-    model->load_state(state);
+    AdamWState moments;
     if (optimizer) {
-      for (size_t i = 0; i < moments.size(); ++i) {
-        copy_into(optimizer->slots()[i].m, moments[i].first);
-        copy_into(optimizer->slots()[i].v, moments[i].second);
+      for (auto& [name, p] : model->named_parameters()) {
+        moments.names.push_back(name);
+        moments.m.push_back(read("optim/m/" + name, p.shape(), "AdamW moment m of " + name));
+        moments.v.push_back(read("optim/v/" + name, p.shape(), "AdamW moment v of " + name));
       }
-      optimizer->set_step_count(f.int_attribute("optimizer_step"));
+      moments.step = f.int_attribute("optimizer_step");
     }
+    // Everything read and checked: now change the model.
+    model->load_state(state);
+    if (optimizer) *optimizer = std::move(moments);
   }
   return st;
 }

@@ -32,13 +32,19 @@ struct CheckpointState {
   std::string config_yaml;
 };
 
-void save_checkpoint(const std::string& path, const SimpleTronModel& model, const AdamW& optimizer,
+// The moments are stored at each parameter's full shape whatever the run's layout, so a
+// checkpoint of a sharded optimizer (distributed.zero 1) resumes unsharded and the other way round.
+// They are written as the stream hands them over (stream_of(AdamW::state()), or
+// ShardedAdamW::moment_stream(), whose other ranks run it alongside); the stream is run to its end
+// unless the write fails, after which the caller owes the other ranks skip_rest().
+void save_checkpoint(const std::string& path, const SimpleTronModel& model, MomentStream& optimizer,
                      const CheckpointState& state);
 
-// Reads the state; when model / optimizer are given, loads their parameters and moments
-// (everything is checked before anything is changed: a checkpoint of another model is an error
-// naming the mismatched parameters).
-CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamW* optimizer);
+// Reads the state; when model is given, loads its parameters, and when optimizer is given too,
+// reads the AdamW moments of every model parameter and the optimizer step into it, for the caller
+// to load (AdamW::load_state, ShardedAdamW::load_state). Everything is checked before the model
+// changes: a checkpoint of another model is an error naming the mismatched parameters.
+CheckpointState load_checkpoint(const std::string& path, SimpleTronModel* model, AdamWState* optimizer);
 
 // Weights only (no optimizer state), e.g. written by st-import: /params/<name> and the same
 // attributes as a checkpoint at step 0. load_checkpoint(path, nullptr, nullptr) reads its config.

@@ -35,6 +35,7 @@
 #include "distributed/exit_codes.h"
 #include "distributed/parallel_loss.h"
 #include "distributed/thread_setup.h"
+#include "distributed/zero1.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
@@ -177,7 +178,9 @@ struct Trainer::Impl {
   std::unique_ptr<RunDirLock> lock;
   std::unique_ptr<SimpleTronModel> model;
   std::unique_ptr<SimpleTronModel> teacher;  // embedding task: frozen, evaluation mode
+  // The AdamW state: whole on every rank (distributed.zero 0), or sharded (1), one of the two.
   std::unique_ptr<AdamW> optimizer;
+  std::unique_ptr<ShardedAdamW> sharded;
   // Where parameters, optimizer state and each batch live; the log line saying why.
   Device device = Device::cpu();
   std::string device_note, comm_note, precision_note, sp_note;
@@ -237,6 +240,16 @@ struct Trainer::Impl {
   }
   // The validation / test metric as logged: a cosine, or a percentage.
   std::string metric_text(double v) const { return embedding() ? fmt("%.4f", v) : fmt("%.2f%%", 100 * v); }
+
+  // Bytes of AdamW moments this rank holds; what the estimate expects per parameter (8, or 8 / W
+  // sharded).
+  int64_t optimizer_bytes() const {
+    if (sharded) return sharded->state_bytes();
+    int64_t bytes = 0;
+    for (const AdamW::Slot& slot : optimizer->slots()) bytes += (slot.m.numel() + slot.v.numel()) * 4;
+    return bytes;
+  }
+  double moment_bytes_per_parameter() const { return cfg.dist.zero == 1 ? 8.0 / grid.world_size() : 8.0; }
 
   void setup();
   void check_run_dir();
@@ -417,12 +430,19 @@ void Trainer::Impl::setup() {
   oc.decay_biases = cfg.optim.decay_biases;
   oc.decay_layernorm = cfg.optim.decay_layernorm;
   oc.decay_embeddings = cfg.optim.decay_embeddings;
-  optimizer = std::make_unique<AdamW>(model->named_parameters(), oc);
   CommunicatorChoice gc = gradient_communicator(grid, device, cfg.dist.timeout_seconds);
   grad_comm = gc.comm;
   comm_note = gc.note;
   sync = std::make_unique<GradientSync>(model->named_parameters(), *grad_comm, static_cast<int>(dp),
-                                        static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20)));
+                                        static_cast<int64_t>(cfg.dist.bucket_mb * (1 << 20)),
+                                        cfg.dist.zero == 1 ? GradReduce::ReduceScatter : GradReduce::AllReduce);
+  if (cfg.dist.zero == 1)
+    sharded = std::make_unique<ShardedAdamW>(model->named_parameters(), *sync, oc);
+  else
+    optimizer = std::make_unique<AdamW>(model->named_parameters(), oc);
+  log->info("optimizer state: " + fmt("%.1f", static_cast<double>(optimizer_bytes()) / 1e6) + " MB per process" +
+            (sharded ? " (AdamW moments sharded over " + std::to_string(grid.world_size()) + " process(es), distributed.zero 1)"
+                     : ""));
   // On a GPU with sequence parallelism the SP collectives run inside backward on their own
   // communicator: the buckets wait for finish(), so that every rank issues collectives in one order.
   sync->set_overlap(!(device.is_cuda() && grid.sp_size() > 1));
@@ -439,7 +459,12 @@ void Trainer::Impl::setup() {
   if (opts.resume) {
     const std::string& path = resume_from;  // check_run_dir: it verifies and is of this model
     for (const std::string& note : resume_notes) log->info(note);
-    state = load_checkpoint(path, model.get(), optimizer.get());
+    AdamWState moments;
+    state = load_checkpoint(path, model.get(), &moments);
+    if (sharded)
+      sharded->load_state(moments);
+    else
+      optimizer->load_state(moments);
     // A cursor counted in another data-parallel layout: continue after the same examples.
     if (state.loader_dp != dp || state.loader_micro_batch != micro) {
       int64_t consumed = state.cursor.position * state.loader_micro_batch * state.loader_dp;
@@ -700,7 +725,19 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
 
 void Trainer::Impl::save(const std::string& path) {
   state.cursor = train_loader->cursor();
-  if (root()) save_checkpoint(path, *model, *optimizer, state);
+  // Sharded moments are gathered onto rank 0 a bucket at a time as it writes them; every rank runs
+  // the gathers to the end, rank 0 too when its write fails, so that none waits for it in vain.
+  std::unique_ptr<MomentStream> moments = sharded ? sharded->moment_stream() : stream_of(optimizer->state());
+  if (root()) {
+    try {
+      save_checkpoint(path, *model, *moments, state);
+    } catch (...) {
+      if (sharded) skip_rest(*moments);
+      throw;
+    }
+  } else if (sharded) {
+    skip_rest(*moments);
+  }
   grid.world().barrier();
 }
 
@@ -746,9 +783,11 @@ void Trainer::Impl::check_memory() const {
     source = "this machine's memory";
   }
   if (limit <= 0) return;  // unknown: nothing to check against
-  double weights = static_cast<double>(cfg.model.parameter_count()) * 16, act = activation_bytes();
+  double per_param = 8 + moment_bytes_per_parameter();
+  double weights = static_cast<double>(cfg.model.parameter_count()) * per_param, act = activation_bytes();
   ST_CHECK(weights + act <= limit, "model: about ", fmt("%.1f", (weights + act) / gib), " GiB per process (",
-           cfg.model.parameter_count(), " parameters x 16 bytes for weights, gradients and AdamW moments, plus about ",
+           cfg.model.parameter_count(), " parameters x ", fmt("%.3g", per_param),
+           " bytes for weights, gradients and AdamW moments, plus about ",
            fmt("%.1f", act / gib), " GiB of activations per micro-batch) exceed ", source, " (",
            fmt("%.1f", limit / gib), " GiB); make the model or data.micro_batch smaller, or set train.memory_limit");
 }
@@ -757,11 +796,15 @@ void Trainer::Impl::print_dry_run(const std::string& headline) const {
   // Parameters, gradients and two AdamW moments, plus the activations saved for backward.
   int64_t params = model->parameter_count();
   double act = activation_bytes();
-  double weights = static_cast<double>(params) * 4 * 4;
-  std::printf("%s\n--- resolved config ---\n%s--- estimate ---\nparameters: %lld (%.1f MB with gradients "
-              "and AdamW moments)\nactivations per micro-batch: about %.1f MB per process\n"
+  double weights = static_cast<double>(params) * (8 + moment_bytes_per_parameter());
+  std::string sharding = cfg.dist.zero == 1 ? "; moments sharded over " + std::to_string(grid.world_size()) +
+                                                  " process(es), distributed.zero 1"
+                                            : "";
+  std::printf("%s\n--- resolved config ---\n%s--- estimate ---\nparameters: %lld (%.1f MB per process with gradients "
+              "and AdamW moments%s)\nactivations per micro-batch: about %.1f MB per process\n"
               "layout: %d process(es) = dp %d x sp %d; each SP rank holds %lld of %lld tokens\n",
-              headline.c_str(), config_yaml.c_str(), static_cast<long long>(params), weights / 1e6, act / 1e6,
+              headline.c_str(), config_yaml.c_str(), static_cast<long long>(params), weights / 1e6,
+              sharding.c_str(), act / 1e6,
               grid.world_size(), grid.dp_size(), grid.sp_size(), static_cast<long long>(grid.column_count(seq_len)),
               static_cast<long long>(seq_len));
   for (const std::string& line : threads.lines) std::printf("%s\n", line.c_str());
@@ -775,7 +818,7 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   r.started = Clock::now();
   // (3) f64 on the device, summed over the micro-batches: mean loss, metric sum, metric count.
   Tensor sums;
-  optimizer->zero_grad();
+  model->zero_grad();
   for (int64_t k = 0; k < accum; ++k) {
     Batch b;
     train_loader->next(b);
@@ -797,12 +840,17 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   // host's word, and whether the step is finite).
   Tensor metric = sums.narrow(0, 1, 2).contiguous();
   grad_comm->all_reduce_sum(metric);  // on the device
-  Tensor squares = grad_sum_of_squares(model->parameters()).to(device).reshape({1});
+  Tensor squares = (sharded ? sharded->grad_sum_of_squares() : grad_sum_of_squares(model->parameters()))
+                       .to(device)
+                       .reshape({1});
   std::vector<double> v = concat({sums.narrow(0, 0, 1), metric, squares}, 0).to_vector<double>();
   r.loss = v[0] / static_cast<double>(accum);
   r.accuracy = v[2] > 0 ? v[1] / v[2] : 0;
   r.grad_norm = std::sqrt(v[3]);
-  clip_grads_to(model->parameters(), r.grad_norm, cfg.optim.clip_norm);
+  if (sharded)
+    sharded->clip_grads_to(r.grad_norm, cfg.optim.clip_norm);
+  else
+    clip_grads_to(model->parameters(), r.grad_norm, cfg.optim.clip_norm);
   return r;
 }
 
@@ -818,7 +866,7 @@ void Trainer::Impl::handle_non_finite(int64_t step, const StepResult& r) {
              ") is saved in ", path);
   }
   ++state.skipped_steps;
-  optimizer->zero_grad();
+  model->zero_grad();
   log->info("skipped " + what + " (not finite; " + std::to_string(state.skipped_steps) + " skipped so far)");
   ST_CHECK(state.skipped_steps <= cfg.train.max_skipped, "train.max_skipped: ", state.skipped_steps,
            " steps skipped for NaN/Inf; stopping (the last checkpoint is intact)");
@@ -829,7 +877,10 @@ void Trainer::Impl::handle_non_finite(int64_t step, const StepResult& r) {
 
 void Trainer::Impl::apply_update(int64_t step, StepResult& r) {
   r.lr = schedule.at(step);
-  optimizer->step(r.lr);
+  if (sharded)
+    sharded->step(r.lr);
+  else
+    optimizer->step(r.lr);
   state.step = step;
   r.seconds = seconds_since(r.started);
 }
@@ -936,19 +987,21 @@ void Trainer::Impl::final_test(RunResult& res) {
             ", " + metric_name() + " " + metric_text(tacc) + " over " + fmt("%.0f", tcount) + " targets");
 }
 
-// Every rank's peak memory (docs/design.md, "Runs and checkpoints"), gathered with one sum over
+// Every rank's peak memory and optimizer bytes (docs/design.md, "Runs and checkpoints"), gathered with one sum over
 // the world (each rank fills its own slots), logged and kept for results.json.
 void Trainer::Impl::gather_peak_memory(RunResult& res) {
   int world = grid.world_size(), me = grid.world_rank();
-  std::vector<double> slots(static_cast<size_t>(2 * world), 0.0);
+  std::vector<double> slots(static_cast<size_t>(3 * world), 0.0);
   struct rusage usage {};
   if (::getrusage(RUSAGE_SELF, &usage) == 0) slots[static_cast<size_t>(me)] = 1024.0 * static_cast<double>(usage.ru_maxrss);
   slots[static_cast<size_t>(world + me)] = static_cast<double>(memory_stats(device).peak_bytes);
-  Tensor t = Tensor::from_vector(slots, {2 * world});
+  slots[static_cast<size_t>(2 * world + me)] = static_cast<double>(optimizer_bytes());
+  Tensor t = Tensor::from_vector(slots, {3 * world});
   grid.world().all_reduce_sum(t);
   slots = t.to_vector<double>();
   res.peak_resident.assign(slots.begin(), slots.begin() + world);
-  res.peak_allocator.assign(slots.begin() + world, slots.end());
+  res.peak_allocator.assign(slots.begin() + world, slots.begin() + 2 * world);
+  res.optimizer_bytes.assign(slots.begin() + 2 * world, slots.end());
   auto gib_list = [](std::string& out, const std::vector<double>& bytes) {
     for (double b : bytes) {
       out += ' ';
@@ -976,6 +1029,7 @@ void Trainer::Impl::write_results(const RunResult& res) const {
   j["seconds"] = res.seconds;
   j["peak_resident_bytes_per_rank"] = res.peak_resident;
   j["peak_allocator_bytes_per_rank"] = res.peak_allocator;
+  j["optimizer_bytes_per_rank"] = res.optimizer_bytes;
   j["threads_per_rank"] = threads.mine.threads;  // rank 0's; train.log has every node's
   j["threads_source"] = name_of(threads.mine.source);
   j["build"] = version_text("st-train");

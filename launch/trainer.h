@@ -24,6 +24,8 @@ struct RunResult {
   // of the allocator of the run's device (CPU or CUDA; freed blocks it keeps for reuse are in
   // the resident set, not here). Index = world rank.
   std::vector<double> peak_resident, peak_allocator;
+  // Bytes of AdamW moments each rank holds (distributed.zero 1 shards them). Index = world rank.
+  std::vector<double> optimizer_bytes;
 };
 
 struct TrainOptions {

@@ -40,6 +40,9 @@ class Communicator {
   virtual void all_gather(const Tensor& x, const Tensor& out) = 0;
   // out := the sum over ranks of rank r's slice r of x (x: (size * n), out: (n)).
   virtual void reduce_scatter_sum(const Tensor& x, const Tensor& out) = 0;
+  // The same, returning before it completes where the backend can (MPI); x and out must stay
+  // untouched until wait(). The default runs reduce_scatter_sum and returns a finished Work.
+  virtual std::unique_ptr<Work> reduce_scatter_sum_async(const Tensor& x, const Tensor& out);
   virtual void broadcast(const Tensor& x, int root) = 0;
   virtual void send(const Tensor& x, int dest, int tag) = 0;
   virtual void recv(const Tensor& x, int source, int tag) = 0;

@@ -257,6 +257,10 @@ const std::vector<Key>& schema() {
                            "A collective not done within this time aborts the job with its name and rank.", 1e-3));
     k.push_back(make_float("distributed.bucket_mb", [](TrainConfig& c) -> double& { return c.dist.bucket_mb; },
                            "Gradient all-reduce bucket size (MiB).", 1e-3));
+    k.push_back(make_custom("distributed.zero", Kind::Int,
+                            "Optimizer-state sharding (ZeRO stage 1). 0: every process holds the AdamW moments of every parameter (8 bytes per parameter). 1: the moments are sharded over all processes (the dp x sp world, whose ranks all hold the same parameters), so each holds 8 / processes bytes per parameter: gradient buckets are reduce-scattered instead of all-reduced, each process updates its shard of the parameters, and the updated shards are all-gathered; the same traffic as the all-reduce. The update equals the unsharded one to fp32 rounding (sums are taken in another order). Checkpoints store the full moments either way, so a run may resume with another zero, dp or sp.",
+                            0, 1, [](TrainConfig& c, const std::string& v) { c.dist.zero = std::stoi(v); },
+                            [](const TrainConfig& c) { return std::to_string(c.dist.zero); }));
     // ---- run directory lock
     k.push_back(make_choice("lock.mechanism", {"auto", "flock", "file"},
                             [](TrainConfig& c, const std::string& v) { c.lock.mechanism = v; },

@@ -47,6 +47,7 @@ struct DistConfig {
   int sp = 1;
   double timeout_seconds = 600;
   double bucket_mb = 25;
+  int zero = 0;  // 1: AdamW moments sharded over the ranks (distributed/zero1.h)
 };
 
 // The run directory's lock (launch/run_lock.h).

@@ -18,56 +18,10 @@
 #include "distributed/data_parallel.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/parallel_loss.h"
+#include "tests/distributed/layout_fixtures.h"
 
 namespace st {
 namespace {
-
-int g_sp = 1;
-
-struct Variant {
-  const char* name;
-  TaskKind task;
-  Pooling pooling;
-  bool causal;
-  PositionKind positions = PositionKind::Learned;
-};
-
-ModelConfig config_for(const Variant& v) {
-  ModelConfig c;
-  c.task = v.task;
-  c.pooling = v.pooling;
-  c.causal = v.causal;
-  c.vocab_size = 30;
-  c.max_len = 24;
-  c.num_classes = 3;
-  c.d_model = 16;
-  c.heads = 2;
-  c.layers = 2;
-  c.d_ff = 24;
-  c.chunk = 3;
-  c.dropout = 0.1f;
-  c.state_dropout = v.causal ? 0.0f : 0.1f;
-  c.positions = v.positions;
-  return c;
-}
-
-constexpr int64_t kBatch = 4, kLen = 16;
-
-// Deterministic batch for a step: random tokens with trailing padding of random length.
-Tensor make_ids(uint64_t seed) {
-  auto v = Tensor::uniform({kBatch, kLen}, seed, 1, 30, DType::I32).to_vector<int32_t>();
-  auto keep = Tensor::uniform({kBatch}, seed + 7, kLen / 2, kLen + 1, DType::I32).to_vector<int32_t>();
-  for (int64_t b = 0; b < kBatch; ++b)
-    for (int64_t t = keep[b]; t < kLen; ++t) v[b * kLen + t] = 0;
-  return Tensor::from_vector(v, {kBatch, kLen});
-}
-
-Tensor rows_cols(const Tensor& t, int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
-  Tensor x = t.narrow(0, r0, rows);
-  if (t.dim() == 2) x = x.narrow(1, c0, cols);
-  return x.contiguous();
-}
-
 
 class Equivalence : public ::testing::TestWithParam<Variant> {};
 
@@ -81,31 +35,23 @@ TEST_P(Equivalence, FiveStepsWithDropoutMatchSingleProcess) {
   AdamWConfig oc{.eps = 1e-6, .weight_decay = 0.01};
   AdamW opt_ref(ref.named_parameters(), oc), opt_dist(dist.named_parameters(), oc);
   GradientSync sync(dist.named_parameters(), grid.world(), grid.dp_size(), /*bucket_bytes=*/4096);
-  int64_t b_local = kBatch / grid.dp_size(), r0 = grid.dp_rank() * b_local;
-  int64_t c0 = grid.column_begin(kLen), cols = grid.column_count(kLen);
   double worst_loss = 0, worst_grad = 0;
   for (uint32_t step = 1; step <= 5; ++step) {
-    Tensor ids = make_ids(100 + step), ids2;
-    if (v.task == TaskKind::Retrieval) ids2 = make_ids(200 + step);
-    Tensor labels = Tensor::uniform({kBatch}, 300 + step, 0, v.task == TaskKind::Retrieval ? 2 : 3, DType::I32);
-    Tensor targets = v.task == TaskKind::LanguageModel ? SimpleTronModel::next_token_targets(ids) : labels;
+    LayoutBatch batch = layout_batch(v, grid, 100 + step);
 
     // Single process, whole batch.
     RunContext rctx{.seed = 9, .step = step};
     ref.zero_grad();
     Tensor count;
-    Tensor ref_sum = ref.loss_sum(ref.forward(ids, ids2, rctx), targets, &count);
+    Tensor ref_sum = ref.loss_sum(ref.forward(batch.ids, batch.ids2, rctx), batch.targets, &count);
     Tensor ref_loss = scale(ref_sum, 1.0 / count.item());
     ref_loss.backward();
 
     // This rank's rows and columns.
     RunContext ctx = grid.context(9, step, kBatch, kLen, cfg.uses_cls());
-    Tensor my_ids = rows_cols(ids, r0, b_local, c0, cols);
-    Tensor my_ids2 = ids2.defined() ? rows_cols(ids2, r0, b_local, c0, cols) : Tensor();
-    Tensor my_targets = rows_cols(targets, r0, b_local, c0, cols);
     dist.zero_grad();
-    ModelOutput out = dist.run(my_ids, my_ids2, ctx);
-    ParallelLoss pl = parallel_loss(dist, out, my_targets, grid, grid.world());
+    ModelOutput out = dist.run(batch.my_ids, batch.my_ids2, ctx);
+    ParallelLoss pl = parallel_loss(dist, out, batch.my_targets, grid, grid.world());
     // Even steps launch every bucket in finish() (as on a GPU with sequence parallelism): the
     // same gradients, nothing launched inside backward.
     bool overlap = step % 2 == 1;
@@ -189,16 +135,8 @@ TEST_P(RecomputeLayout, DistributedGradientsAreBitwiseEqual) {
     SimpleTronModel plain(cfg), recomputed(cfg);
     GradientSync sync_plain(plain.named_parameters(), grid.world(), grid.dp_size(), 4096);
     GradientSync sync_rec(recomputed.named_parameters(), grid.world(), grid.dp_size(), 4096);
-    int64_t b_local = kBatch / grid.dp_size(), r0 = grid.dp_rank() * b_local;
-    int64_t c0 = grid.column_begin(kLen), cols = grid.column_count(kLen);
     for (uint32_t step = 1; step <= 2; ++step) {
-      Tensor ids = make_ids(400 + step), ids2;
-      if (v.task == TaskKind::Retrieval) ids2 = make_ids(500 + step);
-      Tensor labels = Tensor::uniform({kBatch}, 600 + step, 0, v.task == TaskKind::Retrieval ? 2 : 3, DType::I32);
-      Tensor targets = v.task == TaskKind::LanguageModel ? SimpleTronModel::next_token_targets(ids) : labels;
-      Tensor my_ids = rows_cols(ids, r0, b_local, c0, cols);
-      Tensor my_ids2 = ids2.defined() ? rows_cols(ids2, r0, b_local, c0, cols) : Tensor();
-      Tensor my_targets = rows_cols(targets, r0, b_local, c0, cols);
+      LayoutBatch batch = layout_batch(v, grid, 400 + step);
       double means[2];
       for (int which = 0; which < 2; ++which) {
         SimpleTronModel& m = which ? recomputed : plain;
@@ -206,7 +144,7 @@ TEST_P(RecomputeLayout, DistributedGradientsAreBitwiseEqual) {
         RunContext ctx = grid.context(9, step, kBatch, kLen, cfg.uses_cls());
         ctx.recompute = which ? Recompute::Block : Recompute::None;
         m.zero_grad();
-        ParallelLoss pl = parallel_loss(m, m.run(my_ids, my_ids2, ctx), my_targets, grid, grid.world());
+        ParallelLoss pl = parallel_loss(m, m.run(batch.my_ids, batch.my_ids2, ctx), batch.my_targets, grid, grid.world());
         sync.set_overlap(step == 1);
         sync.begin_backward(true);
         pl.root.backward();

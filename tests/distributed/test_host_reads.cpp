@@ -2,7 +2,8 @@
 // device: st-train's steady-state step for classification, retrieval and a causal language
 // model, with 1 process, and under mpirun with dp = 2 (--sp=1) or sp = 2 (--sp=2). Two runs that
 // differ only in their number of steps give the reads of the steps between them: set-up, the
-// final checkpoint and the last step's log line are the same in both and cancel. Labels cpu
+// final checkpoint and the last step's log line are the same in both and cancel. Classification
+// also with the optimizer state sharded (distributed.zero 1). Labels cpu
 // (1 process) and mpi (2 ranks).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ struct Task {
   const char* name;
   const char* model_yaml;  // the model: section's extra keys
   bool pair, lm;
+  const char* extra_yaml = "";  // further top-level keys
 };
 
 void write_shards(const std::string& dir, const Task& task) {
@@ -81,7 +83,8 @@ void check_task(const Task& task) {
   TrainConfig cfg = train_config_from_yaml(
       "run_dir: " + dir + "/run\nthreads: 1\nmodel: {d_model: 16, heads: 2, layers: 2, d_ff: 16, " +
           task.model_yaml + "}\ndata: {train: " + dir + "/train-*.h5, batch_size: 8, shuffle_buffer: 8, block_size: 8}\n"
-          "optimizer: {warmup: 1}\ntrain: {log_every: 1000, eval_every: 0, checkpoint_every: 0}\n",
+          "optimizer: {warmup: 1}\ntrain: {log_every: 1000, eval_every: 0, checkpoint_every: 0}\n" +
+          task.extra_yaml,
       "host-reads test");
   const int64_t short_run = 3, long_run = 7;
   int64_t a = reads_of_run(cfg, world, short_run), b = reads_of_run(cfg, world, long_run);
@@ -100,6 +103,11 @@ void check_task(const Task& task) {
 TEST(HostReads, Classification) { check_task({"classification", "task: classification", false, false}); }
 
 TEST(HostReads, Retrieval) { check_task({"retrieval", "task: retrieval", true, false}); }
+
+// ZeRO-1: the sharded gradient norm is all-reduced on the device and read with the rest.
+TEST(HostReads, ClassificationShardedOptimizer) {
+  check_task({"classification-zero1", "task: classification", false, false, "distributed: {zero: 1}\n"});
+}
 
 TEST(HostReads, CausalLanguageModel) { check_task({"lm", "task: lm, causal: true, chunk: 4", false, true}); }
 
