@@ -74,7 +74,7 @@ void BM_LayerNormForward(benchmark::State& s) {
   int64_t R = s.range(0), C = s.range(1);
   Tensor x = Tensor::randn({R, C}, 1), w = Tensor::ones({C}), b = Tensor::zeros({C});
   Tensor y = Tensor::empty({R, C}), mu = Tensor::empty({R}), rs = Tensor::empty({R});
-  for (auto _ : s) cpu_backend().layer_norm_forward(x, w, b, 1e-6, y, mu, rs);
+  for (auto _ : s) cpu_backend().layer_norm_forward(x, w, b, 1e-6, y, mu, rs, Tensor());
   set_bytes(s, 4.0 * (2 * R * C + 2 * R));
 }
 
@@ -82,7 +82,7 @@ void BM_LayerNormBackward(benchmark::State& s) {
   int64_t R = s.range(0), C = s.range(1);
   Tensor x = Tensor::randn({R, C}, 1), w = Tensor::ones({C}), b = Tensor::zeros({C});
   Tensor y = Tensor::empty({R, C}), mu = Tensor::empty({R}), rs = Tensor::empty({R});
-  cpu_backend().layer_norm_forward(x, w, b, 1e-6, y, mu, rs);
+  cpu_backend().layer_norm_forward(x, w, b, 1e-6, y, mu, rs, Tensor());
   Tensor dy = Tensor::randn({R, C}, 2), dx = Tensor::empty({R, C});
   Tensor dw = Tensor::empty({C}), db = Tensor::empty({C});
   for (auto _ : s) cpu_backend().layer_norm_backward(x, w, mu, rs, dy, dx, dw, db);

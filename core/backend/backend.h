@@ -105,11 +105,13 @@ class Backend {
   virtual void gemm(const GemmArgs& args) = 0;
 
   // ---- fused row kernels on (R, C) -------------------------------------------------------
-  // y = LayerNorm(x) * w + b; mean, rstd: (R) saved for backward.
+  // y = LayerNorm(x) * w + b; mean, rstd: (R) saved for backward. xhat: undefined, or a bf16
+  // tensor of x's shape (x f32) that also receives x̂ = (x - mean) * rstd, as backward may read it.
   virtual void layer_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                                   double eps, const Tensor& y, const Tensor& mean,
-                                  const Tensor& rstd) = 0;
-  // dx = (written); dw, db = (written) sums over rows.
+                                  const Tensor& rstd, const Tensor& xhat) = 0;
+  // dx = (written); dw, db = (written) sums over rows. x: the input (dy's dtype), or its x̂ in
+  // bf16 (dy f32), as layer_norm_forward wrote it; then `mean` is not read.
   virtual void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
                                    const Tensor& rstd, const Tensor& dy, const Tensor& dx,
                                    const Tensor& dw, const Tensor& db) = 0;
@@ -179,7 +181,8 @@ class Backend {
   virtual void bias_act_forward(UnaryOp act, const Tensor& h, const Tensor& b,
                                 const Tensor& y) = 0;
   // dh (R, C) = act'(h + b) * dy (written); db (C) = sum over rows of dh (written), summed in
-  // a fixed blocking (no atomics), so the result depends only on the shapes.
+  // a fixed blocking (no atomics), so the result depends only on the shapes. h may be bf16
+  // where dy is f32 (an activation stored in bf16: core/ops/op_util.h); it is widened exactly.
   virtual void bias_act_backward(UnaryOp act, const Tensor& h, const Tensor& b, const Tensor& dy,
                                  const Tensor& dh, const Tensor& db) = 0;
   // out = residual + dropout(x): exactly the elements dropout() keeps for (key, map), each

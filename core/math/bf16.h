@@ -46,4 +46,11 @@ ST_HD bf16 float_to_bf16(float f) {
 
 ST_HD float bf16_to_float(bf16 b) { return bits_float(static_cast<uint32_t>(b.bits) << 16); }
 
+// A stored value as the compute type T: itself, or a bf16 widened exactly (T = float), for
+// kernels that read an activation kept in bf16 (core/ops/op_util.h).
+template <class T>
+ST_HD T widen_as(T x) { return x; }
+template <class T>
+ST_HD T widen_as(bf16 x) { return static_cast<T>(bf16_to_float(x)); }
+
 }  // namespace st

@@ -3,7 +3,9 @@
 // (fp64 for gradient checks, fp32 otherwise); backends choose the summation order.
 #pragma once
 #include <cmath>
+#include <cstdint>
 
+#include "core/math/bf16.h"
 #include "core/math/fast_math.h"
 #include "core/math/hd.h"
 
@@ -12,14 +14,31 @@ namespace st {
 // LayerNorm: xhat = (x - mean) * rstd, y = xhat * w + b, rstd = 1/sqrt(var + eps) (biased var).
 struct LayerNormTerms {
   template <class T> ST_HD static T rstd(T var, T eps) { return T(1) / sqrt(var + eps); }
+  template <class T> ST_HD static T xhat(T x, T mean, T rstd) { return (x - mean) * rstd; }
   template <class T> ST_HD static T forward(T x, T mean, T rstd, T w, T b) {
-    return (x - mean) * rstd * w + b;
+    return xhat(x, mean, rstd) * w + b;
   }
   // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * w.
   template <class T>
   ST_HD static T input_grad(T g, T xhat, T rstd, T mean_g, T mean_gxhat) {
     return rstd * (g - mean_g - xhat * mean_gxhat);
   }
+};
+
+// x̂ of (row r, column j) for LayerNorm's backward, from the input and its statistics, or read
+// from the bf16 x̂ that the forward stored under precision bf16 (core/ops/op_util.h).
+template <class T>
+struct LayerNormXhatFromInput {
+  const T* x;
+  const T* mean;
+  const T* rstd;
+  int64_t C;
+  ST_HD T operator()(int64_t r, int64_t j) const { return LayerNormTerms::xhat(x[r * C + j], mean[r], rstd[r]); }
+};
+struct LayerNormXhatFromStored {
+  const bf16* xhat;
+  int64_t C;
+  ST_HD float operator()(int64_t r, int64_t j) const { return bf16_to_float(xhat[r * C + j]); }
 };
 
 // Softmax: y = exp(x - max) / sum; log-softmax: x - max - log(sum).

@@ -1,5 +1,6 @@
 // Fused ops: bias + GELU (h (..., C) + b (C), then GELU) and residual + dropout, each one kernel
-// forward and one backward. bias_gelu saves h and b (h + b is recomputed in backward);
+// forward and one backward. bias_gelu saves h (in bf16 under precision bf16, op_util.h) and b
+// (h + b is recomputed in backward);
 // dropout_add saves nothing but the key (the mask is regenerated, as in dropout()).
 #include "core/ops/op_util.h"
 
@@ -14,11 +15,15 @@ Tensor bias_gelu(const Tensor& h, const Tensor& b, GeluKind kind) {
   Tensor hc = h.detach().contiguous(), bc = b.detach().contiguous();
   Tensor y = detail::empty_like(h);
   if (y.numel() > 0) detail::be(y).bias_act_forward(act, hc, bc, y);
+  // bf16 under precision bf16, when a backward is recorded
+  Tensor saved = detail::stored(hc, detail::bf16_products(hc) && detail::records_backward({&h, &b}));
+  DType dtype = h.dtype();
   return record(y, kind == GeluKind::Tanh ? "bias_gelu_tanh" : "bias_gelu_erf", {h, b},
-                [hc, bc, act](const Tensor& g) {
+                [saved, bc, act, dtype](const Tensor& g) {
+                  // The kernel reads a bf16 h directly (no f32 copy while the backward runs).
                   Tensor gc = g.contiguous();
-                  Tensor dh = detail::empty_like(hc), db = detail::empty_like(bc);
-                  detail::be(dh).bias_act_backward(act, hc, bc, gc, dh, db);
+                  Tensor dh = Tensor::empty(saved.shape(), dtype, saved.device()), db = detail::empty_like(bc);
+                  detail::be(dh).bias_act_backward(act, saved, bc, gc, dh, db);
                   return std::vector<Tensor>{dh, db};
                 });
 }

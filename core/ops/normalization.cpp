@@ -1,4 +1,5 @@
-// LayerNorm (fused forward and backward), softmax and log-softmax over the last axis.
+// LayerNorm (fused forward and backward; under precision bf16 it saves its normalised input in
+// bf16, op_util.h), softmax and log-softmax over the last axis.
 // The kernels see (R, C) views of contiguous data: R = product of the leading dimensions.
 #include "core/ops/op_util.h"
 
@@ -18,12 +19,19 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   Tensor y = detail::empty_like(x);
   Tensor mu = Tensor::empty({R}, x.dtype(), x.device());
   Tensor rs = Tensor::empty({R}, x.dtype(), x.device());
-  if (y.numel() > 0) detail::be(x).layer_norm_forward(xc, wc, bc, eps, y, mu, rs);
-  Tensor sx = xc.detach(), sw = wc.detach();
-  return record(y, "layer_norm", {x, weight, bias}, [sx, sw, mu, rs](const Tensor& g) {
+  // Saved for backward: x, or under precision bf16 the normalised x̂ = (x - mean) / std in bf16,
+  // written by the forward kernel and read by the backward one (O(1) values: a bf16 x would
+  // lose the deviations from a large mean). The statistics stay f32.
+  bool keep_xhat = detail::bf16_products(xc) && detail::records_backward({&x, &weight, &bias});
+  Tensor saved = keep_xhat ? Tensor::empty(x.shape(), DType::BF16, x.device()) : xc.detach();
+  Tensor xhat = saved.dtype() == DType::BF16 ? saved : Tensor();
+  if (y.numel() > 0) detail::be(x).layer_norm_forward(xc, wc, bc, eps, y, mu, rs, xhat);
+  Tensor sw = wc.detach();
+  return record(y, "layer_norm", {x, weight, bias}, [saved, sw, mu, rs](const Tensor& g) {
     Tensor gc = g.contiguous();
-    Tensor dx = detail::empty_like(sx), dw = detail::empty_like(sw), db = detail::empty_like(sw);
-    if (dx.numel() > 0) detail::be(sx).layer_norm_backward(sx, sw, mu, rs, gc, dx, dw, db);
+    Tensor dx = Tensor::empty(saved.shape(), gc.dtype(), saved.device());
+    Tensor dw = detail::empty_like(sw), db = detail::empty_like(sw);
+    if (dx.numel() > 0) detail::be(saved).layer_norm_backward(saved, sw, mu, rs, gc, dx, dw, db);
     else {
       detail::be(sw).fill(dw, 0.0);
       detail::be(sw).fill(db, 0.0);

@@ -34,4 +34,24 @@ inline Tensor product_operand(const Tensor& t, bool bf16) {
   return bf16 && t.dtype() == DType::F32 ? t.detach().to(DType::BF16) : t;
 }
 
+// Activation storage under compute precision bf16 (precision.h): the activations the pointwise
+// and normalisation ops save for their backward are kept as bf16 copies where that is safe
+// (the GELU and ReLU inputs, LayerNorm's normalised output; LayerNorm's mean and 1/std stay
+// f32), and widened back to f32 when the backward runs. `stored` is t as saved: a bf16 copy when
+// `bf16` (bf16_products(t)), else t itself, detached; `restored` gives the saved tensor back as
+// `dtype`.
+// Whether an op on these inputs records a backward (so that what it would save is worth making).
+inline bool records_backward(std::initializer_list<const Tensor*> inputs) {
+  if (!grad_mode_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+inline Tensor stored(const Tensor& t, bool bf16) {
+  return bf16 && t.dtype() == DType::F32 ? t.detach().contiguous().to(DType::BF16) : t.detach().contiguous();
+}
+inline Tensor restored(const Tensor& saved, DType dtype) {
+  return saved.dtype() == dtype ? saved : saved.to(dtype);
+}
+
 }  // namespace st::detail

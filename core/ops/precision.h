@@ -1,10 +1,11 @@
 // Compute precision of matrix products, per thread. Under Precision::BF16 the f32 matrix
 // products (matmul, linear, the per-head attention products) round their operands to bf16 and
 // accumulate and write in f32: bf16 tensor cores on CUDA, the same rounding emulated on CPU.
-// Everything else stays f32: parameters (the master weights), optimizer state, activations
-// and gradients, attention states (K^T V), reductions, normalisation and losses. A product
-// keeps its bf16 operand copies (not the f32 tensors) for its backward, and records the
-// precision of its forward pass so that its backward uses the same one.
+// Everything else computes in f32: parameters (the master weights), optimizer state,
+// activations and gradients, attention states (K^T V), reductions, normalisation and losses. A
+// product keeps its bf16 operand copies (not the f32 tensors) for its backward, and records the
+// precision of its forward pass so that its backward uses the same one; the GELU, ReLU and
+// LayerNorm ops keep what their backward reads in bf16 too (core/ops/op_util.h).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -568,11 +568,11 @@ TEST(CudaBackend, LayerNormMatchesCpu) {
       Tensor dy = rand_normal({s.R, s.C}, 27, t);
       Tensor y = Tensor::empty({s.R, s.C}, t), mu = Tensor::empty({s.R}, t),
              rs = Tensor::empty({s.R}, t);
-      cpu().layer_norm_forward(x, w, b, 1e-5, y, mu, rs);
+      cpu().layer_norm_forward(x, w, b, 1e-5, y, mu, rs, Tensor());
       Tensor gy = Tensor::empty({s.R, s.C}, t, kCuda), gmu = Tensor::empty({s.R}, t, kCuda),
              grs = Tensor::empty({s.R}, t, kCuda);
       Tensor gx = to_gpu(x), gw = to_gpu(w);
-      gpu().layer_norm_forward(gx, gw, to_gpu(b), 1e-5, gy, gmu, grs);
+      gpu().layer_norm_forward(gx, gw, to_gpu(b), 1e-5, gy, gmu, grs, Tensor());
       EXPECT_LE(rel_error(gy, y), tolerance(t)) << what << " y";
       EXPECT_LE(rel_error(gmu, mu), tolerance(t)) << what << " mean";
       EXPECT_LE(rel_error(grs, rs), tolerance(t)) << what << " rstd";
@@ -587,6 +587,36 @@ TEST(CudaBackend, LayerNormMatchesCpu) {
       EXPECT_LE(rel_error(gdw, dw), tolerance(t)) << what << " dw";
       EXPECT_LE(rel_error(gdb, db), tolerance(t)) << what << " db";
     }
+  }
+}
+
+// Under precision bf16 LayerNorm keeps x̂ in bf16 (core/ops/op_util.h): the forward writes it and
+// the backward reads it, on the GPU as on the CPU.
+TEST(CudaBackend, LayerNormStoredXhatMatchesCpu) {
+  ST_REQUIRE_CUDA();
+  for (Rows s : kRowShapes) {
+    std::string what = "(" + std::to_string(s.R) + ", " + std::to_string(s.C) + ")";
+    Tensor x = add_scalar(rand_normal({s.R, s.C}, 24, DType::F32, 2.0), 50.0);
+    Tensor w = rand_normal({s.C}, 25, DType::F32), b = rand_normal({s.C}, 26, DType::F32);
+    Tensor dy = rand_normal({s.R, s.C}, 27, DType::F32);
+    Tensor y = Tensor::empty({s.R, s.C}), mu = Tensor::empty({s.R}), rs = Tensor::empty({s.R});
+    Tensor xhat = Tensor::empty({s.R, s.C}, DType::BF16);
+    cpu().layer_norm_forward(x, w, b, 1e-5, y, mu, rs, xhat);
+    Tensor gy = Tensor::empty({s.R, s.C}, DType::F32, kCuda), gmu = Tensor::empty({s.R}, DType::F32, kCuda),
+           grs = Tensor::empty({s.R}, DType::F32, kCuda), gxhat = Tensor::empty({s.R, s.C}, DType::BF16, kCuda);
+    Tensor gw = to_gpu(w);
+    gpu().layer_norm_forward(to_gpu(x), gw, to_gpu(b), 1e-5, gy, gmu, grs, gxhat);
+    // x̂ within one bf16 rounding (the statistics may differ in the last f32 bit).
+    EXPECT_LE(rel_error(gxhat.to(Device::cpu()).to(DType::F32), xhat.to(DType::F32)), 1e-2) << what << " x̂";
+    // Backward from the CPU's x̂ and statistics, so only the backward kernel is compared.
+    Tensor dx = Tensor::empty({s.R, s.C}), dw = Tensor::empty({s.C}), db = Tensor::empty({s.C});
+    cpu().layer_norm_backward(xhat, w, mu, rs, dy, dx, dw, db);
+    Tensor gdx = Tensor::empty({s.R, s.C}, DType::F32, kCuda), gdw = Tensor::empty({s.C}, DType::F32, kCuda),
+           gdb = Tensor::empty({s.C}, DType::F32, kCuda);
+    gpu().layer_norm_backward(to_gpu(xhat), gw, to_gpu(mu), to_gpu(rs), to_gpu(dy), gdx, gdw, gdb);
+    EXPECT_LE(rel_error(gdx, dx), tolerance(DType::F32)) << what << " dx";
+    EXPECT_LE(rel_error(gdw, dw), tolerance(DType::F32)) << what << " dw";
+    EXPECT_LE(rel_error(gdb, db), tolerance(DType::F32)) << what << " db";
   }
 }
 
@@ -848,6 +878,25 @@ TEST(CudaFused, BiasActMatchesCpu) {
         EXPECT_LE(rel_error(gdh, dh), tolerance(t)) << "dh " << what;
         EXPECT_LE(rel_error(gdb, db), tolerance(t)) << "db " << what;
       }
+    }
+  }
+}
+
+// The backward from an h stored in bf16 (precision bf16) against the CPU's.
+TEST(CudaFused, BiasActBackwardFromBf16MatchesCpu) {
+  ST_REQUIRE_CUDA();
+  for (UnaryOp act : {UnaryOp::GeluTanh, UnaryOp::GeluErf}) {
+    for (const Shape& s : {Shape{7, 33}, Shape{300, 100}, Shape{1000, 7}}) {
+      int64_t C = s[1];
+      Tensor h = rand_normal(s, 63, DType::F32).to(DType::BF16), b = rand_normal({C}, 64, DType::F32);
+      Tensor dy = rand_normal(s, 65, DType::F32);
+      Tensor dh = Tensor::empty(s), db = Tensor::empty({C});
+      cpu().bias_act_backward(act, h, b, dy, dh, db);
+      Tensor gdh = Tensor::empty(s, DType::F32, kCuda), gdb = Tensor::empty({C}, DType::F32, kCuda);
+      gpu().bias_act_backward(act, to_gpu(h), to_gpu(b), to_gpu(dy), gdh, gdb);
+      std::string what = "act " + std::to_string(static_cast<int>(act)) + " rows " + std::to_string(s[0]);
+      EXPECT_LE(rel_error(gdh, dh), tolerance(DType::F32)) << "dh " << what;
+      EXPECT_LE(rel_error(gdb, db), tolerance(DType::F32)) << "db " << what;
     }
   }
 }

@@ -1,14 +1,17 @@
 // CPU fused kernels: bias + activation (forward, and backward with the bias gradient) over
-// h (R, C) + b (C), and residual + dropout. Math in core/math/fused.h; all outputs written (=).
+// h (R, C) + b (C) (the backward also from a bf16 h), and residual + dropout. Math in
+// core/math/fused.h; all outputs written (=).
 // The bias gradient is summed in double over fixed blocks of kBiasRows rows (partials added in
 // block order), so it does not depend on the thread count.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_common.h"
 #include "core/backend/fused_functors.h"
 #include "core/backend/global_index.h"
+#include "core/math/bf16.h"
 
 namespace st {
 
@@ -43,43 +46,55 @@ void CpuBackend::bias_act_forward(UnaryOp act, const Tensor& h, const Tensor& b,
   });
 }
 
+namespace {
+// dh and the bias partials of bias_act_backward, with h stored as H (T, or bf16 under T = float).
+template <class T, class H, class Grad>
+void bias_act_grad_rows(const H* ph, const T* pb, const T* pg, T* pdh, T* pdb, int64_t R, int64_t C, Grad grad) {
+  int64_t blocks = (R + kBiasRows - 1) / kBiasRows, tiles = (C + kBiasCols - 1) / kBiasCols;
+  std::vector<double> partial(static_cast<size_t>(blocks * C));  // (blocks, C)
+  // Task (block, tile): dh on rows [block * kBiasRows, ...) x columns of the tile, and that
+  // block's column sums.
+#pragma omp parallel for if (R * C > cpu::kParallelGrain)
+  for (int64_t t = 0; t < blocks * tiles; ++t) {
+    int64_t blk = t / tiles, c0 = (t % tiles) * kBiasCols;
+    int64_t w = std::min(kBiasCols, C - c0), r1 = std::min(R, (blk + 1) * kBiasRows);
+    double acc[kBiasCols] = {};
+    for (int64_t r = blk * kBiasRows; r < r1; ++r) {
+      int64_t base = r * C + c0;
+      for (int64_t i = 0; i < w; ++i) {
+        T d = grad(widen_as<T>(ph[base + i]), pb[c0 + i], pg[base + i]);
+        pdh[base + i] = d;
+        acc[i] += d;
+      }
+    }
+    for (int64_t i = 0; i < w; ++i) partial[blk * C + c0 + i] = acc[i];
+  }
+#pragma omp parallel for if (blocks * C > cpu::kParallelGrain)
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0;
+    for (int64_t blk = 0; blk < blocks; ++blk) s += partial[blk * C + c];
+    pdb[c] = static_cast<T>(s);
+  }
+}
+}  // namespace
+
 void CpuBackend::bias_act_backward(UnaryOp act, const Tensor& h, const Tensor& b,
                                    const Tensor& dy, const Tensor& dh, const Tensor& db) {
   check_bias_shapes("bias_act_backward", h, b);
+  bool h_bf16 = h.dtype() == DType::BF16;
+  ST_CHECK(h.dtype() == dy.dtype() || (h_bf16 && dy.dtype() == DType::F32), "bias_act_backward: h ", h.dtype(),
+           " with gradient ", dy.dtype(), " (h is the gradient's dtype, or bf16 with f32)");
   int64_t C = b.numel(), R = h.numel() / C;
-  int64_t blocks = (R + kBiasRows - 1) / kBiasRows, tiles = (C + kBiasCols - 1) / kBiasCols;
-  cpu::dispatch_float(h.dtype(), "bias_act_backward", [&](auto tag) {
+  cpu::dispatch_float(dy.dtype(), "bias_act_backward", [&](auto tag) {
     using T = decltype(tag);
     with_bias_act(act, [&](auto, auto grad) {
-      const T* ph = h.data<T>();
-      const T* pb = b.data<T>();
-      const T* pg = dy.data<T>();
-      T* pdh = dh.data<T>();
-      T* pdb = db.data<T>();
-      std::vector<double> partial(static_cast<size_t>(blocks * C));  // (blocks, C)
-      // Task (block, tile): dh on rows [block * kBiasRows, ...) x columns of the tile, and
-      // that block's column sums.
-#pragma omp parallel for if (R * C > cpu::kParallelGrain)
-      for (int64_t t = 0; t < blocks * tiles; ++t) {
-        int64_t blk = t / tiles, c0 = (t % tiles) * kBiasCols;
-        int64_t w = std::min(kBiasCols, C - c0), r1 = std::min(R, (blk + 1) * kBiasRows);
-        double acc[kBiasCols] = {};
-        for (int64_t r = blk * kBiasRows; r < r1; ++r) {
-          int64_t base = r * C + c0;
-          for (int64_t i = 0; i < w; ++i) {
-            T d = grad(ph[base + i], pb[c0 + i], pg[base + i]);
-            pdh[base + i] = d;
-            acc[i] += d;
-          }
+      if constexpr (std::is_same_v<T, float>) {
+        if (h_bf16) {
+          bias_act_grad_rows(h.data<bf16>(), b.data<T>(), dy.data<T>(), dh.data<T>(), db.data<T>(), R, C, grad);
+          return;
         }
-        for (int64_t i = 0; i < w; ++i) partial[blk * C + c0 + i] = acc[i];
       }
-#pragma omp parallel for if (blocks * C > cpu::kParallelGrain)
-      for (int64_t c = 0; c < C; ++c) {
-        double s = 0;
-        for (int64_t blk = 0; blk < blocks; ++blk) s += partial[blk * C + c];
-        pdb[c] = static_cast<T>(s);
-      }
+      bias_act_grad_rows(h.data<T>(), b.data<T>(), dy.data<T>(), dh.data<T>(), db.data<T>(), R, C, grad);
     });
   });
 }

@@ -85,7 +85,8 @@ class CudaBackend final : public Backend {
   void gemm(const GemmArgs& args) override;
 
   void layer_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
-                          const Tensor& y, const Tensor& mean, const Tensor& rstd) override;
+                          const Tensor& y, const Tensor& mean, const Tensor& rstd,
+                          const Tensor& xhat) override;
   void layer_norm_backward(const Tensor& x, const Tensor& w, const Tensor& mean,
                            const Tensor& rstd, const Tensor& dy, const Tensor& dx,
                            const Tensor& dw, const Tensor& db) override;

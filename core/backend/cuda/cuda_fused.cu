@@ -1,11 +1,14 @@
 // CUDA fused kernels (f32, f64; contiguous): bias + activation over h (R, C) + b (C), forward
-// and backward, and residual + dropout. Math in core/math/fused.h, shared with the CPU; outputs
-// written (=). The backward writes dh and sums it into db in one pass: the column-sum kernel of
+// and backward (the backward also from a bf16 h), and residual + dropout. Math in
+// core/math/fused.h, shared with the CPU; outputs written (=). The backward writes dh and sums it into db in one pass: the column-sum kernel of
 // cuda_reduce.cuh with a term that stores dh as it goes (fixed 256-row chunks and fixed trees,
 // no atomics; chunk partials in double).
 #include "core/backend/cuda/cuda_reduce.cuh"
 #include "core/backend/global_index.h"
 #include "core/backend/fused_functors.h"
+#include "core/math/bf16.h"
+
+#include <type_traits>
 
 namespace st {
 
@@ -22,9 +25,10 @@ __global__ void bias_act_kernel(const T* __restrict__ h, const T* __restrict__ b
 }
 
 // term(0, j, i) = dh(j, i), stored into dh as a side effect; each (j, i) is visited once.
-template <class T, class G>
+// H: h's storage type (T, or bf16 under T = float).
+template <class T, class G, class H>
 struct BiasActGradTerm {
-  const T* h;
+  const H* h;
   const T* b;
   const T* dy;
   T* dh;
@@ -32,7 +36,7 @@ struct BiasActGradTerm {
   G grad;
   __device__ double operator()(int64_t, int64_t j, int64_t i) const {
     int64_t k = j * C + i;
-    T d = grad(h[k], b[i], dy[k]);
+    T d = grad(widen_as<T>(h[k]), b[i], dy[k]);
     dh[k] = d;
     return static_cast<double>(d);
   }
@@ -85,12 +89,22 @@ void CudaBackend::bias_act_backward(UnaryOp act, const Tensor& h, const Tensor& 
     fill(db, 0.0);
     return;
   }
+  bool h_bf16 = h.dtype() == DType::BF16;
+  ST_CHECK(h.dtype() == dy.dtype() || (h_bf16 && dy.dtype() == DType::F32), "bias_act_backward: h ", h.dtype(),
+           " with gradient ", dy.dtype(), " (h is the gradient's dtype, or bf16 with f32)");
   cuda::DeviceGuard guard(index_);
-  cuda::dispatch_float(h.dtype(), "bias_act_backward", [&](auto tag) {
+  cuda::dispatch_float(dy.dtype(), "bias_act_backward", [&](auto tag) {
     using T = decltype(tag);
     with_bias_act(act, [&](auto, auto grad) {
       using G = decltype(grad);
-      BiasActGradTerm<T, G> term{h.data<T>(), b.data<T>(), dy.data<T>(), dh.data<T>(), C, grad};
+      if constexpr (std::is_same_v<T, float>) {
+        if (h_bf16) {
+          BiasActGradTerm<T, G, bf16> term{h.data<bf16>(), b.data<T>(), dy.data<T>(), dh.data<T>(), C, grad};
+          cuda::axis_sum<double, T>(*this, term, /*outer=*/1, R, C, db.data<T>());
+          return;
+        }
+      }
+      BiasActGradTerm<T, G, T> term{h.data<T>(), b.data<T>(), dy.data<T>(), dh.data<T>(), C, grad};
       cuda::axis_sum<double, T>(*this, term, /*outer=*/1, R, C, db.data<T>());
     });
   });

@@ -1,9 +1,13 @@
-// CUDA row kernels on contiguous (R, C), f32/f64: LayerNorm forward/backward, softmax and
+// CUDA row kernels on contiguous (R, C), f32/f64: LayerNorm forward/backward (also from a
+// stored bf16 x̂), softmax and
 // log-softmax forward/backward (a fully masked row gives 0 / -inf), fused softmax-cross-entropy.
 // One block per row, fixed block trees for row sums; LayerNorm dw, db are deterministic column
 // sums (cuda_reduce.cuh). Every output is written (=); the per-element math is core/math/rows.h.
 #include "core/backend/cuda/cuda_reduce.cuh"
+#include "core/math/bf16.h"
 #include "core/math/rows.h"
+
+#include <type_traits>
 
 namespace st {
 
@@ -25,11 +29,12 @@ void rows_of(const Tensor& x, int64_t& R, int64_t& C) {
   R = x.numel() / std::max<int64_t>(C, 1);
 }
 
+// xhat: null, or (R, C) bf16 that also receives x̂ (T = float).
 template <class T>
 __global__ void layer_norm_forward_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                           const T* __restrict__ b, T eps, T* __restrict__ y,
-                                          T* __restrict__ mean, T* __restrict__ rstd, int64_t R,
-                                          int64_t C) {
+                                          T* __restrict__ mean, T* __restrict__ rstd,
+                                          bf16* __restrict__ xhat, int64_t R, int64_t C) {
   for (int64_t row = blockIdx.x; row < R; row += gridDim.x) {
     const T* xr = x + row * C;
     T s = 0;
@@ -45,43 +50,42 @@ __global__ void layer_norm_forward_kernel(const T* __restrict__ x, const T* __re
     T* yr = y + row * C;
     for (int64_t j = threadIdx.x; j < C; j += blockDim.x)
       yr[j] = LayerNormTerms::forward(xr[j], mu, rs, w[j], b[j]);
+    if (xhat)
+      for (int64_t j = threadIdx.x; j < C; j += blockDim.x)
+        xhat[row * C + j] = float_to_bf16(static_cast<float>(LayerNormTerms::xhat(xr[j], mu, rs)));
   }
 }
 
-template <class T>
-__global__ void layer_norm_input_grad_kernel(const T* __restrict__ x, const T* __restrict__ w,
-                                             const T* __restrict__ mean,
+template <class T, class XHat>
+__global__ void layer_norm_input_grad_kernel(XHat xhat_at, const T* __restrict__ w,
                                              const T* __restrict__ rstd,
                                              const T* __restrict__ dy, T* __restrict__ dx,
                                              int64_t R, int64_t C) {
   for (int64_t row = blockIdx.x; row < R; row += gridDim.x) {
-    const T *xr = x + row * C, *dyr = dy + row * C;
-    T mu = mean[row], rs = rstd[row];
+    const T* dyr = dy + row * C;
+    T rs = rstd[row];
     T sum_g = 0, sum_gx = 0;
     for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
       T g = dyr[j] * w[j];
-      T xh = (xr[j] - mu) * rs;
+      T xh = xhat_at(row, j);
       sum_g += g;
       sum_gx += g * xh;
     }
     T mg = block_sum(sum_g) / static_cast<T>(C);
     T mgx = block_sum(sum_gx) / static_cast<T>(C);
     T* dxr = dx + row * C;
-    for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
-      T xh = (xr[j] - mu) * rs;
-      dxr[j] = LayerNormTerms::input_grad(dyr[j] * w[j], xh, rs, mg, mgx);
-    }
+    for (int64_t j = threadIdx.x; j < C; j += blockDim.x)
+      dxr[j] = LayerNormTerms::input_grad(dyr[j] * w[j], T(xhat_at(row, j)), rs, mg, mgx);
   }
 }
 
-// dw(j) = sum_r dy(r, j) * (x(r, j) - mean(r)) * rstd(r), as a term of the column sum.
-template <class T>
+// dw(j) = sum_r dy(r, j) * x̂(r, j), as a term of the column sum.
+template <class T, class XHat>
 struct LayerNormWeightGradTerm {
-  const T *x, *dy, *mean, *rstd;
+  XHat xhat_at;
+  const T* dy;
   int64_t C;
-  __device__ T operator()(int64_t, int64_t r, int64_t j) const {
-    return dy[r * C + j] * (x[r * C + j] - mean[r]) * rstd[r];
-  }
+  __device__ T operator()(int64_t, int64_t r, int64_t j) const { return dy[r * C + j] * T(xhat_at(r, j)); }
 };
 
 template <class T>
@@ -186,16 +190,19 @@ __global__ void cross_entropy_backward_kernel(const T* __restrict__ x,
 
 void CudaBackend::layer_norm_forward(const Tensor& x, const Tensor& w, const Tensor& b,
                                      double eps, const Tensor& y, const Tensor& mean,
-                                     const Tensor& rstd) {
+                                     const Tensor& rstd, const Tensor& xhat) {
   int64_t R, C;
   rows_of(x, R, C);
+  ST_CHECK(!xhat.defined() || (xhat.dtype() == DType::BF16 && x.dtype() == DType::F32 && xhat.numel() == x.numel()),
+           "layer_norm_forward: xhat must be bf16 of the f32 input's size, got ", xhat.dtype(), " ", xhat.shape());
   if (R == 0 || C == 0) return;
   cuda::DeviceGuard guard(index_);
+  bf16* pxh = xhat.defined() ? xhat.data<bf16>() : nullptr;
   cuda::dispatch_float(x.dtype(), "layer_norm", [&](auto tag) {
     using T = decltype(tag);
     layer_norm_forward_kernel<T><<<row_grid(R), cuda::row_threads(C), 0, stream_>>>(
         x.data<T>(), w.data<T>(), b.data<T>(), static_cast<T>(eps), y.data<T>(), mean.data<T>(),
-        rstd.data<T>(), R, C);
+        rstd.data<T>(), pxh, R, C);
     ST_CUDA_CHECK_LAUNCH();
   });
 }
@@ -205,6 +212,9 @@ void CudaBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Te
                                       const Tensor& dw, const Tensor& db) {
   int64_t R, C;
   rows_of(x, R, C);
+  bool stored = x.dtype() == DType::BF16;
+  ST_CHECK(x.dtype() == dy.dtype() || (stored && dy.dtype() == DType::F32), "layer_norm_backward: x ", x.dtype(),
+           " with gradient ", dy.dtype(), " (x is the gradient's dtype, or a bf16 x̂ with f32)");
   if (C == 0) return;
   if (R == 0) {
     fill(dw, 0.0);
@@ -212,15 +222,24 @@ void CudaBackend::layer_norm_backward(const Tensor& x, const Tensor& w, const Te
     return;
   }
   cuda::DeviceGuard guard(index_);
-  cuda::dispatch_float(x.dtype(), "layer_norm_backward", [&](auto tag) {
+  cuda::dispatch_float(dy.dtype(), "layer_norm_backward", [&](auto tag) {
     using T = decltype(tag);
-    const T *px = x.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>(), *pdy = dy.data<T>();
-    layer_norm_input_grad_kernel<T><<<row_grid(R), cuda::row_threads(C), 0, stream_>>>(
-        px, w.data<T>(), pm, pr, pdy, dx.data<T>(), R, C);
-    ST_CUDA_CHECK_LAUNCH();
-    cuda::axis_sum<T, T>(*this, LayerNormWeightGradTerm<T>{px, pdy, pm, pr, C}, 1, R, C,
-                         dw.data<T>());
-    cuda::axis_sum<T, T>(*this, cuda::LoadTerm<T, T>{pdy, R, C}, 1, R, C, db.data<T>());
+    const T *pr = rstd.data<T>(), *pdy = dy.data<T>();
+    auto run = [&](auto xhat_at) {
+      using XHat = decltype(xhat_at);
+      layer_norm_input_grad_kernel<T, XHat><<<row_grid(R), cuda::row_threads(C), 0, stream_>>>(
+          xhat_at, w.data<T>(), pr, pdy, dx.data<T>(), R, C);
+      ST_CUDA_CHECK_LAUNCH();
+      cuda::axis_sum<T, T>(*this, LayerNormWeightGradTerm<T, XHat>{xhat_at, pdy, C}, 1, R, C, dw.data<T>());
+      cuda::axis_sum<T, T>(*this, cuda::LoadTerm<T, T>{pdy, R, C}, 1, R, C, db.data<T>());
+    };
+    if constexpr (std::is_same_v<T, float>) {
+      if (stored) {
+        run(LayerNormXhatFromStored{x.data<bf16>(), C});
+        return;
+      }
+    }
+    run(LayerNormXhatFromInput<T>{x.data<T>(), mean.data<T>(), pr, C});
   });
 }
 
