@@ -1,5 +1,6 @@
 // st-train: the main program.
-//   st-train CONFIG.yaml [--set key=value]... [--resume RUN_DIR] [--dry-run]
+//   st-train CONFIG.yaml [--set key=value]... [--resume RUN_DIR|auto] [--allow-change KEY]... [--dry-run]
+//   st-train --resume RUN_DIR        (the run's stored config)
 //   st-train --config-docs           (prints docs/config.md)
 //   st-train --force-unlock RUN_DIR  (clears the lock of a run directory whose holder is gone)
 // Runs under mpirun, under srun (PMIx) or without a launcher. CONFIG may be a suite config
@@ -41,13 +42,16 @@ int world_size() {
   return n;
 }
 
+// resume: "", a run directory, or "auto" (resume cfg.run_dir when it holds a checkpoint).
 RunResult train_one(const std::string& config, const std::vector<std::string>& sets, const std::string& run_dir,
-                    bool resume, bool dry_run) {
+                    const std::string& resume, bool dry_run, const std::vector<std::string>& allow_change) {
   TrainConfig cfg = load_train_config(config, sets);
   if (!run_dir.empty()) cfg.run_dir = run_dir;
   auto world = MpiCommunicator::world(cfg.dist.timeout_seconds);
   ProcessGrid grid(world, cfg.dist.sp);
-  TrainOptions options{resume, dry_run};
+  TrainOptions options{!resume.empty() && resume != "auto", dry_run};
+  options.resume_auto = resume == "auto";
+  options.allow_change = allow_change;
   if (cfg.device != "cpu") {  // the CUDA device is local rank % visible devices
     options.local_rank = local_rank_from_env();
     if (options.local_rank < 0) options.local_rank = MpiEnvironment::local_rank();  // every rank calls it
@@ -63,11 +67,18 @@ int main(int argc, char** argv) {
   CLI::App app{"st-train: train SimpleTRON models (and baselines) on CPU, GPU or a cluster"};
   app.set_version_flag("--version", st::version_text("st-train"));
   std::string config, resume_dir, unlock_dir;
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, allow_change;
   bool dry_run = false, docs = false;
   app.add_option("config", config, "Run config (YAML), or a suite config naming several");
   app.add_option("--set", sets, "Override a key: --set model.layers=4 (repeatable)")->take_all();
-  app.add_option("--resume", resume_dir, "Continue the run in RUN_DIR from its newest checkpoint");
+  app.add_option("--resume", resume_dir,
+                 "RUN_DIR: continue that run from its newest valid checkpoint (without a CONFIG, with the one stored "
+                 "in RUN_DIR/config.yaml). auto: continue the config's run_dir when it holds a checkpoint, else start "
+                 "fresh (for requeued jobs)");
+  app.add_option("--allow-change", allow_change,
+                 "On resume, let KEY differ from the config the run was started with (repeatable); other changes "
+                 "are refused, listing them (docs/config.md says which keys may always change)")
+      ->take_all();
   app.add_flag("--dry-run", dry_run, "Print the resolved config, parameter count, memory estimate and layout");
   app.add_flag("--config-docs", docs, "Print the documentation of every config key (Markdown)");
   app.add_option("--force-unlock", unlock_dir,
@@ -86,7 +97,23 @@ int main(int argc, char** argv) {
       if (world_rank() == 0) std::printf("%s\n", force_unlock(unlock_dir).c_str());
       return 0;
     }
+    for (const std::string& key : allow_change) {
+      try {
+        check_config_key(key, "--allow-change");
+      } catch (const Error& e) {
+        throw CLI::ValidationError(e.what());  // a usage error
+      }
+    }
+    if (config.empty() && !resume_dir.empty() && resume_dir != "auto") {
+      // The run's own resolved config; its run_dir is replaced by RUN_DIR (the directory may have moved).
+      config = resume_dir + "/config.yaml";
+      if (!std::filesystem::exists(config))
+        throw CLI::ValidationError("--resume " + resume_dir, "without a CONFIG needs " + config +
+                                                                 ", which does not exist; give the config");
+    }
     if (config.empty()) throw CLI::RequiredError("config");
+    if (resume_dir == "auto" && is_suite_config(config))
+      throw CLI::ValidationError("--resume auto", "a suite resumes its unfinished tasks by itself; drop --resume");
     install_preemption_handlers();
     if (is_suite_config(config)) {
       Suite suite = load_suite(config);
@@ -107,14 +134,14 @@ int main(int argc, char** argv) {
         bool resume = std::filesystem::exists(dir + "/checkpoints") &&
                       !std::filesystem::is_empty(dir + "/checkpoints");
         if (world_rank() == 0) std::printf("suite: %s %s (%s)\n", resume ? "resuming" : "starting", t.name.c_str(), t.config.c_str());
-        RunResult r = train_one(t.config, sets, dir, resume, dry_run);
+        RunResult r = train_one(t.config, sets, dir, resume ? dir : "", dry_run, allow_change);
         if (r.preempted) return 0;
       }
       if (world_rank() == 0 && !dry_run) std::printf("\n%s\nwritten to %s/results.md and results.csv\n",
                                                    write_suite_results(suite).c_str(), suite.run_dir.c_str());
       return 0;
     }
-    RunResult r = train_one(config, sets, resume_dir, !resume_dir.empty(), dry_run);
+    RunResult r = train_one(config, sets, resume_dir == "auto" ? "" : resume_dir, resume_dir, dry_run, allow_change);
     (void)r;
     return 0;
   } catch (const CLI::Error& e) {

@@ -253,6 +253,8 @@ struct Trainer::Impl {
 
   void setup();
   void check_run_dir();
+  std::string config_changes(const TrainConfig& old, int64_t step, const std::string& from) const;
+  std::string auto_note;  // what --resume auto decided
   std::string resume_from;                // the checkpoint --resume continues from (check_run_dir)
   std::vector<std::string> resume_notes;  // newer checkpoints skipped, and why
   int64_t resume_step = 0;                // its step
@@ -410,6 +412,7 @@ void Trainer::Impl::setup() {
   grid.world().barrier();
   log = std::make_unique<RunLog>(cfg.run_dir, root());
   for (const std::string& line : lock_notes) log->info(line);
+  if (!auto_note.empty()) log->info(auto_note);
   for (const std::string& line : threads.lines) log->info(line);
   for (const std::string& warning : threads.warnings) log->info(warning);
   if (!device_note.empty()) log->info(device_note);
@@ -482,6 +485,15 @@ void Trainer::Impl::setup() {
 // would mix); --resume finds a readable checkpoint of the same model (every model.* key equal).
 // Reads only, so a refused run changes nothing.
 void Trainer::Impl::check_run_dir() {
+  if (opts.resume_auto) {  // rank 0 looks, every rank follows
+    std::string found = root() ? (step_checkpoints(cfg.run_dir).empty() ? "0" : "1") : "";
+    if (grid.world_size() > 1) found = broadcast_text(grid.world(), found, 0);
+    opts.resume = found == "1";
+    opts.resume_auto = false;
+    auto_note = "--resume auto: " + (opts.resume ? cfg.run_dir + " holds step checkpoints: resuming"
+                                                 : "no step checkpoint in " + checkpoint_dir(cfg.run_dir) +
+                                                       ": starting fresh");
+  }
   if (opts.resume) {
     // Rank 0 chooses and every rank follows, so that all resume from the same file even where
     // a rank's reads would differ (a passing I/O error on one node).
@@ -504,14 +516,7 @@ void Trainer::Impl::check_run_dir() {
       ST_CHECK(!chosen.empty(), "--resume ", cfg.run_dir, ": no checkpoint verifies:", reasons);
       CheckpointState saved = load_checkpoint(chosen, nullptr, nullptr);
       TrainConfig old = train_config_from_yaml(saved.config_yaml, chosen + " (stored config)");
-      std::istringstream a(to_yaml(old)), b(config_yaml);
-      std::string la, lb, diffs;
-      bool in_model = false;
-      while (std::getline(a, la) && std::getline(b, lb)) {
-        if (!la.empty() && la[0] != ' ') in_model = la.rfind("model:", 0) == 0;
-        if (in_model && la != lb) diffs += "\n  checkpoint: " + la + "\n  config:    " + lb;
-      }
-      ST_CHECK(diffs.empty(), "--resume: the model config differs from the checkpoint's (", chosen, "):", diffs);
+      notes += config_changes(old, saved.step, chosen);
       decision = chosen + "\n" + std::to_string(saved.step) + notes;
     };
     if (grid.world_size() == 1) {
@@ -542,6 +547,36 @@ void Trainer::Impl::check_run_dir() {
   ST_CHECK(earlier.empty() && !best, "run_dir: '", cfg.run_dir, "' holds checkpoints of an earlier run (",
            earlier.empty() ? best_checkpoint_path(cfg.run_dir) : earlier.back(),
            "); continue it with --resume ", cfg.run_dir, ", or choose another run_dir (or delete it)");
+}
+
+// The keys in which this run's config differs from `old`, the config stored in the checkpoint of
+// step `step` it resumes from: an error listing them unless each is free on resume
+// (free_on_resume) or allowed (--allow-change); otherwise one note per change ("\nresume: ..."),
+// saying what a changed schedule does to the learning rate from here on.
+std::string Trainer::Impl::config_changes(const TrainConfig& old, int64_t step, const std::string& from) const {
+  std::string refused, notes;
+  bool schedule_changed = false;
+  for (const std::string& key : config_keys()) {
+    std::string before = config_value(old, key), now = config_value(cfg, key);
+    if (before == now) continue;
+    bool allowed = std::find(opts.allow_change.begin(), opts.allow_change.end(), key) != opts.allow_change.end();
+    if (!allowed && !free_on_resume(key)) {
+      refused += "\n  " + key + ": " + before + " in the checkpoint, " + now + " now";
+      continue;
+    }
+    notes += "\nresume: " + key + " changed from " + before + " to " + now + (allowed ? " (--allow-change)" : "");
+    if (key == "train.steps" || key.rfind("optimizer.", 0) == 0) schedule_changed = true;
+  }
+  ST_CHECK(refused.empty(), "--resume: the config differs from the one the run was started with (", from,
+           "):", refused, "\nresume with the stored config, or allow each change with --allow-change KEY");
+  if (schedule_changed) {
+    LrSchedule before{parse_schedule(old.optim.schedule), old.optim.lr, old.optim.warmup, old.train.steps,
+                      old.optim.min_lr_ratio};
+    notes += "\nresume: the learning rate of step " + std::to_string(step + 1) + " is " +
+             fmt("%.3e", schedule.at(step + 1)) + " (" + fmt("%.3e", before.at(step + 1)) +
+             " under the stored config); the run now ends at step " + std::to_string(cfg.train.steps);
+  }
+  return notes;
 }
 
 // A fresh run in a directory where an earlier run ended before its first checkpoint (killed,

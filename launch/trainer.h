@@ -29,11 +29,20 @@ struct RunResult {
 };
 
 struct TrainOptions {
+  TrainOptions() = default;
+  TrainOptions(bool resume_, bool dry_run_, int local_rank_ = -1)
+      : resume(resume_), dry_run(dry_run_), local_rank(local_rank_) {}
   bool resume = false;   // continue from the newest checkpoint in cfg.run_dir
   bool dry_run = false;  // print the resolved config, parameter count, memory estimate, layout; exit
   // Rank among this node's processes, for the CUDA device (local rank % visible devices);
   // -1: from the launcher's environment (launch/device.h), else 0.
   int local_rank = -1;
+  // --resume auto: resume when cfg.run_dir holds a step checkpoint, else start fresh (decided by
+  // rank 0 under the run_dir lock). Overrides `resume`.
+  bool resume_auto = false;
+  // Keys that may differ from the stored config on resume beyond the free ones
+  // (free_on_resume, launch/config/schema.h); --allow-change.
+  std::vector<std::string> allow_change;
 };
 
 // Fills model sizes left at 0 from the training data and checks that data and model agree.

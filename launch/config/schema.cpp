@@ -411,6 +411,29 @@ std::vector<std::string> config_keys() {
   return out;
 }
 
+std::string config_value(const TrainConfig& cfg, const std::string& key) {
+  const Key* k = find_key(key);
+  ST_CHECK(k, "config_value: unknown key '", key, "'");
+  return k->get(cfg);
+}
+
+// The keys that may differ on --resume without --allow-change: where the run lives and how it is
+// laid out, run and logged; none changes which examples are trained on or the update applied
+// (data.micro_batch and distributed.* change sums' order at most; train.recompute nothing).
+bool free_on_resume(const std::string& key) {
+  static const std::vector<std::string> free_keys = {
+      "run_dir", "device", "threads", "model.init_from", "data.micro_batch", "data.prefetch", "data.max_open_files",
+      "train.eval_every", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints", "train.nan_policy",
+      "train.max_skipped", "train.memory_limit", "train.recompute"};
+  if (key.rfind("distributed.", 0) == 0 || key.rfind("lock.", 0) == 0) return true;
+  return std::find(free_keys.begin(), free_keys.end(), key) != free_keys.end();
+}
+
+void check_config_key(const std::string& key, const std::string& what) {
+  if (find_key(key)) return;
+  ST_THROW(what, ": unknown key '", key, "'; did you mean '", closest_key(key), "'?");
+}
+
 TrainConfig train_config_from_yaml(const std::string& yaml_text, const std::string& origin) {
   TrainConfig cfg;
   YAML::Node root;
@@ -478,7 +501,13 @@ std::string config_docs_markdown() {
         "Generated from the schema in `launch/config/schema.cpp` (`st-train --config-docs`); a test\n"
         "checks that this file is current. Every key is optional except `data.train`; an unknown key\n"
         "is an error that names the closest valid key, and a wrong type or an out-of-range value is an\n"
-        "error naming the file and line. `--set key=value` overrides are checked the same way.\n";
+        "error naming the file and line. `--set key=value` overrides are checked the same way.\n\n"
+        "On `--resume` the config must equal the one the run was started with, except for `run_dir`,\n"
+        "`device`, `threads`, `model.init_from`, `data.micro_batch`, `data.prefetch`, `data.max_open_files`,\n"
+        "`train.eval_every`, `train.log_every`, `train.checkpoint_every`, `train.keep_checkpoints`,\n"
+        "`train.nan_policy`, `train.max_skipped`, `train.memory_limit`, `train.recompute` and the\n"
+        "`distributed.*` and `lock.*` keys; any other change is refused, listing it, unless allowed with\n"
+        "`--allow-change KEY`.\n";
   std::string section = "-";
   for (const Key& k : schema()) {
     auto dot = k.path.find('.');

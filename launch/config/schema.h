@@ -25,5 +25,12 @@ std::string config_docs_markdown();
 
 // The valid key paths ("model.d_model", ...), for suggestions and tests.
 std::vector<std::string> config_keys();
+// A key's value as the resolved YAML writes it.
+std::string config_value(const TrainConfig& cfg, const std::string& key);
+// Whether a key may differ from the stored config on --resume without --allow-change (layout,
+// logging, checkpointing: nothing that changes what is trained); listed in docs/config.md.
+bool free_on_resume(const std::string& key);
+// Throws "<what>: unknown key 'KEY'; did you mean ...?" unless key is a config key.
+void check_config_key(const std::string& key, const std::string& what);
 
 }  // namespace st

@@ -137,7 +137,7 @@ ls run/checkpoints/step-*20*.h5 >/dev/null 2>&1 || { ls run/checkpoints; fail "n
 
 step "resuming to 30 steps"
 "$B/bin/mpirun" -np 2 --oversubscribe "$B/bin/st-train" "$B/share/simpletron/configs/quickstart.yaml" \
-  "${common[@]}" --set train.steps=30 --resume run > resume.out 2>&1 || { cat resume.out; fail "resume from the bundle"; }
+  "${common[@]}" --set train.steps=30 --resume run --allow-change train.steps > resume.out 2>&1 || { cat resume.out; fail "resume from the bundle"; }
 tail -n 3 resume.out
 grep -qi "resum" resume.out || fail "the second run did not say it resumed"
 ls run/checkpoints/step-*30*.h5 >/dev/null 2>&1 || { ls run/checkpoints; fail "no step-30 checkpoint"; }

@@ -91,7 +91,7 @@ print(sum(1 for v in c.values() if v > 1))" "$run/metrics.jsonl")"
 # ...and resumes on 2 ranks: rank 0 chooses the checkpoint, both follow.
 saved="$(sed -n 's/.*checkpoint saved at step \([0-9]*\).*/\1/p' "$run/train.log" | tail -1)"
 # shellcheck disable=SC2046
-"${mpirun[@]}" -np 2 "$build/launch/st-train" $(args $((saved + 2))) --resume "$run" > "$work/resume2.out" 2>&1 ||
+"${mpirun[@]}" -np 2 "$build/launch/st-train" $(args $((saved + 2))) --resume "$run" --allow-change train.steps > "$work/resume2.out" 2>&1 ||
   fail "the 2-rank resume failed" "$work/resume2.out"
 grep -q "resumed from $run/checkpoints/step-0*$saved.h5 at step $saved" "$run/train.log" ||
   fail "the 2-rank resume did not continue from step $saved" "$run/train.log"

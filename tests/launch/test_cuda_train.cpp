@@ -81,7 +81,9 @@ RunResult train(TrainConfig cfg, const std::string& device, const std::string& r
   cfg.device = device;
   cfg.run_dir = run_dir;
   ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
-  Trainer t(cfg, grid, TrainOptions{resume, false, 0});
+  TrainOptions options{resume, false, 0};
+  options.allow_change = {"train.steps"};  // a run split in two resumes with more steps
+  Trainer t(cfg, grid, options);
   return t.run();
 }
 

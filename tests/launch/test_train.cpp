@@ -1,7 +1,8 @@
 // st-train in-process: config errors (unknown keys with a suggestion, wrong types and ranges with
 // file:line, typed --set overrides), docs/config.md up to date, bad inputs (missing data, data
 // that disagrees with the config, unwritable run directory, corrupt or incompatible checkpoint on
-// --resume: clear errors, nothing overwritten), resume exactness, preemption, NaN policies.
+// --resume: clear errors, nothing overwritten; changed keys refused unless allowed; --resume
+// auto), resume exactness, preemption, NaN policies.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -66,10 +67,23 @@ TrainConfig config_with_data(const TempDir& dir) {
   return train_config_from_yaml(base_config(dir), "test");
 }
 
-RunResult train(const TrainConfig& cfg, bool resume = false) {
+RunResult train(const TrainConfig& cfg, bool resume = false, std::vector<std::string> allow_change = {}) {
   ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
-  Trainer t(cfg, grid, TrainOptions{resume, false});
+  TrainOptions options{resume, false};
+  options.allow_change = std::move(allow_change);
+  Trainer t(cfg, grid, options);
   return t.run();
+}
+
+// base_config over fresh data in dir, with run_dir dir/straight, trained straight through: the
+// reference of the resume tests. Returns its config and result.
+std::pair<TrainConfig, RunResult> straight_run(const TempDir& dir) {
+  write_data(dir, "train", 40);
+  write_data(dir, "val", 16);
+  TrainConfig straight = train_config_from_yaml(base_config(dir), "test");
+  straight.run_dir = dir.file("straight");
+  RunResult r = train(straight);
+  return {straight, r};
 }
 
 TEST(Config, UnknownKeysNameThePathAndTheClosestKey) {
@@ -271,11 +285,7 @@ std::vector<float> all_params(const std::string& ckpt) {
 
 TEST(Resume, StraightRunEqualsInterruptedRunBitwise) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig straight = train_config_from_yaml(base_config(dir), "test");
-  straight.run_dir = dir.file("straight");
-  RunResult whole = train(straight);
+  auto [straight, whole] = straight_run(dir);
   TrainConfig first = straight;
   first.run_dir = dir.file("split");
   first.train.steps = 6;
@@ -324,7 +334,7 @@ TEST(Recompute, TrainerRunEqualsTheRunWithoutBitwise) {
   TrainConfig more = recomputed;
   more.train.recompute = Recompute::None;
   more.train.steps = 8;
-  RunResult c = train(more, /*resume=*/true);
+  RunResult c = train(more, /*resume=*/true, {"train.steps"});
   EXPECT_EQ(c.steps_done, 8);
 }
 
@@ -372,11 +382,7 @@ TEST(Preemption, ASignalDuringValidationEndsItAndTheRunStopsAtThatStep) {
 
 TEST(Resume, AFlippedBitIsDetectedAndResumeFallsBackToTheCheckpointBefore) {
   TempDir dir;
-  write_data(dir, "train", 40);
-  write_data(dir, "val", 16);
-  TrainConfig straight = train_config_from_yaml(base_config(dir), "test");
-  straight.run_dir = dir.file("straight");
-  train(straight);
+  TrainConfig straight = straight_run(dir).first;
   TrainConfig c = straight;
   c.run_dir = dir.file("damaged");
   c.train.steps = 4;
@@ -393,7 +399,7 @@ TEST(Resume, AFlippedBitIsDetectedAndResumeFallsBackToTheCheckpointBefore) {
   expect_error([&] { load_checkpoint(newest, &m, nullptr); }, {newest, "fails its checksum", "damaged"});
   // Resume skips it, says so, continues from step 2 and ends where the straight run ends.
   c.train.steps = 6;
-  RunResult r = train(c, true);
+  RunResult r = train(c, true, {"train.steps"});
   EXPECT_EQ(r.steps_done, 6);
   std::string log = read_file(c.run_dir + "/train.log");
   EXPECT_NE(log.find("resume: skipping " + newest), std::string::npos) << log;
@@ -463,12 +469,57 @@ TEST(Resume, IncompatibleModelConfigIsRejected) {
   train(c);
   std::string config_before = read_file(c.run_dir + "/config.yaml"), log_before = read_file(c.run_dir + "/train.log");
   c.model.d_model = 32;
-  expect_error([&] { train(c, true); }, {"--resume", "model config differs", "d_model: 16", "d_model: 32"});
+  expect_error([&] { train(c, true); }, {"--resume", "the config differs from the one the run was started with",
+                                          "model.d_model: 16 in the checkpoint, 32 now", "--allow-change"});
   EXPECT_EQ(read_file(c.run_dir + "/config.yaml"), config_before) << "a refused resume changes no file";
   EXPECT_EQ(read_file(c.run_dir + "/train.log"), log_before);
   c.model.d_model = 16;
   c.model.attention = AttentionKind::LinearElu;
-  expect_error([&] { train(c, true); }, {"attention: simpletron", "attention: linear_elu"});
+  expect_error([&] { train(c, true); }, {"model.attention: simpletron in the checkpoint, linear_elu now"});
+}
+
+TEST(Resume, ChangedKeysAreRefusedUnlessAllowedAndTheLogSaysWhatChanged) {
+  TempDir dir;
+  TrainConfig c = config_with_data(dir);
+  c.train.steps = 4;
+  train(c);
+  TrainConfig more = c;
+  more.train.steps = 8;  // a finished cosine run extended: its learning rate would jump back up
+  more.optim.lr = 0.02;
+  more.train.log_every = 2;                     // free on resume
+  more.train.recompute = Recompute::Block;      // free on resume
+  expect_error([&] { train(more, true); }, {"the config differs from the one the run was started with",
+                                            "train.steps: 4 in the checkpoint, 8 now",
+                                            "optimizer.lr: 0.01 in the checkpoint, 0.02 now", "--allow-change"});
+  expect_error([&] { train(more, true, {"train.steps"}); }, {"optimizer.lr"});
+  RunResult r = train(more, true, {"train.steps", "optimizer.lr"});
+  EXPECT_EQ(r.steps_done, 8);
+  std::string log = read_file(c.run_dir + "/train.log");
+  for (const char* line : {"resume: train.steps changed from 4 to 8 (--allow-change)",
+                           "resume: optimizer.lr changed from 0.01 to 0.02 (--allow-change)",
+                           "resume: train.log_every changed from 1 to 2\n", "resume: train.recompute changed from none to block",
+                           "resume: the learning rate of step 5 is"})
+    EXPECT_NE(log.find(line), std::string::npos) << line << "\n" << log;
+}
+
+TEST(Resume, AutoStartsFreshThenContinuesTheSameTrajectory) {
+  TempDir dir;
+  TrainConfig straight = straight_run(dir).first;
+  TrainConfig c = straight;
+  c.run_dir = dir.file("auto");
+  ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
+  TrainOptions automatic;
+  automatic.resume_auto = true;
+  install_preemption_handlers();
+  std::raise(SIGUSR1);  // the first attempt is preempted after its first step
+  RunResult first = Trainer(c, grid, automatic).run();
+  EXPECT_TRUE(first.preempted);
+  EXPECT_NE(read_file(c.run_dir + "/train.log").find("--resume auto: no step checkpoint in"), std::string::npos);
+  RunResult second = Trainer(c, grid, automatic).run();  // the requeued job
+  EXPECT_EQ(second.steps_done, 6);
+  std::string log = read_file(c.run_dir + "/train.log");
+  EXPECT_NE(log.find("holds step checkpoints: resuming"), std::string::npos) << log;
+  EXPECT_EQ(all_params(step_checkpoint_path(straight.run_dir, 6)), all_params(step_checkpoint_path(c.run_dir, 6)));
 }
 
 TEST(NanPolicy, SkipCountsAndStopKeepsTheLastGoodState) {

@@ -43,7 +43,7 @@ for np in 1 2; do
   [ "$(grep -c "validation at step 400 failed" "$out")" = 1 ] || fail "the error is not printed once" "$out"
   [ -f "$run/checkpoints/step-000000400.h5" ] || fail "no checkpoint of step 400" "$out"
   mv "$work/away.h5" "$work/val/val-00001.h5"
-  "${launcher[@]}" "$build/launch/st-train" "${args[@]}" --set train.steps=401 --resume "$run" > "$out.resumed" 2>&1 ||
+  "${launcher[@]}" "$build/launch/st-train" "${args[@]}" --set train.steps=401 --resume "$run" --allow-change train.steps > "$out.resumed" 2>&1 ||
     fail "--resume after the data is back" "$out.resumed"
   grep -q "resum.*step 400" "$out.resumed" || fail "did not resume from step 400" "$out.resumed"
   echo "$np process(es): stopped at step 400 with a checkpoint, resumed"
