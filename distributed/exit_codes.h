@@ -12,6 +12,8 @@ enum ExitCode : int {
   kExitError = 1,              // any other error (the message says which)
   kExitUsage = 2,              // a wrong or missing command-line option
   kExitCollectiveTimeout = 3,  // a collective did not complete within distributed.timeout_seconds
+  kExitPreempted = 4,          // stopped by a preemption signal after saving its checkpoint: requeue and resume
+  kExitNonFinite = 5,          // stopped on a non-finite loss or gradient norm (train.nan_policy, train.max_skipped)
   kExitLocked = 75,            // the run directory is held by another job (sysexits' EX_TEMPFAIL: retry later)
 };
 

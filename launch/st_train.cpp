@@ -135,15 +135,14 @@ int main(int argc, char** argv) {
                       !std::filesystem::is_empty(dir + "/checkpoints");
         if (world_rank() == 0) std::printf("suite: %s %s (%s)\n", resume ? "resuming" : "starting", t.name.c_str(), t.config.c_str());
         RunResult r = train_one(t.config, sets, dir, resume ? dir : "", dry_run, allow_change);
-        if (r.preempted) return 0;
+        if (r.preempted) return kExitPreempted;
       }
       if (world_rank() == 0 && !dry_run) std::printf("\n%s\nwritten to %s/results.md and results.csv\n",
                                                    write_suite_results(suite).c_str(), suite.run_dir.c_str());
       return 0;
     }
     RunResult r = train_one(config, sets, resume_dir == "auto" ? "" : resume_dir, resume_dir, dry_run, allow_change);
-    (void)r;
-    return 0;
+    return r.preempted ? kExitPreempted : kExitOk;
   } catch (const CLI::Error& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   } catch (const CollectiveError& e) {  // every rank is here with the same message

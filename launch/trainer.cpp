@@ -897,14 +897,18 @@ void Trainer::Impl::handle_non_finite(int64_t step, const StepResult& r) {
   if (cfg.train.nan_policy == "stop") {
     std::string path = step_checkpoint_path(cfg.run_dir, state.step);
     save(path);
-    ST_THROW("train.nan_policy stop: ", what, " is not finite; the last good state (step ", state.step,
-             ") is saved in ", path);
+    // Every rank sees the same global loss and norm, so all stop here together.
+    throw CollectiveError("train.nan_policy stop: " + what + " is not finite; the last good state (step " +
+                              std::to_string(state.step) + ") is saved in " + path,
+                          kExitNonFinite);
   }
   ++state.skipped_steps;
   model->zero_grad();
   log->info("skipped " + what + " (not finite; " + std::to_string(state.skipped_steps) + " skipped so far)");
-  ST_CHECK(state.skipped_steps <= cfg.train.max_skipped, "train.max_skipped: ", state.skipped_steps,
-           " steps skipped for NaN/Inf; stopping (the last checkpoint is intact)");
+  if (state.skipped_steps > cfg.train.max_skipped)
+    throw CollectiveError("train.max_skipped: " + std::to_string(state.skipped_steps) +
+                              " steps skipped for NaN/Inf; stopping (the last checkpoint is intact)",
+                          kExitNonFinite);
   state.step = step;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGTERM before the training loop (here while a requeued Slurm job waits for its previous run's
 # lock) ends st-train within two seconds, with exit code 143 and a message, and leaves nothing
-# locked; SIGTERM inside the loop saves a checkpoint at the next step boundary.
+# locked; SIGTERM inside the loop saves a checkpoint at the next step boundary and exits with 4
+# (preempted: requeue and resume).
 #   tests/launch/signals.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -49,7 +50,7 @@ grep -q "SIGTERM outside the training loop" "$work/waiting.out" || fail "no mess
 kill -TERM "$holder"
 rc=0
 wait "$holder" || rc=$?
-[ "$rc" = 0 ] || fail "exit code $rc after SIGTERM in the loop" "$work/holder.out"
+[ "$rc" = 4 ] || fail "exit code $rc after SIGTERM in the loop (4, preempted, expected)" "$work/holder.out"
 grep -q "preemption signal: checkpoint saved at step" "$work/holder.out" || fail "no checkpoint on SIGTERM" "$work/holder.out"
 [ ! -e "$work/run/.lock" ] || fail "a lock was left behind" "$work/holder.out"
 echo "signals: passed"

@@ -13,6 +13,7 @@
 #include <map>
 #include <sstream>
 
+#include "distributed/exit_codes.h"
 #include "tests/support/expect_error.h"
 #include "core/tensor/allocator.h"
 #include "data/h5.h"
@@ -530,10 +531,23 @@ TEST(NanPolicy, SkipCountsAndStopKeepsTheLastGoodState) {
   c.optim.warmup = 0;
   c.optim.schedule = "constant";
   c.train.max_skipped = 2;
-  expect_error([&] { train(c); }, {"train.max_skipped: 3 steps skipped"});
+  // Both stops are decided by every rank together and exit with kExitNonFinite.
+  int code = 0;
+  auto run = [&] {
+    try {
+      train(c);
+    } catch (const CollectiveError& e) {
+      code = e.exit_code();
+      throw;
+    }
+  };
+  expect_error<CollectiveError>(run, {"train.max_skipped: 3 steps skipped"});
+  EXPECT_EQ(code, kExitNonFinite);
   c.train.nan_policy = "stop";
   c.run_dir = dir.file("stop");
-  expect_error([&] { train(c); }, {"train.nan_policy stop", "is not finite", "the last good state (step 1)"});
+  code = 0;
+  expect_error<CollectiveError>(run, {"train.nan_policy stop", "is not finite", "the last good state (step 1)"});
+  EXPECT_EQ(code, kExitNonFinite);
   EXPECT_TRUE(fs::exists(step_checkpoint_path(c.run_dir, 1)));
 }
 
