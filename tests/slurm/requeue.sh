@@ -4,8 +4,11 @@
 #   1. an uninterrupted reference run: mpirun -np 2 st-train;
 #   2. the same run submitted with docker/slurm/cpu.sbatch (2 tasks, srun --mpi=pmix);
 #   3. mid-run the job is requeued (scontrol requeue, as a preemption would): the ranks save a
-#      checkpoint on SIGTERM and stop; the job comes back (released from its requeue hold),
-#      st-train --resume auto continues from the checkpoint, and the run ends;
+#      checkpoint on SIGTERM and stop; the job comes back (released from its requeue hold) and
+#      st-train --resume auto continues from the checkpoint. Later the batch shell gets SIGUSR1
+#      (what --signal=B:USR1 sends before the time limit): docker/slurm/step.sh forwards it, the
+#      ranks checkpoint and exit with 4, and the script requeues the job, which comes back and
+#      ends the run;
 #   4. the final parameters and AdamW moments are bitwise those of the reference
 #      (st-checkpoint-digest), and the log shows the preemption and the resume.
 # Installs slurm-wlm and munge with apt where they are missing (root); skips (exit 77) with the
@@ -103,22 +106,35 @@ echo "requeue: job $jid submitted"
 for _ in $(seq 1 600); do grep -q "step 200/" "$run/train.log" 2> /dev/null && break; sleep 0.1; done
 grep -q "step 200/" "$run/train.log" 2> /dev/null || fail "the job did not start training" "$work/job.out"
 scontrol requeue "$jid" || fail "scontrol requeue failed" "$work/slurmctld.log"
-echo "requeue: job $jid requeued mid-run"
-# A requeued job waits (Reason=BeginTime) until released.
-for _ in $(seq 1 300); do
-  state="$(squeue -h -j "$jid" -o %T 2> /dev/null || true)"
-  [ "$state" = PENDING ] && break
-  sleep 0.2
-done
-[ "$state" = PENDING ] || fail "the requeued job is not pending (state '$state')" "$work/job.out"
-scontrol update jobid="$jid" StartTime=now || fail "could not release the requeued job"
+echo "requeue: job $jid requeued mid-run by the scheduler"
+release() {  # a requeued job waits (Reason=BeginTime) until released
+  local state=""
+  for _ in $(seq 1 300); do
+    state="$(squeue -h -j "$jid" -o %T 2> /dev/null || true)"
+    [ "$state" = PENDING ] && break
+    sleep 0.2
+  done
+  [ "$state" = PENDING ] || fail "the requeued job is not pending (state '$state')" "$work/job.out"
+  scontrol update jobid="$jid" StartTime=now || fail "could not release the requeued job"
+}
+release
+# Then the time-limit warning (--signal=B:USR1 sends it to the batch shell): the script forwards
+# it to the ranks, st-train checkpoints and exits with 4, and the script requeues the job itself.
+for _ in $(seq 1 600); do grep -q "step 1500/" "$run/train.log" 2> /dev/null && break; sleep 0.1; done
+grep -q "step 1500/" "$run/train.log" 2> /dev/null || fail "the resumed job did not reach step 1500" "$work/job.out"
+scancel --batch --signal=USR1 "$jid" || fail "scancel --signal USR1 failed"
+echo "requeue: job $jid warned with SIGUSR1"
+release
 for _ in $(seq 1 1200); do
   [ -z "$(squeue -h -j "$jid" 2> /dev/null)" ] && break
   sleep 0.25
 done
 [ -z "$(squeue -h -j "$jid" 2> /dev/null)" ] || fail "the job did not finish within 300 s" "$work/job.out"
 
-grep -q "restart 1" "$work/job.out" || fail "the job did not run a second time" "$work/job.out"
+grep -q "restart 2" "$work/job.out" || fail "the job did not run a third time" "$work/job.out"
+grep -q "preempted (exit 4); requeueing job $jid" "$work/job.out" || fail "the script did not requeue on exit 4" "$work/job.out"
+[ "$(grep -c "preemption signal: checkpoint saved at step" "$run/train.log")" = 2 ] ||
+  fail "not two preemption checkpoints" "$run/train.log"
 grep -q "preemption signal: checkpoint saved at step" "$run/train.log" || fail "no checkpoint on the requeue" "$run/train.log"
 grep -q "holds step checkpoints: resuming" "$run/train.log" || fail "the second start did not resume" "$run/train.log"
 grep -q "resumed from $run/checkpoints/step-" "$run/train.log" || fail "no resume line" "$run/train.log"
@@ -129,4 +145,4 @@ final="checkpoints/step-$(printf %09d $steps).h5"
 [ -s "$work/reference.digest" ] || fail "empty digest of the reference" "$work/reference.digest"
 cmp -s "$work/reference.digest" "$work/slurm.digest" ||
   fail "the requeued run's final state differs from the uninterrupted run's: $(diff "$work/reference.digest" "$work/slurm.digest" | head)"
-echo "requeue: job $jid preempted at step $(sed -n 's/.*checkpoint saved at step \([0-9]*\).*/\1/p' "$run/train.log" | head -1), resumed, final state bitwise equal ($(wc -l < "$work/slurm.digest") datasets)"
+echo "requeue: job $jid preempted at steps $(sed -n 's/.*checkpoint saved at step \([0-9]*\).*/\1/p' "$run/train.log" | tr '\n' ' ')and resumed twice; final state bitwise equal ($(wc -l < "$work/slurm.digest") datasets)"
