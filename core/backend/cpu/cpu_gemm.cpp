@@ -2,12 +2,16 @@
 // bf16 operands (the mixed-precision products) are widened to f32 exactly and multiplied by
 // sgemm: the same rounded inputs and f32 accumulation as bf16 tensor cores, in another order.
 // C is f32 (c_f32) or bf16 (computed in f32, then rounded once).
-// BLAS threads follow set_num_threads(); OpenBLAS splits GEMMs over M and N, never K, so each
-// element's dot product keeps its order whatever the thread count. Optional accounting of
+// Threads: C is cut into blocks along its larger dimension by its shape alone (split_of), and
+// the (batch item, block) pairs are shared among the OpenMP threads, each block one
+// single-threaded BLAS call. So every element is computed by the same call whatever the thread
+// count, and results are bitwise equal for any number of threads (OpenBLAS's own threading is
+// not: on some CPUs its 1- and 2-thread sgemm differ in the last bits). Optional accounting of
 // flops and time for benchmarks (gemm_stats.h).
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -107,6 +111,23 @@ void gemm_bf16(const GemmArgs& g, CpuBackend& cpu) {
 }
 }  // namespace
 
+namespace {
+// The split of C's larger dimension into blocks (a function of the shape alone, never of the
+// thread count): about 128 rows or columns each, a multiple of 16, at most 64 blocks.
+struct GemmSplit {
+  bool by_rows;
+  int64_t block, blocks;
+};
+GemmSplit split_of(int64_t m, int64_t n) {
+  bool by_rows = m >= n;
+  int64_t dim = by_rows ? m : n;
+  int64_t blocks = std::clamp<int64_t>(dim / 128, 1, 64);
+  int64_t block = (dim + blocks - 1) / blocks;
+  block = (block + 15) / 16 * 16;
+  return {by_rows, block, (dim + block - 1) / block};
+}
+}  // namespace
+
 void CpuBackend::gemm(const GemmArgs& g) {
   // batch 0 computes nothing (and the bf16 path's operand spans would be negative).
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
@@ -116,19 +137,36 @@ void CpuBackend::gemm(const GemmArgs& g) {
   GemmTimer timer(g);
   auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
+  const GemmSplit split = split_of(g.m, g.n);
+  const int64_t tasks = g.batch * split.blocks;
   cpu::dispatch_float(g.dtype, "gemm", [&](auto tag) {
     using T = decltype(tag);
     const T* a = static_cast<const T*>(g.a);
     const T* b = static_cast<const T*>(g.b);
     T* c = static_cast<T*>(g.c);
-    for (int64_t i = 0; i < g.batch; ++i) {
+    // One single-threaded BLAS call per (batch item, block); the blocks are the threads' work.
+    // OpenBLAS runs single-threaded inside an active OpenMP region (and at 1 thread outside one).
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      int64_t i = t / split.blocks, begin = (t % split.blocks) * split.block;
+      int64_t rows = g.m, cols = g.n;
+      const T* ai = a + i * g.stride_a;
+      const T* bi = b + i * g.stride_b;
+      T* ci = c + i * g.stride_c;
+      if (split.by_rows) {  // rows [begin, begin + rows) of op(A) and C
+        rows = std::min(split.block, g.m - begin);
+        ai += g.trans_a ? begin : begin * g.lda;
+        ci += begin * g.ldc;
+      } else {  // columns [begin, begin + cols) of op(B) and C
+        cols = std::min(split.block, g.n - begin);
+        bi += g.trans_b ? begin * g.ldb : begin;
+        ci += begin;
+      }
       if constexpr (std::is_same_v<T, float>) {
-        cblas_sgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, static_cast<float>(g.alpha),
-                    a + i * g.stride_a, g.lda, b + i * g.stride_b, g.ldb,
-                    static_cast<float>(g.beta), c + i * g.stride_c, g.ldc);
+        cblas_sgemm(CblasRowMajor, ta, tb, rows, cols, g.k, static_cast<float>(g.alpha), ai, g.lda, bi, g.ldb,
+                    static_cast<float>(g.beta), ci, g.ldc);
       } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, g.m, g.n, g.k, g.alpha, a + i * g.stride_a, g.lda,
-                    b + i * g.stride_b, g.ldb, g.beta, c + i * g.stride_c, g.ldc);
+        cblas_dgemm(CblasRowMajor, ta, tb, rows, cols, g.k, g.alpha, ai, g.lda, bi, g.ldb, g.beta, ci, g.ldc);
       }
     }
   });
