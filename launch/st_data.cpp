@@ -34,7 +34,20 @@ struct CommonOptions {
   int threads = 0;
   bool overwrite = false;
   bool quiet = false;
+  double val_fraction = 0;
+  std::string val_out;
 };
+
+// Converters of a single input split: a validation split carved from it (data/tasks/carved_split.h).
+void add_carve_options(CLI::App* sub, CommonOptions& c) {
+  sub->add_option("--val-fraction", c.val_fraction,
+                  "share of the examples carved out as a validation split (deterministic: the same input, "
+                  "--seed and fraction give the same split; 0: none)")
+      ->check(CLI::Range(0.0, 0.999999))
+      ->capture_default_str();
+  sub->add_option("--val-out", c.val_out, "prefix of the carved validation split (default: 'val' beside --out)");
+  sub->add_option("--seed", c.seed, "seed of the --val-fraction draw")->capture_default_str();
+}
 
 void add_writer_options(CLI::App* sub, CommonOptions& c, bool seeded) {
   if (seeded) sub->add_option("--seed", c.seed, "random seed (same seed, same data)")->capture_default_str();
@@ -66,6 +79,8 @@ JobOptions job_options(const CommonOptions& c, Progress* progress) {
   job.threads = c.threads;
   job.overwrite = c.overwrite;
   job.progress = progress;
+  job.val_fraction = c.val_fraction;
+  job.val_prefix = c.val_out;
   return job;
 }
 
@@ -83,6 +98,9 @@ void report_splits(const std::vector<SplitResult>& splits) {
 
 void report_conversion(const ConvertResult& r) {
   std::printf("%lld examples -> %s\n", static_cast<long long>(r.examples), file_range(r.files).c_str());
+  if (!r.val_files.empty())
+    std::printf("%lld examples carved out for validation -> %s\n", static_cast<long long>(r.val_examples),
+                file_range(r.val_files).c_str());
   if (r.truncated > 0) std::printf("%lld examples were truncated to the sequence length\n",
                                    static_cast<long long>(r.truncated));
   if (r.skipped > 0) std::printf("%lld blank lines skipped\n", static_cast<long long>(r.skipped));
@@ -168,6 +186,7 @@ int main(int argc, char** argv) {
     sub->add_option("--classes", opt->classes, "number of classes (default: largest label + 1)");
     sub->add_flag("--skip-header", opt->skip_header, "the first line is a header");
     add_writer_options(sub, common, false);
+    add_carve_options(sub, common);
   }
 
   // image
@@ -177,6 +196,7 @@ int main(int argc, char** argv) {
   c_image->add_option("--input", image_in, "data_batch_N.bin / test_batch.bin files")->required();
   c_image->add_option("--out", image_out, "output prefix")->required();
   add_writer_options(c_image, common, false);
+  add_carve_options(c_image, common);
 
   // lm
   std::vector<std::string> lm_in;
@@ -199,6 +219,7 @@ int main(int argc, char** argv) {
   c_ltsv->add_option("--max-len", ltsv_opt.max_len, "seq_len (longer rows are truncated)")->check(kRowTokens)->capture_default_str();
   c_ltsv->add_flag("--no-verify", ltsv_no_verify, "do not check labels against the expressions");
   add_writer_options(c_ltsv, common, false);
+  add_carve_options(c_ltsv, common);
 
   // pathfinder-png
   PathfinderPngOptions ppng_opt;

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "core/tensor/error.h"
+#include "data/tasks/carved_split.h"
 #include "data/tasks/line_reader.h"
 #include "data/tasks/vocab.h"
 
@@ -80,7 +81,7 @@ ConvertResult convert(const std::string& input, const std::string& out_prefix,
   meta.vocabulary = byte_vocabulary();
 
   ConvertResult result;
-  SplitWriter writer(out_prefix, meta, job.shard_size, job.overwrite);
+  CarvedSplitWriter writer(out_prefix, meta, job);
   if (job.progress) job.progress->start(fmt.task, rows);
   for_each_row(input, fmt, opt, &result.skipped,
                [&](const std::vector<std::string_view>& f, int64_t label, const std::string&) {
@@ -97,8 +98,7 @@ ConvertResult convert(const std::string& input, const std::string& out_prefix,
                  writer.add(e);
                  if (job.progress) job.progress->advance(1);
                });
-  result.files = writer.close();
-  result.examples = writer.examples();
+  writer.close(result);
   if (job.progress) job.progress->finish();
   return result;
 }

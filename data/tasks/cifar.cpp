@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/tensor/error.h"
+#include "data/tasks/carved_split.h"
 #include "data/io_error.h"
 #include "data/tasks/line_reader.h"
 #include "data/tasks/vocab.h"
@@ -32,7 +33,7 @@ ConvertResult convert_cifar10(const std::vector<std::string>& inputs, const std:
   meta.vocabulary = pixel_vocabulary();
 
   ConvertResult result;
-  SplitWriter writer(out_prefix, meta, job.shard_size, job.overwrite);
+  CarvedSplitWriter writer(out_prefix, meta, job);
   if (job.progress) job.progress->start("image", records);
   std::vector<unsigned char> rec(static_cast<size_t>(kCifarRecordBytes));
   std::vector<int32_t> ids(static_cast<size_t>(kCifarPixels));
@@ -52,8 +53,7 @@ ConvertResult convert_cifar10(const std::vector<std::string>& inputs, const std:
       if (job.progress) job.progress->advance(1);
     }
   }
-  result.files = writer.close();
-  result.examples = writer.examples();
+  writer.close(result);
   if (job.progress) job.progress->finish();
   return result;
 }

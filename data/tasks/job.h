@@ -23,6 +23,10 @@ struct JobOptions {
   int threads = 0;             // 0: one per hardware thread
   bool overwrite = false;      // replace existing shards of the same split
   Progress* progress = nullptr;
+  // Converters: the share of the input carved out as a validation split, and its prefix (empty:
+  // "val" beside the output prefix). See carved_split.h.
+  double val_fraction = 0;
+  std::string val_prefix;
 };
 
 struct SplitResult {
@@ -37,6 +41,8 @@ struct ConvertResult {
   int64_t truncated = 0;  // examples cut to seq_len
   int64_t skipped = 0;    // blank lines / partial records left out
   std::vector<std::string> files;
+  int64_t val_examples = 0;  // carved out by --val-fraction
+  std::vector<std::string> val_files;
 };
 
 // Example `index` of a split; `retry` > 0 asks for a fresh draw (the previous one was refused).

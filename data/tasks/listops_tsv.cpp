@@ -2,6 +2,7 @@
 #include "data/tasks/listops_tsv.h"
 
 #include "core/tensor/error.h"
+#include "data/tasks/carved_split.h"
 #include "data/tasks/line_reader.h"
 #include "data/tasks/listops.h"
 #include "data/tasks/listops_dataset.h"
@@ -33,7 +34,7 @@ ConvertResult convert_listops_tsv(const std::string& input, const std::string& o
   ST_CHECK(rows > 0, input, ": no examples (expected 'Source<TAB>Target' rows)");
 
   ConvertResult result;
-  SplitWriter writer(out_prefix, listops_meta(opt.max_len), job.shard_size, job.overwrite);
+  CarvedSplitWriter writer(out_prefix, listops_meta(opt.max_len), job);
   if (job.progress) job.progress->start("listops-tsv", rows);
   LineReader in(input);
   std::string line;
@@ -63,8 +64,7 @@ ConvertResult convert_listops_tsv(const std::string& input, const std::string& o
     writer.add(e);
     if (job.progress) job.progress->advance(1);
   }
-  result.files = writer.close();
-  result.examples = writer.examples();
+  writer.close(result);
   if (job.progress) job.progress->finish();
   return result;
 }

@@ -20,6 +20,7 @@
 #include "data/h5.h"
 #include "data/shard.h"
 #include "data/tasks/byte_tsv.h"
+#include "data/tasks/carved_split.h"
 #include "data/tasks/cifar.h"
 #include "data/tasks/inspect.h"
 #include "data/tasks/listops.h"
@@ -524,6 +525,63 @@ TEST(TextTsv, BytesBecomeIdsPlusOneTruncatedAndPadded) {
   std::string notab = dir.write("notab.tsv", "1\tok\n0 no tab here\n");
   expect_error([&] { convert_text_tsv(notab, dir.file("out/notab"), {}, quiet_job()); },
                {"notab.tsv:2", "label<TAB>text"});
+}
+
+// --val-fraction: a validation split carved from the input, disjoint from the training split and
+// together all of it, about the share asked, the same for the same seed and another for another.
+TEST(TextTsv, ValFractionCarvesADeterministicDisjointValidationSplit) {
+  ScratchDir dir;
+  std::string lines;
+  for (int i = 0; i < 400; ++i) lines += std::to_string(i % 2) + "\tdocument " + std::to_string(i) + "\n";
+  std::string tsv = dir.write("all.tsv", lines);
+  ByteTsvOptions opt;
+  opt.max_len = 16;
+  auto carve = [&](const std::string& name, uint64_t seed, double fraction, const std::string& val_out = "") {
+    JobOptions job = quiet_job(seed, 1, 64);
+    job.val_fraction = fraction;
+    job.val_prefix = val_out;
+    return convert_text_tsv(tsv, dir.file(name + "/train"), opt, job);
+  };
+  auto rows = [](const std::vector<std::string>& files) {
+    ShardData d = read_series(files);
+    std::vector<std::vector<int32_t>> out;
+    for (size_t i = 0; i < d.inputs.size(); i += 16) out.emplace_back(d.inputs.begin() + i, d.inputs.begin() + i + 16);
+    return out;
+  };
+  ConvertResult a = carve("a", 7, 0.25);
+  EXPECT_EQ(a.examples + a.val_examples, 400);
+  EXPECT_GT(a.val_examples, 70);  // about 100
+  EXPECT_LT(a.val_examples, 130);
+  ASSERT_FALSE(a.val_files.empty());
+  EXPECT_EQ(a.val_files[0], dir.file("a/val") + "-00000.h5");  // "val" beside --out
+  std::vector<std::vector<int32_t>> train = rows(a.files), val = rows(a.val_files);
+  std::set<std::vector<int32_t>> all(train.begin(), train.end());
+  for (const auto& v : val) EXPECT_TRUE(all.insert(v).second) << "an example is in both splits";
+  EXPECT_EQ(all.size(), 400u);
+  // Each example's side is carved_to_validation of its input index.
+  int64_t expected_val = 0;
+  for (int64_t i = 0; i < 400; ++i) expected_val += carved_to_validation(7, i, 0.25);
+  EXPECT_EQ(a.val_examples, expected_val);
+
+  ConvertResult again = carve("again", 7, 0.25, dir.file("again/heldout"));
+  EXPECT_EQ(rows(again.val_files), val);
+  EXPECT_EQ(again.val_files[0], dir.file("again/heldout") + "-00000.h5");
+  EXPECT_NE(rows(carve("other", 8, 0.25).val_files), val);
+  ConvertResult none = carve("none", 7, 0);
+  EXPECT_EQ(none.examples, 400);
+  EXPECT_TRUE(none.val_files.empty());
+
+  // An existing validation split is refused before anything is written; an input too small to
+  // leave examples on both sides is an error that leaves no shard.
+  expect_error([&] { carve("b", 7, 0.25, dir.file("a/val")); }, {"a/val-00000.h5", "--overwrite"});
+  EXPECT_FALSE(fs::exists(dir.file("b/train-00000.h5")));
+  std::string one = dir.write("one.tsv", "1\tonly\n");
+  JobOptions job = quiet_job(7, 1, 64);
+  job.val_fraction = 0.5;
+  expect_error([&] { convert_text_tsv(one, dir.file("one/train"), opt, job); },
+               {"--val-fraction 0.5 of 1 examples", "each needs at least one"});
+  EXPECT_FALSE(fs::exists(dir.file("one/train-00000.h5")));
+  EXPECT_FALSE(fs::exists(dir.file("one/val-00000.h5")));
 }
 
 TEST(RetrievalTsv, WritesPairShards) {

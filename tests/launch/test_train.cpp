@@ -173,7 +173,12 @@ TEST(Config, ShippedConfigsParse) {
       std::filesystem::current_path(here);
       continue;
     }
-    EXPECT_NO_THROW(train_config_from_yaml(read_file(path), path));
+    TrainConfig c;
+    EXPECT_NO_THROW(c = train_config_from_yaml(read_file(path), path));
+    // The best checkpoint is chosen on validation: never on the test split.
+    if (!c.data.val.empty()) {
+      EXPECT_NE(c.data.val, c.data.test) << "validation on the test split";
+    }
     ++parsed;
   }
   EXPECT_GE(parsed, 10);
