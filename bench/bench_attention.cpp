@@ -22,7 +22,7 @@
 #include "core/backend/thread_policy.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 namespace {
 
@@ -104,7 +104,6 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App app{"st-bench-attention: SimpleTRON attention forward + backward per N (ms), for comparison "
                "with flash attention (bench/torch_attention.py)"};
-  app.set_version_flag("--version", st::version_text("st-bench-attention"));
   app.add_option("--heads", o.heads, "heads H")->capture_default_str();
   app.add_option("--head-dim", o.head_dim, "head width d_h")->capture_default_str();
   app.add_option("--batch", o.batch, "sequences B (unless --tokens)")->capture_default_str();
@@ -121,7 +120,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--csv", o.csv, "write the results as CSV to this file");
   app.footer("FLOPs (tflops column): 3 x 2 x 2 B N H d_h^2 per forward + backward.");
-  CLI11_PARSE(app, argc, argv);
+  if (int code = parse_command_line(app, argc, argv, "st-bench-attention"); code >= 0) return code;
   try {
     ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 0 && o.batch >= 1 && o.heads >= 1 && o.head_dim >= 1,
              "st-bench-attention: --steps, --batch, --heads, --head-dim must be >= 1, --warmup and --threads >= 0");

@@ -18,7 +18,7 @@
 #include "core/backend/backend.h"
 #include "core/backend/thread_policy.h"
 #include "core/ops/ops.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 namespace {
 
@@ -157,13 +157,25 @@ BENCHMARK(BM_SoftmaxCrossEntropyBackward)->Args({kRows, kClasses})->Args({kLmRow
 BENCHMARK(BM_Memcpy)->Arg(4 * 2 * kRows * kCols)->Arg(4 * 3 * kRows * kCols)->Arg(4 * 2 * kGelu)->Arg(4 * 3 * kGelu)->Arg(4 * kRows * kClasses)->Arg(4 * 2 * kRows * kClasses)->Arg(4 * kLmRows * kLmVocab)->Arg(4 * 2 * kLmRows * kLmVocab)->UseRealTime();
 
 int main(int argc, char** argv) {
-  if (st::print_version_if_asked(argc, argv, "st-bench-core")) return 0;
+  // Our options (CLI11); every --benchmark_* option goes on to Google Benchmark, which checks it.
   int threads = 0;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else rest.push_back(argv[i]);
+  CLI::App app{"st-bench-core: our CPU kernels against OpenBLAS and memcpy baselines (Google Benchmark)"};
+  app.add_option("--threads", threads, "CPU threads; 0: automatic (the config key threads)")
+      ->check(CLI::Range(0, 65536))
+      ->capture_default_str();
+  app.allow_extras();
+  app.footer("Other options are Google Benchmark's (--benchmark_filter=REGEX, --benchmark_repetitions=N, ...): "
+             "st-bench-core --benchmark_help lists them.");
+  if (int code = st::parse_command_line(app, argc, argv, "st-bench-core"); code >= 0) return code;
+  std::vector<std::string> extras = app.remaining();
+  for (const std::string& e : extras) {
+    if (e.rfind("--benchmark_", 0) != 0) {
+      std::fprintf(stderr, "st-bench-core: unknown option '%s' (see --help)\n", e.c_str());
+      return st::kExitUsage;
+    }
   }
+  std::vector<char*> rest = {argv[0]};
+  for (std::string& e : extras) rest.push_back(e.data());
   // Defaults (overridable): 5 repetitions, randomly interleaved so that ours and its baseline
   // see the same machine conditions; the table uses the medians.
   std::vector<std::string> defaults = {"--benchmark_repetitions=5",
@@ -180,6 +192,7 @@ int main(int argc, char** argv) {
   int n = static_cast<int>(rest.size());
   ThreadDecision decided = apply_threads_alone(threads);  // 0: automatic
   benchmark::Initialize(&n, rest.data());
+  if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return st::kExitUsage;
   Capture cap;
   benchmark::RunSpecifiedBenchmarks(&cap);
   auto& r = cap.rate;

@@ -1,8 +1,12 @@
-// st-bench-dist: training-step time of a SimpleTRON classifier at long N on 1 process against
-// 2 processes under data parallelism (each half the batch) and under sequence parallelism
-// (each half the sequence), on the same cores; and the bytes SP attention moves per step
-// against what an all-gather of K and V (Ring Attention / Ulysses-style) would move.
-// Run with exactly 2 ranks:  mpirun -np 2 build/bench/st-bench-dist [--n 16384] [--steps 3]
+// st-bench-dist: training-step time of a SimpleTRON classifier at long N on 1 process (with 1
+// thread and with P threads) against P processes of 1 thread each in every dp x sp layout (dp
+// ranks each take batch/dp sequences, sp ranks each N/sp tokens), on the same cores; and the
+// bytes SP attention moves per step against what an all-gather of K and V (Ring Attention /
+// Ulysses-style) would move.
+//   mpirun -np P build/bench/st-bench-dist [--n 16k] [--batch P] [--steps 3] [--d 128]
+// A layout whose dp does not divide the batch, or whose sp the model cannot use, is skipped
+// with the reason.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -11,14 +15,14 @@
 #include "distributed/data_parallel.h"
 #include "distributed/mpi_communicator.h"
 #include "distributed/parallel_loss.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 namespace {
 
 using namespace st;
 
 struct Options {
-  int64_t n = 16384, batch = 2, steps = 3;
+  int64_t n = 16384, batch = 0, steps = 3;  // batch 0: the number of processes
   int64_t d = 128, heads = 4, layers = 2, d_ff = 256;
 };
 
@@ -69,62 +73,90 @@ double time_steps(const Options& o, ProcessGrid& grid, int64_t* sp_bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (st::print_version_if_asked(argc, argv, "st-bench-dist")) return 0;
   MpiEnvironment env(&argc, &argv);
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i];
-    int64_t v = std::stoll(argv[i + 1]);
-    if (k == "--n") o.n = v;
-    else if (k == "--steps") o.steps = v;
-    else if (k == "--batch") o.batch = v;
-    else if (k == "--d") o.d = v;
-    else {
-      std::fprintf(stderr, "st-bench-dist: unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app{"st-bench-dist: step time of 1 process against P processes in every dp x sp layout"};
+  app.add_option("--n", o.n, "sequence length (2k = 2048)")->transform(token_count())->capture_default_str();
+  app.add_option("--batch", o.batch, "sequences per step (0: the number of processes)")->capture_default_str();
+  app.add_option("--steps", o.steps, "measured steps (median reported)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--d", o.d, "model width d")->check(CLI::PositiveNumber)->capture_default_str();
   auto world = MpiCommunicator::world(3600.0);
-  if (world->size() != 2) {
-    if (world->rank() == 0) std::fprintf(stderr, "st-bench-dist: run with exactly 2 ranks (mpirun -np 2)\n");
-    return 2;
-  }
-  int rank = world->rank();
-  // 1 process with 1 and with 2 threads: rank 0 alone on a local communicator; rank 1 waits.
-  double single1 = 0, single = 0;
-  int64_t bytes = 0;
-  if (rank == 0) {
-    ProcessGrid solo(std::make_shared<LocalCommunicator>(), 1);
-    set_num_threads(1);
-    single1 = time_steps(o, solo, &bytes);
-    set_num_threads(2);
-    single = time_steps(o, solo, &bytes);
-  }
-  world->barrier();
-  set_num_threads(1);
-  ProcessGrid dp(world, 1), sp(world, 2);
-  int64_t dp_bytes = 0, sp_bytes = 0;
-  double t_dp = time_steps(o, dp, &dp_bytes);
-  double t_sp = time_steps(o, sp, &sp_bytes);
-  if (rank == 0) {
+  int rank = world->rank(), P = world->size();
+  // Only rank 0 prints help, errors and the version; every rank exits with the same code.
+  if (int code = parse_command_line(app, argc, argv, "st-bench-dist", rank == 0); code >= 0) return code;
+  if (o.batch == 0) o.batch = P;
+  try {
+    ST_CHECK(o.n >= 2 && o.batch >= 1, "--n must be at least 2 and --batch at least 1");
     ModelConfig c = model_config(o);
-    // All-gathering K and V (what Ring Attention / Ulysses-style SP moves): per layer, forward,
-    // each rank sends its (B, N/P, d_qkv) K and V blocks to the other rank; backward sends the
-    // same amount again (dK, dV).
-    int64_t kv_bytes = c.layers * 2 /*fwd+bwd*/ * 2 /*K,V*/ * o.batch * (o.n / 2) * c.qkv_dim() * 4;
-    std::printf("st-bench-dist: SimpleTRON classifier, N %lld, batch %lld, d %lld, %lld layers, %lld heads; "
-                "median of %lld steps (forward + backward + gradient sync)\n",
-                static_cast<long long>(o.n), static_cast<long long>(o.batch), static_cast<long long>(o.d),
-                static_cast<long long>(c.layers), static_cast<long long>(c.heads), static_cast<long long>(o.steps));
-    std::printf("| layout | step time | speed-up vs 1 process |\n|---|---|---|\n");
-    std::printf("| 1 process, 1 thread | %.3f s | %.2f |\n", single1, single / single1);
-    std::printf("| 1 process, 2 threads | %.3f s | 1.00 |\n", single);
-    std::printf("| 2 processes, DP 2 x SP 1, 1 thread each | %.3f s | %.2f |\n", t_dp, single / t_dp);
-    std::printf("| 2 processes, DP 1 x SP 2, 1 thread each | %.3f s | %.2f |\n", t_sp, single / t_sp);
-    std::printf("\nSP attention traffic per step and rank: %lld bytes (state all-reduces); an all-gather "
-                "of K and V would move %lld bytes (x%.0f)\n",
-                static_cast<long long>(sp_bytes), static_cast<long long>(kv_bytes),
-                static_cast<double>(kv_bytes) / static_cast<double>(std::max<int64_t>(sp_bytes, 1)));
+    c.validate();
+    // 1 process with 1 and with P threads: rank 0 alone on a local communicator; the others wait.
+    double single1 = 0, single = 0;
+    int64_t bytes = 0;
+    if (rank == 0) {
+      ProcessGrid solo(std::make_shared<LocalCommunicator>(), 1);
+      set_num_threads(1);
+      single1 = time_steps(o, solo, &bytes);
+      set_num_threads(P);
+      single = time_steps(o, solo, &bytes);
+    }
+    world->barrier();
+    set_num_threads(1);
+    struct Row {
+      int dp, sp;
+      double seconds;
+      int64_t sp_bytes;
+      std::string skipped;
+    };
+    std::vector<Row> rows;
+    for (int sp = 1; sp <= P; ++sp) {
+      if (P % sp != 0) continue;
+      int dp = P / sp;
+      Row r{dp, sp, 0, 0, ""};
+      ProcessGrid grid(world, sp);
+      if (o.batch % dp != 0) {
+        r.skipped = "dp " + std::to_string(dp) + " does not divide --batch " + std::to_string(o.batch);
+      } else {
+        try {
+          grid.validate(c, o.n);
+        } catch (const Error& e) {
+          r.skipped = e.what();
+        }
+      }
+      if (r.skipped.empty()) r.seconds = time_steps(o, grid, &r.sp_bytes);
+      rows.push_back(r);
+    }
+    if (rank == 0) {
+      std::printf("st-bench-dist: SimpleTRON classifier, N %lld, batch %lld, d %lld, %lld layers, %lld heads, %d "
+                  "process(es); median of %lld steps (forward + backward + gradient sync)\n",
+                  static_cast<long long>(o.n), static_cast<long long>(o.batch), static_cast<long long>(o.d),
+                  static_cast<long long>(c.layers), static_cast<long long>(c.heads), P,
+                  static_cast<long long>(o.steps));
+      std::printf("| layout | step time | speed-up vs 1 process |\n|---|---|---|\n");
+      std::printf("| 1 process, 1 thread | %.3f s | %.2f |\n", single1, single / single1);
+      std::printf("| 1 process, %d threads | %.3f s | 1.00 |\n", P, single);
+      for (const Row& r : rows) {
+        if (r.skipped.empty())
+          std::printf("| %d processes, DP %d x SP %d, 1 thread each | %.3f s | %.2f |\n", P, r.dp, r.sp, r.seconds,
+                      single / r.seconds);
+        else
+          std::printf("| %d processes, DP %d x SP %d | skipped: %s | |\n", P, r.dp, r.sp, r.skipped.c_str());
+      }
+      const Row& sp_only = rows.back();  // dp 1 x sp P
+      if (P > 1 && sp_only.skipped.empty()) {
+        // All-gathering K and V (what Ring Attention / Ulysses-style SP moves): per layer, forward,
+        // each rank sends its (B, N/P, d_qkv) K and V blocks to the P - 1 others; backward sends
+        // the same amount again (dK, dV).
+        int64_t kv_bytes = c.layers * 2 /*fwd+bwd*/ * 2 /*K,V*/ * o.batch * (o.n / P) * (P - 1) * c.qkv_dim() * 4;
+        std::printf("\nSP attention traffic per step and rank (DP 1 x SP %d): %lld bytes (state all-reduces); an "
+                    "all-gather of K and V would move %lld bytes (x%.0f)\n",
+                    P, static_cast<long long>(sp_only.sp_bytes), static_cast<long long>(kv_bytes),
+                    static_cast<double>(kv_bytes) / static_cast<double>(std::max<int64_t>(sp_only.sp_bytes, 1)));
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "st-bench-dist: rank %d: %s\n", rank, e.what());
+    if (P > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
   }
-  return 0;
 }

@@ -9,26 +9,19 @@
 
 #include "data/h5.h"
 #include "data/loader.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 int main(int argc, char** argv) {
-  if (st::print_version_if_asked(argc, argv, "st-bench-loader")) return 0;
   using namespace st;
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: st-bench-loader GLOB [--batch N] [--max-open-files K]\n");
-    return 2;
-  }
-  std::string glob = argv[1];
+  std::string glob;
   int64_t batch = 32, max_open = LoaderConfig{}.max_open_files;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string option = argv[i];
-    if (option == "--batch") batch = std::stoll(argv[i + 1]);
-    else if (option == "--max-open-files") max_open = std::stoll(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "st-bench-loader: unknown option %s\n", option.c_str());
-      return 2;
-    }
-  }
+  CLI::App app{"st-bench-loader: streaming-loader throughput against a raw HDF5 read of the same bytes"};
+  app.add_option("glob", glob, "shard files, e.g. 'data/lra/listops/train-*.h5' (quoted)")->required();
+  app.add_option("--batch", batch, "examples per batch")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--max-open-files", max_open, "shard files the loader keeps open")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  if (int code = parse_command_line(app, argc, argv, "st-bench-loader"); code >= 0) return code;
   try {
     std::vector<ShardInfo> shards = open_split(glob);
     const ShardMeta& m = shards[0].meta;

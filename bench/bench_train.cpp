@@ -40,12 +40,13 @@
 #include "core/backend/thread_policy.h"
 #include "core/backend/cpu/gemm_stats.h"
 #include "core/backend/fused_attention.h"
+#include "core/nn/flops.h"
 #include "core/nn/memory_estimate.h"
 #include "core/nn/model.h"
 #include "core/ops/ops.h"
 #include "core/ops/precision.h"
 #include "core/optim/adamw.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 #include "bench/whole_step.h"
 #include "launch/trainer.h"
 
@@ -127,14 +128,10 @@ ModelConfig config_for(const Options& o, AttentionKind kind, int64_t n) {
   return c;
 }
 
-// Training FLOPs of one step (forward 2 per multiply-add, backward twice the forward).
+// Training FLOPs of one step (core/nn/flops.h: forward 2 per multiply-add, backward twice the
+// forward) over batch sequences of n tokens and the CLS.
 double step_flops(const Options& o, AttentionKind kind, int64_t n) {
-  double T = double(o.batch) * double(n + 1), d = double(o.d), f = double(o.ff_mult * o.d);
-  double dh = d / double(o.heads);
-  double per_layer = 2 * T * (3 * d * d + 2 * d * f);  // projections + FFN
-  if (kind == AttentionKind::Softmax) per_layer += 2 * 2 * double(o.batch) * double(o.heads) * double(n + 1) * double(n + 1) * dh;
-  else per_layer += 2 * 2 * T * d * dh;  // K^T V and Q S
-  return 3 * per_layer * double(o.layers);
+  return training_flops(config_for(o, kind, n), o.batch, n + 1);
 }
 
 // Peak-memory estimate (bytes) before running: parameters x 4 (value, grad, m, v) and the
@@ -300,7 +297,6 @@ double measure_sgemm_peak() {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"st-bench: training-step throughput and peak memory per attention kind and N"};
-  app.set_version_flag("--version", st::version_text("st-bench"));
   app.add_option("--d", o.d, "model width d")->capture_default_str();
   app.add_option("--layers", o.layers, "blocks")->capture_default_str();
   app.add_option("--heads", o.heads, "attention heads")->capture_default_str();
@@ -361,7 +357,7 @@ int main(int argc, char** argv) {
       "            = 2 * 2 batch (N + 1)^2 d (softmax: Q K^T and P V);\n"
       "  x 3 = forward + backward (twice the forward). mfu = FLOPs / (step time x --peak-tflops).\n"
       "--memory-budget defaults to 16 GiB on cpu and 120 GiB on cuda when not given.");
-  CLI11_PARSE(app, argc, argv);
+  if (int code = parse_command_line(app, argc, argv, "st-bench"); code >= 0) return code;
   try {
     ST_CHECK(o.steps >= 1 && o.warmup >= 0 && o.threads >= 0 && o.batch >= 1,
              "st-bench: --steps, --batch must be >= 1, --warmup and --threads >= 0");

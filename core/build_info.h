@@ -15,16 +15,14 @@ struct BuildInfo {
   std::string cuda_archs;       // e.g. "80;90" (empty without CUDA)
   std::string fused_attention;  // "on" / "off": cuDNN fused softmax attention compiled in
   std::string compiler;
+  std::string build_type;       // CMake's build type: "Release", "RelWithDebInfo", ...
+  std::string nccl;             // "on" / "off": the NCCL communicator compiled in
 };
 
 const BuildInfo& build_info();
 
-// "PROGRAM 0.1.0 (commit 1234abcd5678; CPU x86-64-v2; CUDA 13.0 sm_80 sm_90, cuDNN fused
-// attention on; GNU 12.2.0)", without a newline.
+// "PROGRAM 0.1.0 (commit 1234abcd5678; Release; CPU x86-64-v2; CUDA 13.0 sm_80 sm_90, cuDNN
+// fused attention on, NCCL on; GNU 12.2.0)", without a newline.
 std::string version_text(std::string_view program);
-
-// For programs without an option parser: when an argument is --version, prints version_text()
-// and returns true (the caller exits 0).
-bool print_version_if_asked(int argc, char** argv, std::string_view program);
 
 }  // namespace st

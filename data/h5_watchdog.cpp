@@ -3,6 +3,7 @@
 #include "data/h5_watchdog.h"
 
 #include <errno.h>  // program_invocation_short_name
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,7 +50,7 @@ int64_t now_ms() {
 #ifdef ST_FUZZING
     std::abort();  // libFuzzer keeps the input of a crash, not of an exit
 #else
-    _exit(1);
+    _exit(EX_DATAERR);  // 65, the programs' code for a data error (docs/design.md, "Exit codes")
 #endif
   }
 }

@@ -3,8 +3,8 @@
 // free-space object has size 0, which is what a string attribute cut short by zeros looks like.
 // Nothing can interrupt a call inside the library and carry on, so a watchdog thread ends the
 // process with an error naming the file when one read has not returned after the limit:
-// ST_HDF5_READ_LIMIT seconds (default 300; 0: no watchdog). Exit status 1, as for any other
-// error; under mpirun the job then ends.
+// ST_HDF5_READ_LIMIT seconds (default 300; 0: no watchdog). Exit status 65 (EX_DATAERR), as
+// for any other data error; under mpirun the job then ends.
 #pragma once
 #include <cstdint>
 #include <string>

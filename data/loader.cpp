@@ -331,8 +331,12 @@ BatchPadding batch_padding(const Batch& b) {
     for (size_t row = 0; row < ids.size() / cols; ++row) {
       bool padded = false;
       for (size_t c = 0; c < cols; ++c) {
-        if (ids[row * cols + c] == 0) padded = p.any = true;
-        else if (padded) p.at_end = false;
+        if (ids[row * cols + c] == 0) {
+          padded = p.any = true;
+        } else {
+          ++p.tokens;
+          if (padded) p.at_end = false;
+        }
       }
     }
   }

@@ -55,10 +55,12 @@ struct Batch {
 };
 
 // What a batch's padding looks like, read from its host ids: any padding (id 0) in either input,
-// and whether in every row the padding (if any) comes after all the tokens.
+// whether in every row the padding (if any) comes after all the tokens, and the count of real
+// tokens (ids that are not padding, in both inputs of a pair).
 struct BatchPadding {
   bool any = false;
   bool at_end = true;
+  int64_t tokens = 0;
 };
 BatchPadding batch_padding(const Batch& b);
 

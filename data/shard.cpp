@@ -175,15 +175,20 @@ ShardInfo validate_shard(const std::string& path) {
   return info;
 }
 
-std::vector<ShardInfo> open_split(const std::string& pattern) {
+std::vector<std::string> split_files(const std::string& pattern) {
   glob_t g{};
   int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
   std::vector<std::string> paths;
   if (rc == 0)
     for (size_t i = 0; i < g.gl_pathc; ++i) paths.push_back(g.gl_pathv[i]);
   globfree(&g);
-  ST_CHECK(!paths.empty(), "data: '", pattern, "' matches no shard files");
   std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+std::vector<ShardInfo> open_split(const std::string& pattern) {
+  std::vector<std::string> paths = split_files(pattern);
+  ST_CHECK(!paths.empty(), "data: '", pattern, "' matches no shard files");
   std::vector<ShardInfo> shards;
   for (const auto& p : paths) shards.push_back(validate_shard(p));
   const ShardMeta& a = shards[0].meta;

@@ -65,6 +65,8 @@ struct ShardInfo {
 // Errors name the file and the problem.
 ShardInfo validate_shard(const std::string& path);
 
+// The files a glob matches, sorted (none: empty); nothing is opened.
+std::vector<std::string> split_files(const std::string& glob);
 // Expands a glob (sorted), validates every shard and checks that their attributes agree.
 // A glob that matches nothing is an error naming it.
 std::vector<ShardInfo> open_split(const std::string& glob);

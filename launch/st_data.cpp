@@ -22,7 +22,7 @@
 #include "data/tasks/pathfinder_png.h"
 #include "data/tasks/recall.h"
 #include "data/tasks/sentences.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 namespace {
 
@@ -109,9 +109,11 @@ void report_conversion(const ConvertResult& r) {
 const std::set<std::string> kSubcommands = {"listops", "pathfinder", "recall", "text", "retrieval", "image",
                                             "lm", "listops-tsv", "pathfinder-png", "sentences", "inspect"};
 
-int fail(const std::string& message) {
+// Prints the error; returns the exit code (docs/design.md, "Exit codes"): kExitUsage for a wrong
+// command line, kExitData for shards that cannot be read (inspect), kExitError otherwise.
+int fail(const std::string& message, int code) {
   std::fprintf(stderr, "st-data: error: %s\n", message.c_str());
-  return 1;
+  return code;
 }
 
 }  // namespace
@@ -258,7 +260,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && argv[1][0] != '-' && !kSubcommands.count(argv[1])) {
     std::string names;
     for (const auto& n : kSubcommands) names += (names.empty() ? "" : ", ") + n;
-    return fail("unknown subcommand '" + std::string(argv[1]) + "' (expected one of: " + names + ")");
+    return fail("unknown subcommand '" + std::string(argv[1]) + "' (expected one of: " + names + ")", st::kExitUsage);
   }
   try {
     app.parse(argc, argv);
@@ -269,7 +271,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return fail(std::string(e.what()) + " (see st-data --help)");
+    return fail(std::string(e.what()) + " (see st-data --help)", st::kExitUsage);
   }
 
   try {
@@ -319,13 +321,15 @@ int main(int argc, char** argv) {
     } else if (c_sent->parsed()) {
       report_splits(convert_sentences(sent_in, sent_out, sent_opt, job_options(common, &progress)));
     } else if (c_inspect->parsed()) {
-      std::fputs(inspect_shards(inspect_in, inspect_tokens).c_str(), stdout);
+      std::fputs(st::as_error<st::DataError>([&] { return inspect_shards(inspect_in, inspect_tokens); }).c_str(), stdout);
       return 0;
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     std::printf("done in %.1f s\n", seconds);
+  } catch (const st::DataError& e) {
+    return fail(e.what(), st::kExitData);
   } catch (const std::exception& e) {
-    return fail(e.what());
+    return fail(e.what(), st::kExitError);
   }
   return 0;
 }

@@ -26,13 +26,12 @@
 #include "launch/device.h"
 #include "launch/embedding_metrics.h"
 #include "launch/trainer.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 int main(int argc, char** argv) {
   using namespace st;
   MpiEnvironment env(&argc, &argv);
   CLI::App app{"st-eval: evaluate a checkpoint on a split"};
-  app.set_version_flag("--version", st::version_text("st-eval"));
   std::string ckpt, data, dump;
   int64_t batch = 32;
   app.add_option("--checkpoint", ckpt, "Checkpoint file (RUN/checkpoints/best.h5 or step-*.h5)")->required();
@@ -49,7 +48,7 @@ int main(int argc, char** argv) {
   int64_t threads = 0;
   app.add_option("--threads", threads, "CPU threads (0: automatic; see the config key threads)")
       ->check(CLI::Range(0, 65536))->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (int code = parse_command_line(app, argc, argv, "st-eval"); code >= 0) return code;
   try {
     ThreadSetup thread_setup = setup_threads(threads, nullptr);
     for (const std::string& line : thread_setup.lines) std::fprintf(stderr, "st-eval: %s\n", line.c_str());

@@ -11,12 +11,11 @@
 #include "launch/bert_import.h"
 #include "launch/checkpoint.h"
 #include "launch/config/schema.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 int main(int argc, char** argv) {
   using namespace st;
   CLI::App app{"st-import: BERT-family checkpoint (HuggingFace directory) -> SimpleTRON weights"};
-  app.set_version_flag("--version", st::version_text("st-import"));
   std::string from, out, attention = "softmax", task = "embedding", pooling = "mean";
   int64_t num_classes = 2;
   float dropout = -1;
@@ -36,7 +35,7 @@ int main(int argc, char** argv) {
                  "Multiply each attention output projection Wo by this (0: a SimpleTRON student starts with its "
                  "attention branches off and learns them back)")
       ->check(CLI::Range(0.0, 1e6));
-  CLI11_PARSE(app, argc, argv);
+  if (int code = parse_command_line(app, argc, argv, "st-import"); code >= 0) return code;
   try {
     BertImportOptions opt;
     opt.attention = parse_attention(attention);

@@ -6,21 +6,21 @@
 // Runs under mpirun, under srun (PMIx) or without a launcher. CONFIG may be a suite config
 // (configs/lra.yaml) naming several task configs. A job owns its run directory (and a suite its
 // directory) for its whole life (launch/run_lock.h). Errors that every rank meets together
-// (a run directory held by another job) are printed once by rank 0, and every rank exits with
-// their code (distributed/exit_codes.h); any other error prints "rank R: message" and, in a
-// multi-process job, the failing rank aborts the others.
-#include <CLI/CLI.hpp>
+// (a config error, data that cannot be used, a run directory held by another job) are printed
+// once by rank 0, and every rank exits with their code (distributed/exit_codes.h); an error of
+// one rank alone prints "rank R: message" and, in a multi-process job, the failing rank aborts
+// the others (exit code 65 for a data error, 2 for a config error, 1 otherwise).
 #include <cstdio>
 #include <filesystem>
 
 #include "distributed/exit_codes.h"
 #include "distributed/mpi_communicator.h"
+#include "launch/cli.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
 #include "launch/run_lock.h"
 #include "launch/suite.h"
 #include "launch/trainer.h"
-#include "core/build_info.h"
 
 namespace {
 
@@ -45,7 +45,12 @@ int world_size() {
 // resume: "", a run directory, or "auto" (resume cfg.run_dir when it holds a checkpoint).
 RunResult train_one(const std::string& config, const std::vector<std::string>& sets, const std::string& run_dir,
                     const std::string& resume, bool dry_run, const std::vector<std::string>& allow_change) {
-  TrainConfig cfg = load_train_config(config, sets);
+  TrainConfig cfg;
+  {
+    // Every rank reads the same config: its errors are decided together (exit code 2).
+    auto early = MpiCommunicator::world(600);
+    run_together(*early, [&] { cfg = as_error<ConfigError>([&] { return load_train_config(config, sets); }); });
+  }
   if (!run_dir.empty()) cfg.run_dir = run_dir;
   auto world = MpiCommunicator::world(cfg.dist.timeout_seconds);
   ProcessGrid grid(world, cfg.dist.sp);
@@ -65,7 +70,6 @@ RunResult train_one(const std::string& config, const std::vector<std::string>& s
 int main(int argc, char** argv) {
   MpiEnvironment env(&argc, &argv);
   CLI::App app{"st-train: train SimpleTRON models (and baselines) on CPU, GPU or a cluster"};
-  app.set_version_flag("--version", st::version_text("st-train"));
   std::string config, resume_dir, unlock_dir;
   std::vector<std::string> sets, allow_change;
   bool dry_run = false, docs = false;
@@ -83,11 +87,7 @@ int main(int argc, char** argv) {
   app.add_flag("--config-docs", docs, "Print the documentation of every config key (Markdown)");
   app.add_option("--force-unlock", unlock_dir,
                  "Remove the lock of RUN_DIR left by a job that is gone (refused while its holder runs), then exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;  // --help: 0
-  }
+  if (int code = parse_command_line(app, argc, argv, "st-train", world_rank() == 0); code >= 0) return code;
   try {
     if (docs) {
       if (world_rank() == 0) std::printf("%s", config_docs_markdown().c_str());
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("--resume auto", "a suite resumes its unfinished tasks by itself; drop --resume");
     install_preemption_handlers();
     if (is_suite_config(config)) {
-      Suite suite = load_suite(config);
+      Suite suite = as_error<ConfigError>([&] { return load_suite(config); });
       // The suite's directory is the suite's for its whole run (each task's run dir has its own
       // lock too); a dry run takes no lock and writes nothing.
       std::unique_ptr<RunDirLock> suite_lock;
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     RunResult r = train_one(config, sets, resume_dir == "auto" ? "" : resume_dir, resume_dir, dry_run, allow_change);
     return r.preempted ? kExitPreempted : kExitOk;
   } catch (const CLI::Error& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    return usage_exit(app, e, world_rank() == 0);
   } catch (const CollectiveError& e) {  // every rank is here with the same message
     if (world_rank() == 0) {
       std::fprintf(stderr, "st-train: %s\n", e.what());
@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rank %d: %s\n", world_rank(), e.what());
     std::fflush(stderr);
-    if (world_size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-    return 1;
+    int code = exit_code_of(e);
+    if (world_size() > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    return code;
   }
 }

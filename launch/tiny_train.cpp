@@ -4,6 +4,7 @@
 // N. Model: SimpleTRON classifier (2 layers, d 32, 4 heads), AdamW with a cosine schedule.
 // Prints loss and validation accuracy as it trains; exits non-zero if it fails to learn.
 //   st-tiny-train [steps] [length] [attention]     defaults: 300 64 simpletron
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +15,7 @@
 #include "core/nn/model.h"
 #include "core/optim/adamw.h"
 #include "core/optim/schedule.h"
-#include "core/build_info.h"
+#include "launch/cli.h"
 
 namespace {
 
@@ -50,11 +51,17 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (st::print_version_if_asked(argc, argv, "st-tiny-train")) return 0;
+  int steps = 300;
+  int64_t length = 64;
+  std::string attention = "simpletron";
+  CLI::App app{"st-tiny-train: a small SimpleTRON training run on data it generates (CPU); fails if it does not learn"};
+  app.add_option("steps", steps, "training steps")->check(CLI::Range(1, 1000000))->capture_default_str();
+  app.add_option("length", length, "sequence length")->check(CLI::Range(int64_t{2}, int64_t{1} << 20))->capture_default_str();
+  app.add_option("attention", attention, "attention kind: " + kAttentionKindNames.joined())
+      ->check(CLI::IsMember(kAttentionKindNames.names()))
+      ->capture_default_str();
+  if (int code = parse_command_line(app, argc, argv, "st-tiny-train"); code >= 0) return code;
   try {
-    int steps = argc > 1 ? std::stoi(argv[1]) : 300;
-    int64_t length = argc > 2 ? std::stoll(argv[2]) : 64;
-    ST_CHECK(steps >= 1 && length >= 2, "usage: st-tiny-train [steps >= 1] [length >= 2] [attention]");
     ModelConfig cfg;
     cfg.vocab_size = 2 * kValues + 1;
     cfg.max_len = length;
@@ -64,7 +71,7 @@ int main(int argc, char** argv) {
     cfg.layers = 2;
     cfg.d_ff = 64;
     cfg.dropout = 0.0f;
-    if (argc > 3) cfg.attention = parse_attention(argv[3]);
+    cfg.attention = parse_attention(attention);
     apply_threads_alone(0);
     SimpleTronModel model(cfg);
     AdamW opt(model.named_parameters(), AdamWConfig{.weight_decay = 0.01});

@@ -20,6 +20,7 @@
 #include "core/backend/backend.h"
 #include "core/backend/fused_attention.h"
 #include "core/build_info.h"
+#include "core/nn/flops.h"
 #include "core/nn/memory_estimate.h"
 #include "core/tensor/host_reads.h"
 #include "core/nn/model.h"
@@ -29,6 +30,7 @@
 #include "core/optim/schedule.h"
 #include "data/loader.h"
 #include "data/io_error.h"
+#include "data/tasks/vocab.h"
 #include "distributed/communicator_choice.h"
 #include "distributed/host_staging.h"
 #include "distributed/data_parallel.h"
@@ -128,7 +130,7 @@ bool preemption_requested() { return g_preempt.load(); }
 
 void resolve_against_data(TrainConfig& cfg) {
   ST_CHECK(!cfg.data.train.empty(), "data.train: no training shards given (a glob of shard files)");
-  std::vector<ShardInfo> shards = open_split(cfg.data.train);
+  std::vector<ShardInfo> shards = as_error<DataError>([&] { return open_split(cfg.data.train); });
   const ShardMeta& m = shards[0].meta;
   ModelConfig& mc = cfg.model;
   const std::string& src = shards[0].path;
@@ -156,7 +158,7 @@ void resolve_against_data(TrainConfig& cfg) {
   }
   for (const std::string* g : {&cfg.data.val, &cfg.data.test}) {
     if (g->empty()) continue;
-    std::vector<ShardInfo> split = open_split(*g);
+    std::vector<ShardInfo> split = as_error<DataError>([&] { return open_split(*g); });
     const ShardMeta& e = split[0].meta;
     ST_CHECK(e.vocab_size == m.vocab_size && e.num_classes == m.num_classes && e.seq_len == m.seq_len &&
                  e.pair == m.pair,
@@ -224,10 +226,12 @@ struct Trainer::Impl {
   // Sets ctx.may_pad (the host batch holds padding: the model builds padding masks only then)
   // and ctx.padding_at_end (the fused softmax attention masks keys by length, O(N)), deciding on
   // the host what the model would otherwise read back.
-  static void set_padding(const Batch& b, RunContext& ctx) {
+  // Sets the context's padding flags; returns the batch's real tokens (on this rank).
+  static int64_t set_padding(const Batch& b, RunContext& ctx) {
     BatchPadding padding = batch_padding(b);
     ctx.may_pad = padding.any;
     ctx.padding_at_end = padding.at_end;
+    return padding.tokens;
   }
   // The model's RunContext for micro-step `step` (dropout stream), with this run's SP communicator,
   // train.deterministic and train.recompute.
@@ -252,6 +256,8 @@ struct Trainer::Impl {
   double moment_bytes_per_parameter() const { return cfg.dist.zero == 1 ? 8.0 / grid.world_size() : 8.0; }
 
   void setup();
+  void validate_inputs();
+  bool without_data = false;  // a dry run planning from the config's sizes (no training data)
   void check_run_dir();
   std::string config_changes(const TrainConfig& old, int64_t step, const std::string& from) const;
   std::string auto_note;  // what --resume auto decided
@@ -273,16 +279,34 @@ struct Trainer::Impl {
     Clock::time_point started;
     double loss = 0, grad_norm = 0;
     double accuracy = 0, lr = 0;
+    double metric_sum = 0, metric_count = 0;  // over the world: accuracy = metric_sum / metric_count
+    double tokens = 0;             // real tokens over the world (padding not counted)
     double wait = 0, seconds = 0;  // waiting for data, and the whole step
     bool finite() const { return std::isfinite(loss) && std::isfinite(grad_norm); }
   };
-  // The training loop's pace (for the ETA) and its throughput since the last train metrics.
+  // The training loop's pace (for the ETA), and the sums over the log window (the steps since
+  // the last train metrics) that the logged values average.
   struct Progress {
     Clock::time_point started;
     int64_t first_step = 0;  // the step the loop started after (resume)
-    double wait = 0, seconds = 0;
     int64_t steps = 0;
+    double wait = 0, seconds = 0;
+    double loss = 0, grad_norm = 0, metric_sum = 0, metric_count = 0, tokens = 0;
+    void add(const StepResult& r) {
+      ++steps;
+      wait += r.wait;
+      seconds += r.seconds;
+      loss += r.loss;
+      grad_norm += r.grad_norm;
+      metric_sum += r.metric_sum;
+      metric_count += r.metric_count;
+      tokens += r.tokens;
+    }
+    void start_window() { *this = Progress{started, first_step}; }
   };
+  // Language models: perplexity, and bits per byte where a token is a byte (st-data lm).
+  void add_lm_metrics(double loss, std::map<std::string, double>& values) const;
+  bool byte_tokens = false;
   std::string headline() const;
   void print_dry_run(const std::string& headline) const;
   double activation_bytes() const;
@@ -334,13 +358,42 @@ void Trainer::Impl::choose_device() {
                      "before it goes to a GPU";
 }
 
-void Trainer::Impl::setup() {
-  threads = setup_threads(cfg.threads, &grid.world());  // collective: every rank, before anything else
-  choose_device();
-  resolve_against_data(cfg);
+// A dry run whose training data is absent: the sizes the data would give come from the config
+// (model.vocab_size, model.max_len as the sequence length, model.num_classes for
+// classification), and any that is not given is an error naming them all. Returns the
+// sequence length.
+static int64_t sizes_without_data(const TrainConfig& cfg) {
+  const ModelConfig& mc = cfg.model;
+  std::vector<std::string> missing;
+  if (mc.vocab_size == 0) missing.push_back("model.vocab_size");
+  if (mc.max_len == 0) missing.push_back("model.max_len");
+  if (mc.task == TaskKind::Classification && mc.num_classes == 0) missing.push_back("model.num_classes");
+  if (!missing.empty()) {
+    std::string keys, sets;
+    for (const std::string& k : missing) {
+      keys += (keys.empty() ? "" : ", ") + k;
+      sets += " --set " + k + "=...";
+    }
+    throw ConfigError("--dry-run: data.train '" + cfg.data.train + "' matches no file, so the sizes it would give are " +
+                      "unknown: " + keys + ". Give them (" + sets.substr(1) + ") to plan without the data");
+  }
+  return mc.max_len;
+}
+
+// The config against itself, the data and the layout; reads only. Errors of the data files are
+// DataErrors; the caller counts any other as a config error. A dry run plans without the data
+// when data.train matches no file (sizes_without_data).
+void Trainer::Impl::validate_inputs() {
+  ST_CHECK(!cfg.data.train.empty(), "data.train: no training shards given (a glob of shard files)");
+  without_data = opts.dry_run && split_files(cfg.data.train).empty();
+  if (without_data) {
+    seq_len = sizes_without_data(cfg);
+  } else {
+    resolve_against_data(cfg);
+    seq_len = as_error<DataError>([&] { return open_split(cfg.data.train); })[0].meta.seq_len;
+  }
   cfg.model.init_seed = cfg.seed;
   cfg.model.validate();
-  seq_len = open_split(cfg.data.train)[0].meta.seq_len;
   grid.validate(cfg.model, seq_len);
   int64_t dp = grid.dp_size();
   micro = cfg.data.micro_batch > 0 ? cfg.data.micro_batch : cfg.data.batch_size / dp;
@@ -353,19 +406,29 @@ void Trainer::Impl::setup() {
   check_memory();
   config_yaml = to_yaml(cfg);
 
-  // Start-up order (docs/design.md, "Run directory ownership"): everything above only reads; a
-  // dry run stops before the lock and writes nothing; the lock file is the first write; the
-  // resume target is checked under the lock, since another job may have written until then.
-  // The other ranks wait in a collective while rank 0 takes the lock (a requeued job may wait):
   ST_CHECK(grid.world_size() == 1 || cfg.lock.requeue_wait_seconds < cfg.dist.timeout_seconds,
            "lock.requeue_wait_seconds (", cfg.lock.requeue_wait_seconds, ") must be below distributed.timeout_seconds (",
            cfg.dist.timeout_seconds, "): the other ranks wait that long for rank 0 to take the run_dir lock");
-  LockMechanism mechanism = parse_lock_mechanism(cfg.lock.mechanism);
+  parse_lock_mechanism(cfg.lock.mechanism);
   if (opts.resume) {
     ST_CHECK(fs::is_directory(cfg.run_dir), "--resume ", cfg.run_dir, ": no such directory");
     ST_CHECK(!step_checkpoints(cfg.run_dir).empty(), "--resume ", cfg.run_dir, ": no checkpoint in ",
              checkpoint_dir(cfg.run_dir));
   }
+}
+
+void Trainer::Impl::setup() {
+  threads = setup_threads(cfg.threads, &grid.world());  // collective: every rank, before anything else
+  choose_device();
+  // Everything up to the lock only reads, and every rank meets its errors alike: decided
+  // together, printed once, exit code by kind (a data file: kExitData; any other: a config error).
+  run_together(grid.world(), [&] { as_error<ConfigError>([&] { validate_inputs(); }); });
+  const int64_t dp = grid.dp_size();
+  // Start-up order (docs/design.md, "Run directory ownership"): everything above only reads; a
+  // dry run stops before the lock and writes nothing; the lock file is the first write; the
+  // resume target is checked under the lock, since another job may have written until then.
+  // The other ranks wait in a collective while rank 0 takes the lock (a requeued job may wait):
+  LockMechanism mechanism = parse_lock_mechanism(cfg.lock.mechanism);
   if (opts.dry_run) {
     check_run_dir();
     model = std::make_unique<SimpleTronModel>(cfg.model);
@@ -451,9 +514,12 @@ void Trainer::Impl::setup() {
   sync->set_overlap(!(device.is_cuda() && grid.sp_size() > 1));
   if (!comm_note.empty()) log->info(comm_note);
   if (!sp_note.empty()) log->info(sp_note);
-  train_loader = std::make_unique<Loader>(loader_config(cfg.data.train, true));
-  if (!cfg.data.val.empty()) val_loader = std::make_unique<Loader>(loader_config(cfg.data.val, false));
-  if (!cfg.data.test.empty()) test_loader = std::make_unique<Loader>(loader_config(cfg.data.test, false));
+  as_error<DataError>([&] {
+    train_loader = std::make_unique<Loader>(loader_config(cfg.data.train, true));
+    if (!cfg.data.val.empty()) val_loader = std::make_unique<Loader>(loader_config(cfg.data.val, false));
+    if (!cfg.data.test.empty()) test_loader = std::make_unique<Loader>(loader_config(cfg.data.test, false));
+  });
+  byte_tokens = train_loader->meta().task == "lm" && train_loader->meta().vocab_size == tasks::kByteVocabSize;
   state.seed = cfg.seed;
   state.loader_dp = dp;
   state.loader_micro_batch = micro;
@@ -516,7 +582,7 @@ void Trainer::Impl::check_run_dir() {
       ST_CHECK(!chosen.empty(), "--resume ", cfg.run_dir, ": no checkpoint verifies:", reasons);
       CheckpointState saved = load_checkpoint(chosen, nullptr, nullptr);
       TrainConfig old = train_config_from_yaml(saved.config_yaml, chosen + " (stored config)");
-      notes += config_changes(old, saved.step, chosen);
+      notes += as_error<ConfigError>([&] { return config_changes(old, saved.step, chosen); });
       decision = chosen + "\n" + std::to_string(saved.step) + notes;
     };
     if (grid.world_size() == 1) {
@@ -526,11 +592,14 @@ void Trainer::Impl::check_run_dir() {
         try {
           choose();
         } catch (const std::exception& e) {
-          decision = std::string("!") + e.what();
+          decision = "!" + std::to_string(exit_code_of(e)) + "\n" + e.what();
         }
       }
       decision = broadcast_text(grid.world(), decision, 0);
-      if (!decision.empty() && decision[0] == '!') throw CollectiveError(decision.substr(1), kExitError);
+      if (!decision.empty() && decision[0] == '!') {
+        size_t eol = decision.find('\n');
+        throw CollectiveError(decision.substr(eol + 1), std::stoi(decision.substr(1, eol - 1)));
+      }
     }
     std::istringstream lines(decision);
     std::string step;
@@ -828,20 +897,33 @@ void Trainer::Impl::check_memory() const {
 }
 
 void Trainer::Impl::print_dry_run(const std::string& headline) const {
-  // Parameters, gradients and two AdamW moments, plus the activations saved for backward.
+  // Parameters and their gradients, the AdamW moments, and the activations saved for backward.
   int64_t params = model->parameter_count();
   double act = activation_bytes();
-  double weights = static_cast<double>(params) * (8 + moment_bytes_per_parameter());
-  std::string sharding = cfg.dist.zero == 1 ? "; moments sharded over " + std::to_string(grid.world_size()) +
-                                                  " process(es), distributed.zero 1"
+  double weights = static_cast<double>(params) * 8, moments = static_cast<double>(params) * moment_bytes_per_parameter();
+  std::string sharding = cfg.dist.zero == 1 ? " (sharded over " + std::to_string(grid.world_size()) +
+                                                  " process(es), distributed.zero 1)"
                                             : "";
-  std::printf("%s\n--- resolved config ---\n%s--- estimate ---\nparameters: %lld (%.1f MB per process with gradients "
-              "and AdamW moments%s)\nactivations per micro-batch: about %.1f MB per process\n"
+  int64_t positions = seq_len + (cfg.model.uses_cls() ? 1 : 0);
+  double tokens = static_cast<double>(cfg.data.batch_size) * static_cast<double>(seq_len) *
+                  (cfg.model.task == TaskKind::Retrieval ? 2.0 : 1.0);
+  double sequences = static_cast<double>(cfg.data.batch_size) * (cfg.model.task == TaskKind::Retrieval ? 2.0 : 1.0);
+  double flops = training_flops(cfg.model, static_cast<int64_t>(sequences), positions);
+  std::printf("%s\n", headline.c_str());
+  if (without_data)
+    std::printf("no training data (data.train '%s' matches no file): sizes from the config\n", cfg.data.train.c_str());
+  std::printf("--- resolved config ---\n%s--- estimate ---\n"
+              "parameters: %lld\n"
+              "tokens per step: %.0f positions (batch %lld x seq_len %lld%s; padding included)\n"
+              "training FLOPs per step: %.3g (nominal: 2 per multiply-add of the matrix products, the backward twice the forward; core/nn/flops.h)\n"
+              "memory per process: weights and gradients %.1f MB, AdamW moments %.1f MB%s, activations per "
+              "micro-batch about %.1f MB\n"
               "layout: %d process(es) = dp %d x sp %d; each SP rank holds %lld of %lld tokens\n",
-              headline.c_str(), config_yaml.c_str(), static_cast<long long>(params), weights / 1e6,
-              sharding.c_str(), act / 1e6,
-              grid.world_size(), grid.dp_size(), grid.sp_size(), static_cast<long long>(grid.column_count(seq_len)),
-              static_cast<long long>(seq_len));
+              config_yaml.c_str(), static_cast<long long>(params), tokens,
+              static_cast<long long>(cfg.data.batch_size), static_cast<long long>(seq_len),
+              cfg.model.task == TaskKind::Retrieval ? " x 2 documents" : "", flops, weights / 1e6, moments / 1e6,
+              sharding.c_str(), act / 1e6, grid.world_size(), grid.dp_size(), grid.sp_size(),
+              static_cast<long long>(grid.column_count(seq_len)), static_cast<long long>(seq_len));
   for (const std::string& line : threads.lines) std::printf("%s\n", line.c_str());
   for (const std::string& warning : threads.warnings) std::printf("%s\n", warning.c_str());
 }
@@ -853,13 +935,14 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   r.started = Clock::now();
   // (3) f64 on the device, summed over the micro-batches: mean loss, metric sum, metric count.
   Tensor sums;
+  int64_t tokens = 0;  // real tokens on this rank
   model->zero_grad();
   for (int64_t k = 0; k < accum; ++k) {
     Batch b;
-    train_loader->next(b);
+    as_error<DataError>([&] { train_loader->next(b); });
     r.wait += b.wait_seconds;
     RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
-    set_padding(b, ctx);
+    tokens += set_padding(b, ctx);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     ParallelLoss pl = parallel_loss(*model, out, targets, grid, *grad_comm);
@@ -870,18 +953,22 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
     scale(pl.root, 1.0 / static_cast<double>(accum)).backward();
   }
   sync->finish();
-  // The metric over the world (the loss is already global), then the step's one read: loss,
-  // metric, and the gradients' sum of squares (their norm decides the clipping, done here on the
-  // host's word, and whether the step is finite).
-  Tensor metric = sums.narrow(0, 1, 2).contiguous();
-  grad_comm->all_reduce_sum(metric);  // on the device
+  // The metric and the real tokens over the world (the loss is already global), then the step's
+  // one read: loss, metric, tokens and the gradients' sum of squares (their norm decides the
+  // clipping, done here on the host's word, and whether the step is finite).
+  Tensor counts =
+      concat({sums.narrow(0, 1, 2), on_device(Tensor::from_vector<double>({static_cast<double>(tokens)}, {1}))}, 0);
+  grad_comm->all_reduce_sum(counts);  // (3) on the device
   Tensor squares = (sharded ? sharded->grad_sum_of_squares() : grad_sum_of_squares(model->parameters()))
                        .to(device)
                        .reshape({1});
-  std::vector<double> v = concat({sums.narrow(0, 0, 1), metric, squares}, 0).to_vector<double>();
+  std::vector<double> v = concat({sums.narrow(0, 0, 1), counts, squares}, 0).to_vector<double>();
   r.loss = v[0] / static_cast<double>(accum);
+  r.metric_sum = v[1];
+  r.metric_count = v[2];
   r.accuracy = v[2] > 0 ? v[1] / v[2] : 0;
-  r.grad_norm = std::sqrt(v[3]);
+  r.tokens = v[3];
+  r.grad_norm = std::sqrt(v[4]);
   if (sharded)
     sharded->clip_grads_to(r.grad_norm, cfg.optim.clip_norm);
   else
@@ -924,29 +1011,49 @@ void Trainer::Impl::apply_update(int64_t step, StepResult& r) {
   r.seconds = seconds_since(r.started);
 }
 
-// The progress line of every step; the train metrics every log_every steps and at the last step.
+// The progress line of every step, and the train metrics every log_every steps and at the last
+// step: both show the log window so far (the steps since the last train metrics), the loss and
+// gradient norm averaged over its steps, the metric over all its targets, tokens/s counting real
+// tokens over the window's step time (padded positions alongside).
 void Trainer::Impl::log_step(int64_t step, const StepResult& r, Progress& progress) {
-  double tokens_per_step = static_cast<double>(cfg.data.batch_size) * seq_len;
-  progress.wait += r.wait;
-  progress.seconds += r.seconds;
-  ++progress.steps;
+  progress.add(r);
+  double n = static_cast<double>(progress.steps), seconds = std::max(progress.seconds, 1e-9);
+  double padded_per_step = static_cast<double>(cfg.data.batch_size) * static_cast<double>(seq_len) *
+                           (train_loader->meta().pair ? 2.0 : 1.0);
+  double loss = progress.loss / n, grad_norm = progress.grad_norm / n;
+  double metric = progress.metric_count > 0 ? progress.metric_sum / progress.metric_count : 0;
+  double tokens_per_s = progress.tokens / seconds, padded_per_s = padded_per_step * n / seconds;
   double elapsed = seconds_since(progress.started);
   double eta =
       elapsed / static_cast<double>(step - progress.first_step) * static_cast<double>(cfg.train.steps - step);
   bool log_now = step % cfg.train.log_every == 0 || step == cfg.train.steps;
   std::ostringstream line;
-  line << "step " << step << "/" << cfg.train.steps << " | loss " << fmt("%.4f", r.loss) << " | "
-       << (embedding() ? "cos " + fmt("%.4f", r.accuracy) : "acc " + fmt("%.1f%%", 100 * r.accuracy)) << " | lr "
-       << fmt("%.2e", r.lr) << " | " << fmt("%.0f", tokens_per_step / r.seconds) << " tok/s | data wait "
-       << fmt("%.0f%%", 100 * r.wait / r.seconds) << " | ETA " << duration_text(eta);
+  line << "step " << step << "/" << cfg.train.steps << " | loss " << fmt("%.4f", loss) << " | "
+       << (embedding() ? "cos " + fmt("%.4f", metric) : "acc " + fmt("%.1f%%", 100 * metric)) << " | grad norm "
+       << fmt("%.3g", grad_norm) << " | lr " << fmt("%.2e", r.lr) << " | " << fmt("%.0f", tokens_per_s)
+       << " tok/s (" << fmt("%.0f", padded_per_s) << " padded) | data wait "
+       << fmt("%.0f%%", 100 * progress.wait / seconds) << " | ETA " << duration_text(eta);
   log->progress(line.str(), log_now);
   if (!log_now) return;
-  log->metrics("train", step,
-               {{"loss", r.loss}, {metric_name(), r.accuracy}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
-                {"tokens_per_s", tokens_per_step * static_cast<double>(progress.steps) / progress.seconds},
-                {"data_wait", progress.wait / std::max(progress.seconds, 1e-9)}, {"time", elapsed}});
-  progress.wait = progress.seconds = 0;
-  progress.steps = 0;
+  std::map<std::string, double> values = {{"loss", loss},
+                                          {metric_name(), metric},
+                                          {"lr", r.lr},
+                                          {"grad_norm", grad_norm},
+                                          {"tokens_per_s", tokens_per_s},
+                                          {"padded_tokens_per_s", padded_per_s},
+                                          {"tokens", progress.tokens},
+                                          {"steps", n},
+                                          {"data_wait", progress.wait / seconds},
+                                          {"time", elapsed}};
+  add_lm_metrics(loss, values);
+  log->metrics("train", step, values);
+  progress.start_window();
+}
+
+void Trainer::Impl::add_lm_metrics(double loss, std::map<std::string, double>& values) const {
+  if (cfg.model.task != TaskKind::LanguageModel) return;
+  values["perplexity"] = std::exp(loss);
+  if (byte_tokens) values["bits_per_byte"] = loss / std::log(2.0);
 }
 
 // Validation every eval_every steps and at the last step; the best checkpoint follows the best
@@ -966,14 +1073,16 @@ void Trainer::Impl::evaluate_and_keep_best(int64_t step) {
     save(step_checkpoint_path(cfg.run_dir, step));
     throw CollectiveError(std::string("validation at step ") + std::to_string(step) + " failed: " + e.what() +
                               " (the run is saved at this step; --resume continues it once the data is back)",
-                          kExitError);
+                          kExitData);
   }
   if (interrupted) {  // checkpoint_or_preempt saves and stops next
     log->info("step " + std::to_string(step) + ": validation interrupted by a signal; not counted");
     return;
   }
   double metric = cfg.model.task == TaskKind::LanguageModel ? -vloss : vacc;
-  log->metrics("val", step, {{"loss", vloss}, {metric_name(), vacc}});
+  std::map<std::string, double> values = {{"loss", vloss}, {metric_name(), vacc}};
+  add_lm_metrics(vloss, values);
+  log->metrics("val", step, values);
   log->info("step " + std::to_string(step) + ": validation loss " + fmt("%.4f", vloss) + ", " + metric_name() + " " +
             metric_text(vacc) + " over " + fmt("%.0f", vcount) + " targets");
   if (metric > state.best_metric) {
@@ -1021,7 +1130,9 @@ void Trainer::Impl::final_test(RunResult& res) {
   if (!test_loader) return;
   auto [tacc, tcount] = evaluate(*test_loader, &res.test_loss);
   res.test_accuracy = tacc;
-  log->metrics("test", state.step, {{"loss", res.test_loss}, {metric_name(), tacc}});
+  std::map<std::string, double> values = {{"loss", res.test_loss}, {metric_name(), tacc}};
+  add_lm_metrics(res.test_loss, values);
+  log->metrics("test", state.step, values);
   log->info("test (checkpoint of step " + std::to_string(res.best_step) + "): loss " + fmt("%.4f", res.test_loss) +
             ", " + metric_name() + " " + metric_text(tacc) + " over " + fmt("%.0f", tcount) + " targets");
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Our CPU training step against PyTorch's on the same machine, same model, same thread count.
-# Builds st-bench if needed, makes sure torch is importable (pip installs the CPU wheel when it
-# is missing), then alternates st-bench and bench/torch_reference.py for REPS repetitions per
+# Builds st-bench if needed, makes sure torch is importable (pip installs it from PyPI into
+# .cache/venv-torch when it is missing), then alternates st-bench and bench/torch_reference.py for REPS repetitions per
 # width d (median tokens/s per row), and prints:
 #   1. tokens/s ours vs PyTorch eager per (d, kind, N) with the ratio (target >= 1.5 for N >= 1K);
 #   2. GEMM share: GFLOP/s our matmuls achieve inside the step vs cblas_sgemm at 2048^3 (>= 60%);
@@ -11,6 +11,7 @@
 #   BUILD=build-perf THREADS=2 REPS=3 STEPS=2 WARMUP=1 DS="256 512" NS="1024 4096 16384"
 #   KINDS="simpletron softmax" N64K=1 (simpletron at 65536 for the first d too) LAYERS=2 HEADS=4
 #   TORCH_FIRST_ROW=1 (also PyTorch with the last block on position 0 only, as our model runs)
+#   PYTHON=python3 (one that imports torch) TORCH_VENV=.cache/venv-torch (where torch goes otherwise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-perf} THREADS=${THREADS:-2} REPS=${REPS:-3} STEPS=${STEPS:-2} WARMUP=${WARMUP:-1}
@@ -22,13 +23,21 @@ if [[ ! -x $BUILD/bench/st-bench ]]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DST_CUDA=OFF >/dev/null
   cmake --build "$BUILD" -j"$(nproc)" --target st-bench >/dev/null
 fi
-if ! python3 -c "import torch" 2>/dev/null; then
-  echo "bench_vs_torch: torch is not importable; installing the CPU wheel (pip install torch --index-url https://download.pytorch.org/whl/cpu)" >&2
-  if ! python3 -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu; then
-    echo "bench_vs_torch: could not install torch. Install it yourself (CPU wheel:" >&2
-    echo "  python3 -m pip install torch --index-url https://download.pytorch.org/whl/cpu) and rerun." >&2
-    exit 1
+# PyTorch from PyPI (the ordinary package index; its wheel is built for CUDA and runs on the CPU,
+# several GB with its dependencies), into a virtual environment of its own unless the python3
+# given (PYTHON) already imports it.
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+  venv=${TORCH_VENV:-.cache/venv-torch}
+  if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+    echo "bench_vs_torch: torch is not importable; installing it from PyPI into $venv (several GB)" >&2
+    if ! { python3 -m venv "$venv" && "$venv/bin/python" -m pip install --quiet torch numpy; }; then
+      echo "bench_vs_torch: could not install torch into $venv (python3 -m venv, then pip install torch)." >&2
+      echo "  Install it yourself (python3 -m pip install torch) and rerun with PYTHON=that python3." >&2
+      exit 1
+    fi
   fi
+  PYTHON="$venv/bin/python"
 fi
 
 mkdir -p "$OUT"
@@ -48,9 +57,9 @@ for rep in $(seq 1 "$REPS"); do
       echo "bench_vs_torch: rep $rep/$REPS d=$d $kind: ours" >&2
       "$BUILD/bench/st-bench" "${common[@]}" --csv "$OUT/ours_${d}_${kind}_$rep.csv" >/dev/null
       echo "bench_vs_torch: rep $rep/$REPS d=$d $kind: PyTorch" >&2
-      python3 bench/torch_reference.py "${common[@]}" > "$OUT/torch_${d}_${kind}_$rep.csv"
+      "$PYTHON" bench/torch_reference.py "${common[@]}" > "$OUT/torch_${d}_${kind}_$rep.csv"
       if [[ $TORCH_FIRST_ROW == 1 ]]; then
-        python3 bench/torch_reference.py "${common[@]}" --first-row-only \
+        "$PYTHON" bench/torch_reference.py "${common[@]}" --first-row-only \
           > "$OUT/torchfr_${d}_${kind}_$rep.csv"
       fi
     done

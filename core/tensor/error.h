@@ -15,6 +15,33 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// What an error is about, where a program's exit code tells them apart (docs/design.md, "Exit
+// codes"): a config key's or option's value, or the data (a shard file missing, unreadable or
+// malformed).
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+class DataError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Runs f(); an st::Error it throws (other than a ConfigError or DataError already) is thrown
+// again as an E with the same message.
+template <class E, class F>
+decltype(auto) as_error(F&& f) {
+  try {
+    return f();
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const DataError&) {
+    throw;
+  } catch (const Error& e) {
+    throw E(e.what());
+  }
+}
+
 // Prints a shape as (2, 3) — declared here so that error messages can stream shapes.
 inline std::ostream& operator<<(std::ostream& os, const std::vector<int64_t>& s) {
   os << '(';

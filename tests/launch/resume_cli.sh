@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # st-train's resume options from the command line: --resume RUN_DIR without a config uses the
-# run's stored config; a changed key is refused (exit 1, the key named, nothing written) unless
+# run's stored config; a changed key is refused (exit 2, a config error; the key named, nothing written) unless
 # --allow-change names it; an unknown --allow-change key is a usage error (exit 2) with a
 # suggestion; --resume RUN_DIR without a config and without RUN_DIR/config.yaml says what is
 # missing; --resume auto starts fresh in an empty run_dir and continues one with checkpoints.
@@ -23,7 +23,7 @@ run="$work/run"
 log_before="$(cat "$run/train.log")"
 rc=0
 "$build/launch/st-train" --resume "$run" --set train.steps=6 > "$work/refused.out" 2>&1 || rc=$?
-[ "$rc" = 1 ] || fail "a changed train.steps exited with $rc (1 expected)" "$work/refused.out"
+[ "$rc" = 2 ] || fail "a changed train.steps exited with $rc (2 expected: a config error)" "$work/refused.out"
 grep -q "train.steps: 4 in the checkpoint, 6 now" "$work/refused.out" || fail "the change is not listed" "$work/refused.out"
 [ "$(cat "$run/train.log")" = "$log_before" ] || fail "a refused resume wrote to train.log" "$work/refused.out"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A validation shard renamed away in the middle of a run, after the start validated it and before
 # the first evaluation reads it: the evaluation fails on every rank together, the training done so
-# far is saved as a step checkpoint first, and st-train exits 1 naming the step and the file,
+# far is saved as a step checkpoint first, and st-train exits 65 (a data error) naming the step and the file,
 # printed once; --resume continues from that checkpoint once the data is back. With 1 process,
 # then 2 under mpirun, where only rank 1 reads the missing shard (its message reaches rank 0).
 #   tests/launch/validation_data_gone.sh BUILD_DIR MPIEXEC
@@ -38,7 +38,7 @@ for np in 1 2; do
   rc=0
   wait "$pid" || rc=$?
   pid=""
-  [ "$rc" = 1 ] || fail "exit status $rc, expected 1 ($np process(es))" "$out"
+  [ "$rc" = 65 ] || fail "exit status $rc, expected 65 ($np process(es))" "$out"
   grep -q "validation at step 400 failed: .*val-00001.h5" "$out" || fail "no error naming the step and file" "$out"
   [ "$(grep -c "validation at step 400 failed" "$out")" = 1 ] || fail "the error is not printed once" "$out"
   [ -f "$run/checkpoints/step-000000400.h5" ] || fail "no checkpoint of step 400" "$out"

@@ -1,0 +1,138 @@
+// The train values st-train logs, against hand computations: over a log window the loss and
+// gradient norm are the means of the window's step values and the accuracy is the metric over
+// all its targets (a run logging every step against the same run logging every 5); the real
+// tokens of one epoch are the data's non-padding ids, counted by hand; the padded count is
+// batch x seq_len per step; language models add perplexity and bits per byte.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "data/shard.h"
+#include "launch/config/schema.h"
+#include "launch/trainer.h"
+#include "tests/data/temp_dir.h"
+
+namespace st {
+namespace {
+
+using testing::TempDir;
+
+constexpr int64_t kLen = 12;
+
+// n examples of 3..11 real tokens followed by padding; label = first token % 3. Returns the
+// count of real tokens.
+int64_t write_ragged_split(const std::string& path, int64_t n) {
+  ShardMeta m;
+  m.task = "toy";
+  m.vocab_size = 10;
+  m.num_classes = 3;
+  m.seq_len = kLen;
+  ShardWriter w(path, m, 16);
+  std::vector<int32_t> in, lab;
+  int64_t real = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t length = 3 + (i * 5) % 9;
+    for (int64_t j = 0; j < kLen; ++j) in.push_back(j < length ? static_cast<int32_t>((i * 7 + j * 3) % 9 + 1) : 0);
+    lab.push_back(in[static_cast<size_t>(i * kLen)] % 3);
+    real += length;
+  }
+  w.append(in, {}, lab);
+  w.close();
+  return real;
+}
+
+// Byte-level language-model windows (st-data lm's ids: byte + 1).
+void write_byte_lm_split(const std::string& path, int64_t n) {
+  ShardMeta m;
+  m.task = "lm";
+  m.vocab_size = 257;
+  m.num_classes = 0;
+  m.seq_len = kLen;
+  ShardWriter w(path, m, 16);
+  std::vector<int32_t> in;
+  for (int64_t i = 0; i < n * kLen; ++i) in.push_back(static_cast<int32_t>('a' + (i * 5) % 26) + 1);
+  w.append(in, {}, {});
+  w.close();
+}
+
+std::vector<nlohmann::json> rows(const std::string& run_dir, const std::string& split) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (j["split"] == split) out.push_back(j);
+  }
+  return out;
+}
+
+void train(const std::string& yaml) {
+  ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
+  Trainer t(train_config_from_yaml(yaml, "test"), grid, TrainOptions{false, false});
+  t.run();
+}
+
+std::string config(const TempDir& dir, const std::string& run, int64_t log_every, const std::string& task = "") {
+  return "run_dir: " + dir.file(run) + "\nseed: 5\n" +
+         "model:\n  d_model: 16\n  heads: 2\n  layers: 1\n  d_ff: 24\n  dropout: 0.1\n" + task +
+         "data:\n  train: " + dir.file("train-*.h5") + "\n  val: " + dir.file("val-*.h5") +
+         "\n  batch_size: 8\n  shuffle_buffer: 16\n  block_size: 8\n"
+         "optimizer:\n  lr: 0.01\n  warmup: 1\n"
+         "train:\n  steps: 5\n  eval_every: 0\n  checkpoint_every: 0\n  log_every: " +
+         std::to_string(log_every) + "\n";
+}
+
+TEST(TrainMetrics, WindowValuesAreTheMeansOfTheStepsAndTokensAreCountedByHand) {
+  TempDir dir;
+  // 40 examples, batch 8: the 5 steps are one epoch, each example once.
+  int64_t real = write_ragged_split(dir.file("train-0.h5"), 40);
+  write_ragged_split(dir.file("val-0.h5"), 16);
+  train(config(dir, "every", 1));
+  train(config(dir, "window", 5));
+  std::vector<nlohmann::json> steps = rows(dir.file("every"), "train"), window = rows(dir.file("window"), "train");
+  ASSERT_EQ(steps.size(), 5u);
+  ASSERT_EQ(window.size(), 1u);
+  double loss = 0, grad = 0, accuracy = 0, tokens = 0;
+  for (const nlohmann::json& s : steps) {
+    EXPECT_EQ(s["steps"].get<double>(), 1.0);
+    loss += s["loss"].get<double>() / 5;
+    grad += s["grad_norm"].get<double>() / 5;
+    accuracy += s["accuracy"].get<double>() / 5;  // each step has 8 targets: the mean is the window's metric
+    tokens += s["tokens"].get<double>();
+    // Padded positions per second against real ones: 8 x 12 per step over that step's real tokens.
+    EXPECT_NEAR(s["padded_tokens_per_s"].get<double>() / s["tokens_per_s"].get<double>(),
+                8.0 * kLen / s["tokens"].get<double>(), 1e-9);
+  }
+  const nlohmann::json& w = window[0];
+  EXPECT_EQ(w["step"].get<int64_t>(), 5);
+  EXPECT_EQ(w["steps"].get<double>(), 5.0);
+  EXPECT_NEAR(w["loss"].get<double>(), loss, 1e-6 * std::abs(loss));
+  EXPECT_NEAR(w["grad_norm"].get<double>(), grad, 1e-6 * grad);
+  EXPECT_NEAR(w["accuracy"].get<double>(), accuracy, 1e-12);
+  EXPECT_EQ(tokens, static_cast<double>(real));
+  EXPECT_EQ(w["tokens"].get<double>(), static_cast<double>(real));
+  EXPECT_LT(static_cast<double>(real), 40.0 * kLen);  // the data is padded: the counts differ
+  EXPECT_NEAR(w["padded_tokens_per_s"].get<double>() / w["tokens_per_s"].get<double>(), 40.0 * kLen / real, 1e-9);
+  EXPECT_EQ(w.count("perplexity"), 0u);  // not a language model
+}
+
+TEST(TrainMetrics, LanguageModelsLogPerplexityAndBitsPerByte) {
+  TempDir dir;
+  write_byte_lm_split(dir.file("train-0.h5"), 40);
+  write_byte_lm_split(dir.file("val-0.h5"), 8);
+  train(config(dir, "lm", 5, "  task: lm\n  causal: true\n"));
+  for (const char* split : {"train", "val"}) {
+    std::vector<nlohmann::json> r = rows(dir.file("lm"), split);
+    ASSERT_FALSE(r.empty()) << split;
+    double loss = r.back()["loss"].get<double>();
+    EXPECT_NEAR(r.back()["perplexity"].get<double>(), std::exp(loss), 1e-9 * std::exp(loss)) << split;
+    EXPECT_NEAR(r.back()["bits_per_byte"].get<double>(), loss / std::log(2.0), 1e-12) << split;
+  }
+}
+
+}  // namespace
+}  // namespace st
