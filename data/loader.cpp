@@ -75,6 +75,7 @@ struct Loader::ReaderState {
   std::unordered_map<int64_t, Row> pending;
   std::vector<int64_t> stream;  // this epoch's stream (block order)
   size_t streamed = 0;          // stream[0, streamed) has been read
+  std::vector<bool> mine;       // training: by example id, whether this rank outputs it this epoch
 };
 
 Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
@@ -100,9 +101,9 @@ Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
   // The largest buffers: a batch and a block of rows (products of config and file sizes).
   checked_mul(checked_mul(std::max(cfg.batch_size, cfg.block_size), cols_, "loader: values per batch"),
               int64_t{sizeof(int32_t)} * 2, "loader: bytes per batch");
-  int64_t least = total_ / cfg.dp_size;  // smallest per-rank share
   if (cfg.training) {
-    batches_per_epoch_ = least / cfg.batch_size;
+    // Whole global batches (dp_size x batch_size examples) of the epoch's stream.
+    batches_per_epoch_ = total_ / checked_mul(cfg.dp_size, cfg.batch_size, "loader: examples per global batch");
     ST_CHECK(batches_per_epoch_ >= 1, "data: '", cfg.glob, "' has ", total_, " examples, fewer than ",
              cfg.dp_size, " data-parallel ranks x batch ", cfg.batch_size);
   } else {
@@ -115,15 +116,15 @@ Loader::Loader(const LoaderConfig& cfg) : cfg_(cfg) {
 Loader::~Loader() { stop_reader(); }
 
 std::vector<int64_t> Loader::stream_order(int64_t epoch) const {
-  // This rank's contiguous part of the (block-permuted) example stream.
-  int64_t begin = total_ * cfg_.dp_rank / cfg_.dp_size;
-  int64_t end = total_ * (cfg_.dp_rank + 1) / cfg_.dp_size;
   std::vector<int64_t> order;
-  order.reserve(static_cast<size_t>(end - begin));
-  if (!cfg_.training) {
+  if (!cfg_.training) {  // this rank's contiguous part, in natural order
+    int64_t begin = total_ * cfg_.dp_rank / cfg_.dp_size;
+    int64_t end = total_ * (cfg_.dp_rank + 1) / cfg_.dp_size;
     for (int64_t i = begin; i < end; ++i) order.push_back(i);
     return order;
   }
+  // Every example, in a seeded permutation of blocks (the same for every rank).
+  order.reserve(static_cast<size_t>(total_));
   struct Span {
     int64_t first, count;
   };
@@ -133,21 +134,16 @@ std::vector<int64_t> Loader::stream_order(int64_t epoch) const {
       blocks.push_back({shard_start_[s] + r, std::min(cfg_.block_size, shards_[s].examples - r)});
   std::mt19937_64 rng(mix(cfg_.seed, static_cast<uint64_t>(epoch)));
   shuffle_in_place(blocks, rng);
-  int64_t at = 0;
-  for (const Span& b : blocks) {
-    int64_t lo = std::max(begin, at), hi = std::min(end, at + b.count);
-    for (int64_t i = lo; i < hi; ++i) order.push_back(b.first + (i - at));
-    at += b.count;
-  }
+  for (const Span& b : blocks)
+    for (int64_t i = 0; i < b.count; ++i) order.push_back(b.first + i);
   return order;
 }
 
-std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+std::vector<int64_t> Loader::global_order(int64_t epoch) const {
   std::vector<int64_t> stream = stream_order(epoch);
-  if (!cfg_.training) return stream;
-  // Bounded shuffle buffer, seeded per (epoch, rank): the first `cap` examples fill it; each
-  // further example replaces a random one, which is output; the rest leave in random order.
-  std::mt19937_64 brng(mix(mix(cfg_.seed, static_cast<uint64_t>(epoch)), 0x5eed0000ull + cfg_.dp_rank));
+  // Bounded shuffle buffer, seeded per epoch: the first `cap` examples fill it; each further
+  // example replaces a random one, which is output; the rest leave in random order.
+  std::mt19937_64 brng(mix(mix(cfg_.seed, static_cast<uint64_t>(epoch)), 0x5eed0000ull));
   size_t cap = static_cast<size_t>(cfg_.shuffle_buffer);
   std::vector<int64_t> out, buffer;
   out.reserve(stream.size());
@@ -163,6 +159,24 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   shuffle_in_place(buffer, brng);
   out.insert(out.end(), buffer.begin(), buffer.end());
   return out;
+}
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  if (!cfg_.training) return stream_order(epoch);
+  // Global batch c is global_order[c G, (c + 1) G), G = dp_size x batch_size; rank r takes its
+  // slice [c G + r B, c G + (r + 1) B).
+  std::vector<int64_t> global = global_order(epoch), out;
+  int64_t B = cfg_.batch_size;
+  out.reserve(static_cast<size_t>(batches_per_epoch_ * B));
+  for (int64_t c = 0; c < batches_per_epoch_; ++c) {
+    auto first = global.begin() + global_end(c) - B;
+    out.insert(out.end(), first, first + B);
+  }
+  return out;
+}
+
+size_t Loader::global_end(int64_t c) const {
+  return static_cast<size_t>((c * cfg_.dp_size + cfg_.dp_rank + 1) * cfg_.batch_size);
 }
 
 void Loader::start_reader(LoaderCursor from) {
@@ -198,6 +212,10 @@ void Loader::read_stream(ReaderState& state, size_t upto) {
   std::vector<int32_t> in, in2, lab;
   while (state.streamed < upto) {
     int64_t id = state.stream[state.streamed];
+    if (!state.mine.empty() && !state.mine[static_cast<size_t>(id)]) {  // another rank's
+      ++state.streamed;
+      continue;
+    }
     size_t s = std::upper_bound(shard_start_.begin(), shard_start_.end(), id) - shard_start_.begin() - 1;
     int64_t row = id - shard_start_[s];
     // The run of consecutive rows of this shard that follow in the stream, up to the end of
@@ -207,7 +225,8 @@ void Loader::read_stream(ReaderState& state, size_t upto) {
     while (state.streamed + run < state.stream.size() &&
            (row + static_cast<int64_t>(run)) % cfg_.block_size != 0 &&
            state.stream[state.streamed + run] == id + static_cast<int64_t>(run) &&
-           row + static_cast<int64_t>(run) < shards_[s].examples)
+           row + static_cast<int64_t>(run) < shards_[s].examples &&
+           (state.mine.empty() || state.mine[static_cast<size_t>(id) + run]))
       ++run;
     h5::File& f = state.files.get(s);
     int64_t n = static_cast<int64_t>(run);
@@ -261,15 +280,28 @@ void Loader::reader_main(LoaderCursor from) {
     // Examples of the stream that must have been read before output position k: the buffer
     // fills with `cap` examples first, then each output follows one more read.
     size_t cap = cfg_.training ? static_cast<size_t>(cfg_.shuffle_buffer) : 0;
+    // The stream position up to which batch k of this rank needs the stream read: its last
+    // example's place in the output, plus the buffer (the output's q-th example is among the
+    // stream's first cap + q + 1).
+    auto read_bound = [&](int64_t k) {
+      size_t end = cfg_.training ? global_end(k)
+                                 : std::min(order.size(), static_cast<size_t>((k + 1) * cfg_.batch_size));
+      return std::min(state.stream.size(), cap + end);
+    };
     auto begin_epoch = [&](const LoaderCursor& c) {
       order = epoch_order(c.epoch);
       state.stream = stream_order(c.epoch);
       state.streamed = 0;
       state.pending.clear();
+      state.mine.clear();
+      if (cfg_.training) {
+        state.mine.assign(static_cast<size_t>(total_), false);
+        for (int64_t id : order) state.mine[static_cast<size_t>(id)] = true;
+      }
       // Resuming inside an epoch: read the stream up to this point and drop what was output.
       size_t done = std::min(order.size(), static_cast<size_t>(c.position * cfg_.batch_size));
       if (done > 0) {
-        read_stream(state, std::min(state.stream.size(), cap + done));
+        read_stream(state, read_bound(c.position - 1));
         for (size_t k = 0; k < done; ++k) state.pending.erase(order[k]);
       }
     };
@@ -287,7 +319,7 @@ void Loader::reader_main(LoaderCursor from) {
       }
       size_t lo = std::min(order.size(), static_cast<size_t>(at.position * cfg_.batch_size));
       size_t hi = std::min(order.size(), lo + static_cast<size_t>(cfg_.batch_size));
-      read_stream(state, std::min(state.stream.size(), cap + hi));
+      read_stream(state, read_bound(at.position));
       std::vector<int64_t> ids(order.begin() + lo, order.begin() + hi);
       Batch b = make_batch(ids, at, state);
       std::unique_lock<std::mutex> lock(mu_);

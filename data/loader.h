@@ -1,11 +1,15 @@
 // Streaming loader over a split of shards (docs/design.md, "Data").
-// - The epoch's example order is a pure function of (seed, epoch, dp rank): a seeded
-//   permutation of fixed-size blocks of examples, cut into dp contiguous, balanced parts, then
-//   mixed inside a bounded shuffle buffer. So a cursor (epoch, position) is enough to resume and
+// - Training: one global example stream per (seed, epoch), the same for every number of
+//   data-parallel ranks: a seeded permutation of fixed-size blocks of examples, mixed inside a
+//   bounded shuffle buffer. It is cut into global batches of dp_size x batch_size examples, and
+//   rank r takes the r-th batch_size of each. So the examples of a global batch, and their place
+//   in it, do not depend on dp_size, and a cursor (epoch, position) is enough to resume and
 //   yield exactly the batches an uninterrupted run would have.
 // - One background thread does all reads (HDF5 is not thread-safe; it also takes the global HDF5
-//   lock) and keeps `prefetch` batches queued. It reads each block once, in stream order, and keeps
-//   at most shuffle_buffer + block_size examples in memory and max_open_files shard files open.
+//   lock) and keeps `prefetch` batches queued. It reads the examples of its rank in stream order,
+//   each run of them in a block once, skipping the other ranks', and keeps at most about
+//   (shuffle_buffer + block_size) / dp_size + dp_size x batch_size examples in memory and
+//   max_open_files shard files open.
 // - Sequence parallelism: rank r of an SP group reads only its columns
 //   [r*L/sp, (r+1)*L/sp) of the same examples as the other ranks of its group.
 // - Eval mode: natural order, every example exactly once; the last batch is padded with rows of
@@ -85,10 +89,16 @@ class Loader {
 
   // The example ids (global, in shard order) this rank yields in an epoch, in order.
   std::vector<int64_t> epoch_order(int64_t epoch) const;
-  // The same examples in the order they are read (permuted blocks, before the shuffle buffer).
+  // The order examples are read in: training, every example (permuted blocks, before the
+  // shuffle buffer); eval, this rank's part.
   std::vector<int64_t> stream_order(int64_t epoch) const;
+  // Training: the epoch's global example order (the stream after the shuffle buffer), the same
+  // on every rank.
+  std::vector<int64_t> global_order(int64_t epoch) const;
 
  private:
+  // Training: the end of this rank's slice of global batch c in global_order.
+  size_t global_end(int64_t c) const;
   void start_reader(LoaderCursor from);
   void stop_reader();
   void reader_main(LoaderCursor from);

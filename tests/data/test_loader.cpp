@@ -1,5 +1,6 @@
-// The streaming loader: every example once per epoch across data-parallel ranks, seeded
-// shuffling, exact resume from a cursor, sequence-parallel column slices, eval padding.
+// The streaming loader: every example once per epoch across data-parallel ranks, global batches
+// that do not depend on the number of ranks, seeded shuffling, exact resume from a cursor,
+// sequence-parallel column slices, eval padding.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -94,6 +95,54 @@ TEST(Loader, EveryExampleOncePerEpochAcrossDataParallelRanks) {
       covered += n;
     }
     EXPECT_GE(covered, expected) << "dp " << dp;
+  }
+}
+
+// The global batches (dp ranks' batches side by side, rank order) are the same examples in the
+// same places for dp 1, 2 and 4 at a fixed global batch, epoch after epoch, as read from the
+// files; a rank resumed inside an epoch yields its remaining batches exactly.
+TEST(Loader, GlobalBatchesDoNotDependOnTheNumberOfDataParallelRanks) {
+  TempDir dir;
+  int64_t total = write_split(dir, {50, 13, 37});
+  const int64_t global_batch = 8, batches = 30;  // 12 global batches per epoch: 2.5 epochs
+  std::vector<std::vector<int64_t>> reference;
+  for (int dp : {1, 2, 4}) {
+    std::vector<std::vector<int64_t>> global(batches);
+    for (int r = 0; r < dp; ++r) {
+      LoaderConfig c = config(dir);
+      c.dp_rank = r;
+      c.dp_size = dp;
+      c.batch_size = global_batch / dp;
+      Loader l(c);
+      EXPECT_EQ(l.batches_per_epoch(), total / global_batch);
+      for (int64_t k = 0; k < batches; ++k) {
+        Batch b;
+        ASSERT_TRUE(l.next(b));
+        std::vector<int64_t> ids = ids_of(b, total);
+        global[static_cast<size_t>(k)].insert(global[static_cast<size_t>(k)].end(), ids.begin(), ids.end());
+      }
+      // Resumed at batch 17 (inside epoch 1): the same remaining batches.
+      Loader resumed(c);
+      resumed.seek({1, 17 - l.batches_per_epoch()});
+      Loader straight(c);
+      Batch b;
+      for (int k = 0; k < 17; ++k) straight.next(b);
+      for (int k = 17; k < 24; ++k) {
+        Batch x;
+        ASSERT_TRUE(resumed.next(x));
+        ASSERT_TRUE(straight.next(b));
+        EXPECT_EQ(x.inputs.to_vector<int32_t>(), b.inputs.to_vector<int32_t>()) << "dp " << dp << " batch " << k;
+      }
+    }
+    if (dp == 1) {
+      reference = global;
+      std::set<int64_t> first_epoch;
+      for (int k = 0; k < 12; ++k) first_epoch.insert(global[k].begin(), global[k].end());
+      EXPECT_EQ(first_epoch.size(), 96u) << "an example twice in an epoch";
+    } else {
+      for (int64_t k = 0; k < batches; ++k)
+        EXPECT_EQ(global[static_cast<size_t>(k)], reference[static_cast<size_t>(k)]) << "dp " << dp << " batch " << k;
+    }
   }
 }
 
