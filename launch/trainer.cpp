@@ -282,6 +282,10 @@ struct Trainer::Impl {
     double metric_sum = 0, metric_count = 0;  // over the world: accuracy = metric_sum / metric_count
     double tokens = 0;             // real tokens over the world (padding not counted)
     double wait = 0, seconds = 0;  // waiting for data, and the whole step
+    // The step's phases on this process, host time: forward (with the loss), backward (with the
+    // gradient all-reduces it overlaps), sync (waiting for the last all-reduces, the step's
+    // reductions and its one host read), optimizer (clipping and AdamW).
+    double forward = 0, backward = 0, sync = 0, optimizer = 0;
     bool finite() const { return std::isfinite(loss) && std::isfinite(grad_norm); }
   };
   // The training loop's pace (for the ETA), and the sums over the log window (the steps since
@@ -292,10 +296,15 @@ struct Trainer::Impl {
     int64_t steps = 0;
     double wait = 0, seconds = 0;
     double loss = 0, grad_norm = 0, metric_sum = 0, metric_count = 0, tokens = 0;
+    double forward = 0, backward = 0, sync = 0, optimizer = 0;
     void add(const StepResult& r) {
       ++steps;
       wait += r.wait;
       seconds += r.seconds;
+      forward += r.forward;
+      backward += r.backward;
+      sync += r.sync;
+      optimizer += r.optimizer;
       loss += r.loss;
       grad_norm += r.grad_norm;
       metric_sum += r.metric_sum;
@@ -307,6 +316,13 @@ struct Trainer::Impl {
   // Language models: perplexity, and bits per byte where a token is a byte (st-data lm).
   void add_lm_metrics(double loss, std::map<std::string, double>& values) const;
   bool byte_tokens = false;
+  // Nominal training FLOPs of a step (core/nn/flops.h), and the peak FLOP/s of all processes
+  // together that the mfu is reported against (0: none).
+  double step_flops = 0, peak_flops = 0;
+  double flops_per_step() const;
+  void measure_peak_flops();
+  // The largest peak of the device allocator over the ranks so far (a collective).
+  double largest_peak_bytes();
   std::string headline() const;
   void print_dry_run(const std::string& headline) const;
   double activation_bytes() const;
@@ -520,6 +536,8 @@ void Trainer::Impl::setup() {
     if (!cfg.data.test.empty()) test_loader = std::make_unique<Loader>(loader_config(cfg.data.test, false));
   });
   byte_tokens = train_loader->meta().task == "lm" && train_loader->meta().vocab_size == tasks::kByteVocabSize;
+  step_flops = flops_per_step();
+  measure_peak_flops();
   state.seed = cfg.seed;
   state.loader_dp = dp;
   state.loader_micro_batch = micro;
@@ -904,11 +922,9 @@ void Trainer::Impl::print_dry_run(const std::string& headline) const {
   std::string sharding = cfg.dist.zero == 1 ? " (sharded over " + std::to_string(grid.world_size()) +
                                                   " process(es), distributed.zero 1)"
                                             : "";
-  int64_t positions = seq_len + (cfg.model.uses_cls() ? 1 : 0);
   double tokens = static_cast<double>(cfg.data.batch_size) * static_cast<double>(seq_len) *
                   (cfg.model.task == TaskKind::Retrieval ? 2.0 : 1.0);
-  double sequences = static_cast<double>(cfg.data.batch_size) * (cfg.model.task == TaskKind::Retrieval ? 2.0 : 1.0);
-  double flops = training_flops(cfg.model, static_cast<int64_t>(sequences), positions);
+  double flops = flops_per_step();
   std::printf("%s\n", headline.c_str());
   if (without_data)
     std::printf("no training data (data.train '%s' matches no file): sizes from the config\n", cfg.data.train.c_str());
@@ -941,6 +957,7 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
     Batch b;
     as_error<DataError>([&] { train_loader->next(b); });
     r.wait += b.wait_seconds;
+    auto phase = Clock::now();
     RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
     tokens += set_padding(b, ctx);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
@@ -949,9 +966,13 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
     Tensor metric = out.logits.defined() ? metric_counts(out.logits, targets) : on_device(Tensor::zeros({2}, DType::F64));
     Tensor micro_sums = concat({pl.mean.reshape({1}), metric}, 0);
     sums = sums.defined() ? add(sums, micro_sums) : micro_sums;
+    r.forward += seconds_since(phase);
+    phase = Clock::now();
     sync->begin_backward(k + 1 == accum);
     scale(pl.root, 1.0 / static_cast<double>(accum)).backward();
+    r.backward += seconds_since(phase);
   }
+  auto phase = Clock::now();
   sync->finish();
   // The metric and the real tokens over the world (the loss is already global), then the step's
   // one read: loss, metric, tokens and the gradients' sum of squares (their norm decides the
@@ -969,10 +990,13 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   r.accuracy = v[2] > 0 ? v[1] / v[2] : 0;
   r.tokens = v[3];
   r.grad_norm = std::sqrt(v[4]);
+  r.sync = seconds_since(phase);
+  phase = Clock::now();
   if (sharded)
     sharded->clip_grads_to(r.grad_norm, cfg.optim.clip_norm);
   else
     clip_grads_to(model->parameters(), r.grad_norm, cfg.optim.clip_norm);
+  r.optimizer = seconds_since(phase);
   return r;
 }
 
@@ -1002,12 +1026,14 @@ void Trainer::Impl::handle_non_finite(int64_t step, const StepResult& r) {
 // The AdamW update at the step's learning rate; completes `r` with the step's time.
 
 void Trainer::Impl::apply_update(int64_t step, StepResult& r) {
+  auto phase = Clock::now();
   r.lr = schedule.at(step);
   if (sharded)
     sharded->step(r.lr);
   else
     optimizer->step(r.lr);
   state.step = step;
+  r.optimizer += seconds_since(phase);
   r.seconds = seconds_since(r.started);
 }
 
@@ -1044,10 +1070,60 @@ void Trainer::Impl::log_step(int64_t step, const StepResult& r, Progress& progre
                                           {"tokens", progress.tokens},
                                           {"steps", n},
                                           {"data_wait", progress.wait / seconds},
-                                          {"time", elapsed}};
+                                          {"time", elapsed},
+                                          {"step_ms", 1e3 * seconds / n},
+                                          {"data_ms", 1e3 * progress.wait / n},
+                                          {"forward_ms", 1e3 * progress.forward / n},
+                                          {"backward_ms", 1e3 * progress.backward / n},
+                                          {"sync_ms", 1e3 * progress.sync / n},
+                                          {"optimizer_ms", 1e3 * progress.optimizer / n},
+                                          {"peak_memory_gib", largest_peak_bytes() / (1024.0 * 1024.0 * 1024.0)}};
+  if (peak_flops > 0) values["mfu"] = step_flops * n / seconds / peak_flops;
   add_lm_metrics(loss, values);
   log->metrics("train", step, values);
   progress.start_window();
+}
+
+// The global batch's sequences (both documents of a retrieval pair), each of seq_len tokens and
+// the CLS.
+double Trainer::Impl::flops_per_step() const {
+  int64_t sequences = cfg.data.batch_size * (cfg.model.task == TaskKind::Retrieval ? 2 : 1);
+  return training_flops(cfg.model, sequences, seq_len + (cfg.model.uses_cls() ? 1 : 0));
+}
+
+double Trainer::Impl::largest_peak_bytes() {
+  std::vector<double> peaks(static_cast<size_t>(grid.world_size()), 0.0);
+  peaks[static_cast<size_t>(grid.world_rank())] = static_cast<double>(memory_stats(device).peak_bytes);
+  if (grid.world_size() > 1) {
+    Tensor t = Tensor::from_vector(peaks, {grid.world_size()});
+    grid.world().all_reduce_sum(t);
+    peaks = t.to_vector<double>();
+  }
+  return *std::max_element(peaks.begin(), peaks.end());
+}
+
+// The peak of matrix products on the CPU, measured with the run's threads on every process at
+// once (they share the machine as they will in training): the best of three 1024^3 products
+// each, summed over the processes. A collective.
+void Trainer::Impl::measure_peak_flops() {
+  double configured = cfg.train.peak_tflops * 1e12;
+  if (configured > 0) {
+    peak_flops = configured * grid.world_size();
+    return;
+  }
+  if (!device.is_cpu()) return;
+  constexpr int64_t kSide = 1024;
+  Tensor a = Tensor::randn({kSide, kSide}, 1), b = Tensor::randn({kSide, kSide}, 2);
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = Clock::now();
+    Tensor c = matmul(a, b);
+    best = std::min(best, seconds_since(t0));
+  }
+  std::vector<double> mine = {2.0 * kSide * kSide * kSide / best};
+  Tensor t = Tensor::from_vector(mine, {1});
+  if (grid.world_size() > 1) grid.world().all_reduce_sum(t);
+  peak_flops = t.to_vector<double>()[0];
 }
 
 void Trainer::Impl::add_lm_metrics(double loss, std::map<std::string, double>& values) const {
@@ -1198,6 +1274,11 @@ RunResult Trainer::Impl::run() {
   }
   log->info(head);
   log->info("build: " + version_text("st-train") + "; CPU matrix products: " + cpu_blas_description());
+  log->info("training FLOPs per step (nominal): " + fmt("%.3g", step_flops) + "; mfu " +
+            (peak_flops > 0 ? "against " + fmt("%.3g", peak_flops / 1e12) + " TFLOP/s for " +
+                                  std::to_string(grid.world_size()) + " process(es) (" +
+                                  (cfg.train.peak_tflops > 0 ? "train.peak_tflops" : "measured: 1024^3 matrix products") + ")"
+                            : std::string("not reported (set train.peak_tflops)")));
   Progress progress{Clock::now(), state.step};
   int64_t first_step = state.step, reads_before = host_read_count(), staged_before = staged_read_count();
   {

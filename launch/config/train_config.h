@@ -39,6 +39,7 @@ struct LoopConfig {
   std::string nan_policy = "skip";  // skip | stop
   int64_t max_skipped = 10;         // skip: stop after this many skipped steps
   double memory_limit = 0;          // GiB a process may plan for; 0: the machine's or the GPU's memory
+  double peak_tflops = 0;           // per process, for the logged MFU; 0: measured on the CPU, none on a GPU
   bool deterministic = true;        // gradients repeat bitwise where a GPU kernel offers the choice
   Recompute recompute = Recompute::None;  // activation recompute (core/nn/context.h)
 };

@@ -2,7 +2,8 @@
 // gradient norm are the means of the window's step values and the accuracy is the metric over
 // all its targets (a run logging every step against the same run logging every 5); the real
 // tokens of one epoch are the data's non-padding ids, counted by hand; the padded count is
-// batch x seq_len per step; language models add perplexity and bits per byte.
+// batch x seq_len per step; the step's phases, mfu against a configured peak, the allocator's
+// peak; language models add perplexity and bits per byte.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/nn/flops.h"
 #include "data/shard.h"
 #include "launch/config/schema.h"
 #include "launch/trainer.h"
@@ -118,6 +120,35 @@ TEST(TrainMetrics, WindowValuesAreTheMeansOfTheStepsAndTokensAreCountedByHand) {
   EXPECT_LT(static_cast<double>(real), 40.0 * kLen);  // the data is padded: the counts differ
   EXPECT_NEAR(w["padded_tokens_per_s"].get<double>() / w["tokens_per_s"].get<double>(), 40.0 * kLen / real, 1e-9);
   EXPECT_EQ(w.count("perplexity"), 0u);  // not a language model
+}
+
+// The phases of a step add up to at most its time; mfu is the nominal FLOPs per step
+// (core/nn/flops.h) over the step time and train.peak_tflops; the allocator's peak is reported.
+TEST(TrainMetrics, PhasesMfuAndPeakMemory) {
+  TempDir dir;
+  write_ragged_split(dir.file("train-0.h5"), 40);
+  write_ragged_split(dir.file("val-0.h5"), 16);
+  std::string yaml = config(dir, "run", 5) + "  peak_tflops: 0.5\n";
+  train(yaml);
+  std::vector<nlohmann::json> r = rows(dir.file("run"), "train");
+  ASSERT_EQ(r.size(), 1u);
+  const nlohmann::json& w = r[0];
+  double step_ms = w["step_ms"].get<double>(), parts = 0;
+  for (const char* phase : {"data_ms", "forward_ms", "backward_ms", "sync_ms", "optimizer_ms"}) {
+    EXPECT_GE(w[phase].get<double>(), 0.0) << phase;
+    parts += w[phase].get<double>();
+  }
+  EXPECT_LE(parts, step_ms * 1.0001);
+  EXPECT_GT(parts, step_ms * 0.5);  // the phases cover most of the step
+  EXPECT_GT(w["forward_ms"].get<double>(), 0.0);
+  EXPECT_GT(w["backward_ms"].get<double>(), 0.0);
+  TrainConfig cfg = train_config_from_yaml(yaml, "test");
+  cfg.model.vocab_size = 10;
+  cfg.model.max_len = kLen;
+  cfg.model.num_classes = 3;
+  double flops = training_flops(cfg.model, 8, kLen + 1);  // the CLS is a position
+  EXPECT_NEAR(w["mfu"].get<double>(), flops / (step_ms / 1e3) / 0.5e12, 1e-9 * w["mfu"].get<double>());
+  EXPECT_GT(w["peak_memory_gib"].get<double>(), 0.0);
 }
 
 TEST(TrainMetrics, LanguageModelsLogPerplexityAndBitsPerByte) {
