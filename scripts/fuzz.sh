@@ -31,9 +31,10 @@ jobs="${JOBS:-$(nproc)}"
 seed="${FUZZ_SEED:-1}"
 scale="${FUZZ_SCALE:-1}"
 # Inputs per target in one session at scale 1, set from each target's speed on 2 cores so that
-# every target gets a comparable share of about 5 minutes.
-declare -A runs=([shard]=1500 [checkpoint]=600 [shard_fields]=3000 [safetensors]=30000 [config]=4000
-                 [tsv]=10000 [png]=30000)
+# every target gets a comparable share of about 2.5 minutes (FUZZ_SCALE=2 for the longer session
+# of about 5).
+declare -A runs=([shard]=750 [checkpoint]=300 [shard_fields]=1500 [safetensors]=15000 [config]=2000
+                 [tsv]=5000 [png]=15000)
 library_parsed=" shard checkpoint "  # byte-level HDF5 targets (fork mode, see above)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(shard_fields safetensors config tsv png shard checkpoint)

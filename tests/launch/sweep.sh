@@ -11,6 +11,7 @@ work="$(mktemp -d /tmp/st-sweep.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $1"; [ -z "${2:-}" ] || cat "$2"; exit 1; }
 command -v python3 > /dev/null || { echo "SKIP: no python3"; exit 77; }
+[ -x "$build/bench/st-bench-dist" ] || { echo "SKIP: st-bench-dist is not built (ST_BUILD_BENCH off)"; exit 77; }
 sweep=(python3 "$root/scripts/sweep.py")
 "${sweep[@]}" run --out "$work/out" --build "$build" --processes 1,2 --n 64,128 --d 16 --heads 2 --layers 1 \
   --batch 2 --steps 1 > "$work/run.log" 2>&1 || fail "the sweep failed" "$work/run.log"
