@@ -43,6 +43,7 @@
 #include "launch/device.h"
 #include "launch/run_lock.h"
 #include "launch/run_log.h"
+#include "launch/step_trace.h"
 
 namespace st {
 
@@ -258,6 +259,7 @@ struct Trainer::Impl {
   void setup();
   void validate_inputs();
   bool without_data = false;  // a dry run planning from the config's sizes (no training data)
+  std::vector<std::string> dry_run_notes;  // what the run itself would meet (printed by the dry run)
   void check_run_dir();
   std::string config_changes(const TrainConfig& old, int64_t step, const std::string& from) const;
   std::string auto_note;  // what --resume auto decided
@@ -319,6 +321,8 @@ struct Trainer::Impl {
   // Nominal training FLOPs of a step (core/nn/flops.h), and the peak FLOP/s of all processes
   // together that the mfu is reported against (0: none).
   double step_flops = 0, peak_flops = 0;
+  StepTrace trace;  // train.trace_steps
+  void trace_step_end(int64_t step);
   double flops_per_step() const;
   void measure_peak_flops();
   // The largest peak of the device allocator over the ranks so far (a collective).
@@ -631,9 +635,16 @@ void Trainer::Impl::check_run_dir() {
   }
   auto earlier = step_checkpoints(cfg.run_dir);
   bool best = fs::exists(best_checkpoint_path(cfg.run_dir));
-  ST_CHECK(earlier.empty() && !best, "run_dir: '", cfg.run_dir, "' holds checkpoints of an earlier run (",
-           earlier.empty() ? best_checkpoint_path(cfg.run_dir) : earlier.back(),
-           "); continue it with --resume ", cfg.run_dir, ", or choose another run_dir (or delete it)");
+  if (earlier.empty() && !best) return;
+  std::string refusal = "run_dir: '" + cfg.run_dir + "' holds checkpoints of an earlier run (" +
+                        (earlier.empty() ? best_checkpoint_path(cfg.run_dir) : earlier.back()) +
+                        "); continue it with --resume " + cfg.run_dir + ", or choose another run_dir (or delete it)";
+  // A dry run plans all the same, and says what the run itself would do.
+  if (opts.dry_run) {
+    dry_run_notes.push_back("note: without --dry-run this run would be refused: " + refusal);
+    return;
+  }
+  ST_THROW(refusal);
 }
 
 // The keys in which this run's config differs from `old`, the config stored in the checkpoint of
@@ -942,6 +953,7 @@ void Trainer::Impl::print_dry_run(const std::string& headline) const {
               static_cast<long long>(grid.column_count(seq_len)), static_cast<long long>(seq_len));
   for (const std::string& line : threads.lines) std::printf("%s\n", line.c_str());
   for (const std::string& warning : threads.warnings) std::printf("%s\n", warning.c_str());
+  for (const std::string& note : dry_run_notes) std::printf("%s\n", note.c_str());
 }
 
 // Zeroes the gradients and runs the `accum` micro-batches forward and backward (the gradient
@@ -953,11 +965,16 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   Tensor sums;
   int64_t tokens = 0;  // real tokens on this rank
   model->zero_grad();
+  StepTrace* t = trace.covers(step) ? &trace : nullptr;
+  double data_seconds = 0;  // the loader measures its wait itself (r.wait)
   for (int64_t k = 0; k < accum; ++k) {
     Batch b;
-    as_error<DataError>([&] { train_loader->next(b); });
+    {
+      StepPhase data("data", step, &data_seconds, t);
+      as_error<DataError>([&] { train_loader->next(b); });
+    }
     r.wait += b.wait_seconds;
-    auto phase = Clock::now();
+    StepPhase forward("forward", step, &r.forward, t);
     RunContext ctx = context(static_cast<uint32_t>((step - 1) * accum + k));
     tokens += set_padding(b, ctx);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
@@ -966,13 +983,12 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
     Tensor metric = out.logits.defined() ? metric_counts(out.logits, targets) : on_device(Tensor::zeros({2}, DType::F64));
     Tensor micro_sums = concat({pl.mean.reshape({1}), metric}, 0);
     sums = sums.defined() ? add(sums, micro_sums) : micro_sums;
-    r.forward += seconds_since(phase);
-    phase = Clock::now();
+    forward.end();
+    StepPhase backward("backward", step, &r.backward, t);
     sync->begin_backward(k + 1 == accum);
     scale(pl.root, 1.0 / static_cast<double>(accum)).backward();
-    r.backward += seconds_since(phase);
   }
-  auto phase = Clock::now();
+  StepPhase sync_phase("sync", step, &r.sync, t);
   sync->finish();
   // The metric and the real tokens over the world (the loss is already global), then the step's
   // one read: loss, metric, tokens and the gradients' sum of squares (their norm decides the
@@ -990,13 +1006,12 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
   r.accuracy = v[2] > 0 ? v[1] / v[2] : 0;
   r.tokens = v[3];
   r.grad_norm = std::sqrt(v[4]);
-  r.sync = seconds_since(phase);
-  phase = Clock::now();
+  sync_phase.end();
+  StepPhase optimizer_phase("optimizer", step, &r.optimizer, t);
   if (sharded)
     sharded->clip_grads_to(r.grad_norm, cfg.optim.clip_norm);
   else
     clip_grads_to(model->parameters(), r.grad_norm, cfg.optim.clip_norm);
-  r.optimizer = seconds_since(phase);
   return r;
 }
 
@@ -1026,14 +1041,15 @@ void Trainer::Impl::handle_non_finite(int64_t step, const StepResult& r) {
 // The AdamW update at the step's learning rate; completes `r` with the step's time.
 
 void Trainer::Impl::apply_update(int64_t step, StepResult& r) {
-  auto phase = Clock::now();
-  r.lr = schedule.at(step);
-  if (sharded)
-    sharded->step(r.lr);
-  else
-    optimizer->step(r.lr);
-  state.step = step;
-  r.optimizer += seconds_since(phase);
+  {
+    StepPhase phase("optimizer", step, &r.optimizer, trace.covers(step) ? &trace : nullptr);
+    r.lr = schedule.at(step);
+    if (sharded)
+      sharded->step(r.lr);
+    else
+      optimizer->step(r.lr);
+    state.step = step;
+  }
   r.seconds = seconds_since(r.started);
 }
 
@@ -1089,6 +1105,19 @@ void Trainer::Impl::log_step(int64_t step, const StepResult& r, Progress& progre
 double Trainer::Impl::flops_per_step() const {
   int64_t sequences = cfg.data.batch_size * (cfg.model.task == TaskKind::Retrieval ? 2 : 1);
   return training_flops(cfg.model, sequences, seq_len + (cfg.model.uses_cls() ? 1 : 0));
+}
+
+// After the last traced step (or the run's last step inside the traced range): every rank writes
+// its trace.
+void Trainer::Impl::trace_step_end(int64_t step) {
+  if (!trace.covers(step) || !(trace.last(step) || step == cfg.train.steps)) return;
+  std::string dir = cfg.run_dir + "/trace";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  ST_CHECK(!ec, dir, ": cannot create the trace directory: ", ec.message());
+  trace.write(dir + "/rank-" + std::to_string(grid.world_rank()) + ".json");
+  log->info("step " + std::to_string(step) + ": trace of steps " + std::to_string(cfg.train.trace_first) + "-" +
+            std::to_string(step) + " in " + dir + "/rank-*.json (open in ui.perfetto.dev)");
 }
 
 double Trainer::Impl::largest_peak_bytes() {
@@ -1280,6 +1309,7 @@ RunResult Trainer::Impl::run() {
                                   (cfg.train.peak_tflops > 0 ? "train.peak_tflops" : "measured: 1024^3 matrix products") + ")"
                             : std::string("not reported (set train.peak_tflops)")));
   Progress progress{Clock::now(), state.step};
+  trace = StepTrace(grid.world_rank(), cfg.train.trace_first, cfg.train.trace_steps, progress.started);
   int64_t first_step = state.step, reads_before = host_read_count(), staged_before = staged_read_count();
   {
     InTrainingLoop loop;  // SIGTERM / SIGINT: checkpoint at the next step boundary
@@ -1292,8 +1322,19 @@ RunResult Trainer::Impl::run() {
       }
       apply_update(step, r);
       log_step(step, r, progress);
-      evaluate_and_keep_best(step);
-      if (checkpoint_or_preempt(step)) {
+      StepTrace* t = trace.covers(step) ? &trace : nullptr;
+      double unused = 0;
+      {
+        StepPhase phase("evaluation", step, &unused, t);
+        evaluate_and_keep_best(step);
+      }
+      bool preempted = false;
+      {
+        StepPhase phase("checkpoint", step, &unused, t);
+        preempted = checkpoint_or_preempt(step);
+      }
+      trace_step_end(step);
+      if (preempted) {
         RunResult res;
         res.preempted = true;
         res.steps_done = step;

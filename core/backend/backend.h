@@ -220,6 +220,10 @@ bool cuda_built();
 // fails (a broken driver), naming the error and the versions.
 int cuda_device_count();
 int64_t cuda_device_memory(int index);  // total bytes of device memory; 0 when not built or unknown
+// Named ranges for profilers: NVTX ranges (Nsight Systems) on a CUDA build, nothing otherwise.
+// Every push is matched by a pop on the same thread.
+void profiler_range_push(const char* name);
+void profiler_range_pop();
 Backend& cuda_backend(int index);
 Allocator& cuda_allocator(int index);
 

@@ -5,6 +5,8 @@
 namespace st {
 
 bool cuda_built() { return false; }
+void profiler_range_push(const char*) {}
+void profiler_range_pop() {}
 int cuda_device_count() { return 0; }
 int64_t cuda_device_memory(int) { return 0; }
 

@@ -245,6 +245,10 @@ const std::vector<Key>& schema() {
                            "GiB of memory one process may use (on its device). Before anything is allocated (and in --dry-run), a model whose estimate (16 bytes per parameter for the weights, gradients and AdamW moments, plus activations per micro-batch) exceeds it is refused with the estimate. 0: the machine's physical memory on the CPU (with several processes per node, set each one's share), the device's memory on a GPU.", 0));
     k.push_back(make_float("train.peak_tflops", [](TrainConfig& c) -> double& { return c.train.peak_tflops; },
                            "Peak TFLOP/s of one process, against which the train metrics' mfu (model FLOPs utilisation: nominal training FLOPs per step, core/nn/flops.h, over step time) is reported. 0: on the CPU, measured at the start (the best of three 1024^3 matrix products on every process at once, with the run's threads); on a GPU, no mfu (set it, e.g. 989 for an H100 or H200 in bf16).", 0));
+    k.push_back(make_int("train.trace_steps", [](TrainConfig& c) -> int64_t& { return c.train.trace_steps; },
+                         "Steps whose phases (data, forward, backward, sync, optimizer, evaluation, checkpoint) are written as a Chrome/Perfetto trace, RUN/trace/rank-R.json per rank (open in ui.perfetto.dev or chrome://tracing), from train.trace_first on. Each phase is also an NVTX range on CUDA builds (Nsight Systems), traced or not. 0: no trace file.", 0, 1e6));
+    k.push_back(make_int("train.trace_first", [](TrainConfig& c) -> int64_t& { return c.train.trace_first; },
+                         "The first step of the trace (step 1 warms up).", 1, 1e12));
     k.push_back(make_bool("train.deterministic", [](TrainConfig& c) -> bool& { return c.train.deterministic; },
                           "Gradients repeat bitwise from run to run. Only the fused softmax attention on a GPU (cuDNN) offers a choice: true orders its backward's dQ sums, which before cuDNN 9.25 on Hopper (and on other GPUs) takes a dP workspace of batch x heads x N^2 bf16 values while a layer's backward runs; false keeps that workspace O(N) with atomic dQ sums whose last bits vary from run to run. The CPU is always deterministic."));
     k.push_back(make_choice("train.recompute", kRecomputeNames.names(),
@@ -426,7 +430,8 @@ bool free_on_resume(const std::string& key) {
   static const std::vector<std::string> free_keys = {
       "run_dir", "device", "threads", "model.init_from", "data.micro_batch", "data.prefetch", "data.max_open_files",
       "train.eval_every", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints", "train.nan_policy",
-      "train.max_skipped", "train.memory_limit", "train.recompute", "train.peak_tflops"};
+      "train.max_skipped", "train.memory_limit", "train.recompute", "train.peak_tflops", "train.trace_steps",
+      "train.trace_first"};
   if (key.rfind("distributed.", 0) == 0 || key.rfind("lock.", 0) == 0) return true;
   return std::find(free_keys.begin(), free_keys.end(), key) != free_keys.end();
 }

@@ -40,6 +40,8 @@ struct LoopConfig {
   int64_t max_skipped = 10;         // skip: stop after this many skipped steps
   double memory_limit = 0;          // GiB a process may plan for; 0: the machine's or the GPU's memory
   double peak_tflops = 0;           // per process, for the logged MFU; 0: measured on the CPU, none on a GPU
+  int64_t trace_steps = 0;          // steps traced (launch/step_trace.h); 0: none
+  int64_t trace_first = 2;          // the first traced step
   bool deterministic = true;        // gradients repeat bitwise where a GPU kernel offers the choice
   Recompute recompute = Recompute::None;  // activation recompute (core/nn/context.h)
 };

@@ -3,7 +3,7 @@
 // all its targets (a run logging every step against the same run logging every 5); the real
 // tokens of one epoch are the data's non-padding ids, counted by hand; the padded count is
 // batch x seq_len per step; the step's phases, mfu against a configured peak, the allocator's
-// peak; language models add perplexity and bits per byte.
+// peak; the trace of chosen steps; language models add perplexity and bits per byte.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -149,6 +149,43 @@ TEST(TrainMetrics, PhasesMfuAndPeakMemory) {
   double flops = training_flops(cfg.model, 8, kLen + 1);  // the CLS is a position
   EXPECT_NEAR(w["mfu"].get<double>(), flops / (step_ms / 1e3) / 0.5e12, 1e-9 * w["mfu"].get<double>());
   EXPECT_GT(w["peak_memory_gib"].get<double>(), 0.0);
+}
+
+// train.trace_steps: the traced steps' phases in RUN/trace/rank-0.json, in order inside each
+// step, each the same time the step's metrics report for it.
+TEST(TrainMetrics, TraceOfTheChosenSteps) {
+  TempDir dir;
+  write_ragged_split(dir.file("train-0.h5"), 40);
+  write_ragged_split(dir.file("val-0.h5"), 16);
+  train(config(dir, "run", 1) + "  trace_steps: 2\n  trace_first: 2\n");
+  std::ifstream in(dir.file("run") + "/trace/rank-0.json");
+  ASSERT_TRUE(in.good()) << "no trace file";
+  nlohmann::json trace = nlohmann::json::parse(in);
+  std::map<int64_t, std::vector<nlohmann::json>> by_step;
+  for (const nlohmann::json& e : trace["traceEvents"])
+    if (e["ph"] == "X") by_step[e["args"]["step"].get<int64_t>()].push_back(e);
+  ASSERT_EQ(by_step.size(), 2u);
+  EXPECT_EQ(by_step.begin()->first, 2);
+  EXPECT_EQ(by_step.rbegin()->first, 3);
+  std::vector<nlohmann::json> metrics = rows(dir.file("run"), "train");
+  for (auto& [step, events] : by_step) {
+    std::vector<std::string> names;
+    double end = 0;
+    std::map<std::string, double> ms;
+    for (const nlohmann::json& e : events) {
+      names.push_back(e["name"]);
+      EXPECT_GE(e["ts"].get<double>(), end) << "phases overlap in step " << step;
+      end = e["ts"].get<double>() + e["dur"].get<double>();
+      ms[e["name"]] += e["dur"].get<double>() / 1e3;
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"data", "forward", "backward", "sync", "optimizer", "optimizer",
+                                               "evaluation", "checkpoint"}))
+        << "step " << step;
+    const nlohmann::json& m = metrics[static_cast<size_t>(step - 1)];
+    ASSERT_EQ(m["step"].get<int64_t>(), step);
+    for (const char* phase : {"forward", "backward", "sync", "optimizer"})
+      EXPECT_NEAR(ms[phase], m[std::string(phase) + "_ms"].get<double>(), 1e-6) << phase << ", step " << step;
+  }
 }
 
 TEST(TrainMetrics, LanguageModelsLogPerplexityAndBitsPerByte) {

@@ -240,6 +240,15 @@ TEST(TrainErrors, FreshRunInADirectoryWithCheckpointsIsRefused) {
   std::ifstream m(c.run_dir + "/metrics.jsonl");
   std::string metrics((std::istreambuf_iterator<char>(m)), {});
   expect_error([&] { train(c); }, {"run_dir", "holds checkpoints of an earlier run", "--resume"});
+  // A dry run plans all the same and says what the run would meet.
+  ::testing::internal::CaptureStdout();
+  {
+    ProcessGrid grid(std::make_shared<LocalCommunicator>(), 1);
+    Trainer(c, grid, TrainOptions{false, true}).run();
+  }
+  std::string plan = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(plan.find("without --dry-run this run would be refused: run_dir"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("training FLOPs per step"), std::string::npos) << plan;
   // Nothing of the earlier run was touched.
   EXPECT_EQ(step_checkpoints(c.run_dir), before);
   std::ifstream m2(c.run_dir + "/metrics.jsonl");
