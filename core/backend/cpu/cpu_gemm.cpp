@@ -113,7 +113,7 @@ void gemm_bf16(const GemmArgs& g, CpuBackend& cpu) {
 
 namespace {
 // The split of C's larger dimension into blocks (a function of the shape alone, never of the
-// thread count): about 128 rows or columns each, a multiple of 16, at most 64 blocks.
+// thread count): about 512 rows or columns each, a multiple of 16, at most 64 blocks.
 struct GemmSplit {
   bool by_rows;
   int64_t block, blocks;
@@ -121,7 +121,7 @@ struct GemmSplit {
 GemmSplit split_of(int64_t m, int64_t n) {
   bool by_rows = m >= n;
   int64_t dim = by_rows ? m : n;
-  int64_t blocks = std::clamp<int64_t>(dim / 128, 1, 64);
+  int64_t blocks = std::clamp<int64_t>(dim / 512, 1, 64);
   int64_t block = (dim + blocks - 1) / blocks;
   block = (block + 15) / 16 * 16;
   return {by_rows, block, (dim + block - 1) / block};
