@@ -1,4 +1,4 @@
-// st-data: makes the Long-Range Arena datasets as SimpleTRON shards (generators for ListOps and
+// st-data: makes the Long-Range Arena datasets as SimpleTRON shards (`st-data lra`: the whole suite; generators for ListOps and
 // Pathfinder/Path-X, and a long-range recall task; converters for byte-level text, retrieval pairs, CIFAR-10, LM windows and
 // the official LRA ListOps/Pathfinder files; WordPiece sentences of documentation) and inspects shards. `st-data --help` and
 // `st-data SUBCOMMAND --help` list the options. Errors: one line "st-data: error: ...", exit 1.
@@ -16,6 +16,7 @@
 #include "data/tasks/cifar.h"
 #include "data/tasks/inspect.h"
 #include "data/tasks/listops_dataset.h"
+#include "data/tasks/lra_prepare.h"
 #include "data/tasks/listops_tsv.h"
 #include "data/tasks/lm_windows.h"
 #include "data/tasks/pathfinder_dataset.h"
@@ -106,7 +107,7 @@ void report_conversion(const ConvertResult& r) {
   if (r.skipped > 0) std::printf("%lld blank lines skipped\n", static_cast<long long>(r.skipped));
 }
 
-const std::set<std::string> kSubcommands = {"listops", "pathfinder", "recall", "text", "retrieval", "image",
+const std::set<std::string> kSubcommands = {"lra", "listops", "pathfinder", "recall", "text", "retrieval", "image",
                                             "lm", "listops-tsv", "pathfinder-png", "sentences", "inspect"};
 
 // Prints the error; returns the exit code (docs/design.md, "Exit codes"): kExitUsage for a wrong
@@ -126,6 +127,34 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", st::version_text("st-data"));
   app.require_subcommand(1);
   CommonOptions common;
+
+  // lra
+  LraPrepareOptions lra;
+  std::string lra_tasks;
+  auto* c_lra = app.add_subcommand(
+      "lra", "every LRA task where configs/lra/*.yaml read it, from the official downloads where given, "
+             "generated (ListOps, Pathfinder, Path-X) where not; ends with a table of sources, split sizes and "
+             "majority-class rates, naming the download of each missing source. Safe to run again");
+  c_lra->add_option("--out", lra.out, "output directory (OUT/<task>/{train,val,test}-*.h5)")->capture_default_str();
+  c_lra->add_option("--release", lra.release,
+                    "the unpacked LRA release (lra_release.gz): listops-1000/, tsv_data/, pathfinder32/, pathfinder128/");
+  c_lra->add_option("--imdb", lra.imdb, "the unpacked IMDb reviews (aclImdb_v1.tar.gz): aclImdb/");
+  c_lra->add_option("--cifar", lra.cifar, "the unpacked CIFAR-10 binary batches (cifar-10-binary.tar.gz): cifar-10-batches-bin/");
+  c_lra->add_option("--pathfinder-level", lra.pathfinder_level,
+                    "difficulty folder of the release's Pathfinder/Path-X: easy (curv_baseline), intermediate "
+                    "(curv_contour_length_9), hard (curv_contour_length_14, LRA's)")
+      ->capture_default_str();
+  c_lra->add_option("--tasks", lra_tasks, "comma-separated subset of listops,text,retrieval,image,pathfinder,pathx (default: all)");
+  c_lra->add_option("--scale", lra.synthetic_scale,
+                    "share of LRA's split sizes for the generated tasks (ListOps 96k/2k/2k, Pathfinder and Path-X "
+                    "160k/20k/20k), e.g. 0.01 for a quick try")
+      ->capture_default_str();
+  c_lra->add_option("--seed", common.seed, "seed of the generated tasks and of the carved validation splits")
+      ->capture_default_str();
+  c_lra->add_option("--shard-size", common.shard_size, "examples per shard file")->capture_default_str();
+  c_lra->add_option("--threads", common.threads, "worker threads (0: automatic)")->capture_default_str();
+  c_lra->add_flag("--overwrite", common.overwrite, "remake every task that has a source, also those prepared before");
+  c_lra->add_flag("--quiet", common.quiet, "no progress output");
 
   // listops
   ListOpsOptions listops;
@@ -277,7 +306,16 @@ int main(int argc, char** argv) {
   try {
     Progress progress(!common.quiet);
     auto begin = std::chrono::steady_clock::now();
-    if (c_listops->parsed()) {
+    if (c_lra->parsed()) {
+      for (size_t at = 0; !lra_tasks.empty() && at <= lra_tasks.size();) {
+        size_t comma = std::min(lra_tasks.find(',', at), lra_tasks.size());
+        if (comma > at) lra.tasks.push_back(lra_tasks.substr(at, comma - at));
+        at = comma + 1;
+      }
+      lra.job = job_options(common, &progress);
+      std::vector<LraTaskReport> reports = prepare_lra(lra);
+      std::printf("\n%s", format_lra_report(reports).c_str());
+    } else if (c_listops->parsed()) {
       if (listops_min->count() == 0) listops.min_len = std::max<int64_t>(1, listops.max_len / 4);
       check_counts(listops_counts);
       report_splits(generate_listops_dataset(listops_out, listops, listops_counts, job_options(common, &progress)));

@@ -1,5 +1,6 @@
 // st-train: the main program.
 //   st-train CONFIG.yaml [--set key=value]... [--resume RUN_DIR|auto] [--allow-change KEY]... [--dry-run]
+//   st-train SUITE.yaml [--skip-missing] (every task's data checked before the first starts)
 //   st-train --resume RUN_DIR        (the run's stored config)
 //   st-train --config-docs           (prints docs/config.md)
 //   st-train --force-unlock RUN_DIR  (clears the lock of a run directory whose holder is gone)
@@ -12,12 +13,14 @@
 // the others (exit code 65 for a data error, 2 for a config error, 1 otherwise).
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "distributed/exit_codes.h"
 #include "distributed/mpi_communicator.h"
 #include "launch/cli.h"
 #include "launch/config/schema.h"
 #include "launch/device.h"
+#include "launch/preflight.h"
 #include "launch/run_lock.h"
 #include "launch/suite.h"
 #include "launch/trainer.h"
@@ -72,7 +75,7 @@ int main(int argc, char** argv) {
   CLI::App app{"st-train: train SimpleTRON models (and baselines) on CPU, GPU or a cluster"};
   std::string config, resume_dir, unlock_dir;
   std::vector<std::string> sets, allow_change;
-  bool dry_run = false, docs = false;
+  bool dry_run = false, docs = false, skip_missing = false;
   app.add_option("config", config, "Run config (YAML), or a suite config naming several");
   app.add_option("--set", sets, "Override a key: --set model.layers=4 (repeatable)")->take_all();
   app.add_option("--resume", resume_dir,
@@ -84,6 +87,9 @@ int main(int argc, char** argv) {
                  "are refused, listing them (docs/config.md says which keys may always change)")
       ->take_all();
   app.add_flag("--dry-run", dry_run, "Print the resolved config, parameter count, memory estimate and layout");
+  app.add_flag("--skip-missing", skip_missing,
+               "Suites: run the tasks that have their data and mark the others \"no data\" in results.md (as "
+               "suite.skip_missing: true); without it, a task whose data is missing stops the suite before its start");
   app.add_flag("--config-docs", docs, "Print the documentation of every config key (Markdown)");
   app.add_option("--force-unlock", unlock_dir,
                  "Remove the lock of RUN_DIR left by a job that is gone (refused while its holder runs), then exit");
@@ -112,21 +118,34 @@ int main(int argc, char** argv) {
                                                                  ", which does not exist; give the config");
     }
     if (config.empty()) throw CLI::RequiredError("config");
+    if (skip_missing && !is_suite_config(config))
+      throw CLI::ValidationError("--skip-missing", "is for suite configs (a single run needs its data)");
     if (resume_dir == "auto" && is_suite_config(config))
       throw CLI::ValidationError("--resume auto", "a suite resumes its unfinished tasks by itself; drop --resume");
     install_preemption_handlers();
     if (is_suite_config(config)) {
       Suite suite = as_error<ConfigError>([&] { return load_suite(config); });
-      // The suite's directory is the suite's for its whole run (each task's run dir has its own
-      // lock too); a dry run takes no lock and writes nothing.
+      // Pre-flight: every task still to run, against its data, before the first step and before
+      // anything is written (a dry run plans each task by itself, without the data when its config
+      // gives the sizes).
+      // The suite's directory is then the suite's for its whole run (each task's run dir has its
+      // own lock too); a dry run takes no lock and writes nothing.
+      std::set<std::string> no_data;
       std::unique_ptr<RunDirLock> suite_lock;
       if (!dry_run) {
         auto world = MpiCommunicator::world(600);
+        run_together(*world, [&] {
+          no_data = require_suite_data(check_suite_tasks(suite, sets), skip_missing || suite.skip_missing);
+        });
         std::vector<std::string> notes;
         suite_lock = acquire_run_dir_lock(suite.run_dir, RunLockOptions{}, *world, &notes);
       }
       for (const SuiteTask& t : suite.tasks) {
         std::string dir = suite.run_dir + "/" + t.name;
+        if (no_data.count(t.name)) {
+          if (world_rank() == 0) std::printf("suite: %s has no data (%s); skipped\n", t.name.c_str(), t.config.c_str());
+          continue;
+        }
         if (std::filesystem::exists(dir + "/results.json")) {
           if (world_rank() == 0) std::printf("suite: %s already done (%s/results.json)\n", t.name.c_str(), dir.c_str());
           continue;
@@ -138,7 +157,7 @@ int main(int argc, char** argv) {
         if (r.preempted) return kExitPreempted;
       }
       if (world_rank() == 0 && !dry_run) std::printf("\n%s\nwritten to %s/results.md and results.csv\n",
-                                                   write_suite_results(suite).c_str(), suite.run_dir.c_str());
+                                                   write_suite_results(suite, no_data).c_str(), suite.run_dir.c_str());
       return 0;
     }
     RunResult r = train_one(config, sets, resume_dir == "auto" ? "" : resume_dir, resume_dir, dry_run, allow_change);

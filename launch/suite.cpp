@@ -54,6 +54,11 @@ Suite parse_suite(const std::string& path) {
     std::string k = text(it->first, where, "a key");
     if (k == "run_dir") out.run_dir = text(it->second, where, "suite.run_dir");
     else if (k == "reference") out.reference = text(it->second, where, "suite.reference");
+    else if (k == "skip_missing") {
+      const std::string v = text(it->second, where, "suite.skip_missing");
+      ST_CHECK(v == "true" || v == "false", where, ": suite.skip_missing '", v, "' is not true or false");
+      out.skip_missing = v == "true";
+    }
     else if (k == "tasks") {
       // By value: the iterator's pair is a temporary proxy, and a range-for over its member
       // would outlive it. A Node copy shares the parsed node.
@@ -80,7 +85,7 @@ Suite parse_suite(const std::string& path) {
         out.tasks.push_back(task);
       }
     } else {
-      ST_THROW(where, ": unknown key 'suite.", k, "' (valid: run_dir, reference, tasks)");
+      ST_THROW(where, ": unknown key 'suite.", k, "' (valid: run_dir, reference, tasks, skip_missing)");
     }
   }
   ST_CHECK(!out.run_dir.empty(), path, ": suite.run_dir is missing");
@@ -97,7 +102,7 @@ Suite load_suite(const std::string& path) {
   }
 }
 
-std::string write_suite_results(const Suite& suite) {
+std::string write_suite_results(const Suite& suite, const std::set<std::string>& no_data) {
   std::ostringstream md, csv;
   md << "| task | test accuracy (%) | published (%) |\n|---|---|---|\n";
   csv << "task,test_accuracy,published\n";
@@ -113,6 +118,7 @@ std::string write_suite_results(const Suite& suite) {
       if (!j.is_discarded() && j.contains("test_accuracy")) acc = j["test_accuracy"].get<double>() * 100;
     }
     char a[32] = "not run", p[32] = "-";
+    if (no_data.count(t.name)) std::snprintf(a, sizeof(a), "no data");
     if (acc >= 0) {
       std::snprintf(a, sizeof(a), "%.2f", acc);
       sum += acc;

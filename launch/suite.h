@@ -6,7 +6,9 @@
 //     run_dir: runs/lra
 //     tasks:
 //       - {name: listops, config: configs/lra/listops.yaml, published: 36.37}
+//     skip_missing: false   # true: run the tasks that have their data, mark the others "no data"
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,11 +23,13 @@ struct Suite {
   std::string run_dir;
   std::string reference;  // where the published numbers come from
   std::vector<SuiteTask> tasks;
+  bool skip_missing = false;  // as st-train --skip-missing (launch/preflight.h)
 };
 
 bool is_suite_config(const std::string& path);
 Suite load_suite(const std::string& path);
-// Writes results.md / results.csv from the tasks' results.json files; returns the Markdown.
-std::string write_suite_results(const Suite& suite);
+// Writes results.md / results.csv from the tasks' results.json files; returns the Markdown. A
+// task in `no_data` that has no result is marked "no data" (else "not run").
+std::string write_suite_results(const Suite& suite, const std::set<std::string>& no_data = {});
 
 }  // namespace st

@@ -409,8 +409,15 @@ void Trainer::Impl::validate_inputs() {
   if (without_data) {
     seq_len = sizes_without_data(cfg);
   } else {
-    resolve_against_data(cfg);
-    seq_len = as_error<DataError>([&] { return open_split(cfg.data.train); })[0].meta.seq_len;
+    try {
+      resolve_against_data(cfg);
+      seq_len = as_error<DataError>([&] { return open_split(cfg.data.train); })[0].meta.seq_len;
+    } catch (const Error& e) {  // missing or unfitting data: say how it is made
+      if (cfg.data.prepare.empty()) throw;
+      std::string message = std::string(e.what()) + "\n  make the data: " + cfg.data.prepare;
+      if (dynamic_cast<const DataError*>(&e)) throw DataError(message);
+      throw ConfigError(message);
+    }
   }
   cfg.model.init_seed = cfg.seed;
   cfg.model.validate();

@@ -31,6 +31,16 @@ std::vector<std::string_view> split_row(const RowFormat& fmt, std::string_view l
   return fields;
 }
 
+// An integer label, also when written as a decimal with a zero fraction ("1.0"), as some
+// releases of the AAN pairs hold it.
+int64_t parse_label(std::string_view text, const std::string& where) {
+  std::string_view t = trim(text);
+  size_t dot = t.find('.');
+  if (dot != std::string_view::npos && dot > 0 && t.find_first_not_of('0', dot + 1) == std::string_view::npos)
+    t = t.substr(0, dot);
+  return parse_int(t, where, "label");
+}
+
 // Visits the data rows (blank lines and an optional header skipped) with their parsed label.
 int64_t for_each_row(const std::string& input, const RowFormat& fmt, const ByteTsvOptions& opt,
                      int64_t* blank_lines,
@@ -47,7 +57,7 @@ int64_t for_each_row(const std::string& input, const RowFormat& fmt, const ByteT
     }
     std::string where = in.where();
     auto fields = split_row(fmt, line, where);
-    int64_t label = parse_int(fields[0], where, "label");
+    int64_t label = parse_label(fields[0], where);
     ST_CHECK(label >= 0, where, ": label ", label, " is negative");
     ST_CHECK(label < kMaxNumClasses, where, ": label ", label, " is above the largest a shard holds (",
              kMaxNumClasses - 1, "; labels are int32)");

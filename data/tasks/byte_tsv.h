@@ -2,7 +2,7 @@
 // b + 1 (0 = padding), documents are truncated or padded to max_len (LRA: 4000).
 //   text:      label<TAB>text                          (tabs inside text are kept)
 //   retrieval: label<TAB>id1<TAB>id2<TAB>text1<TAB>text2 (AAN-style pairs; a pair shard)
-// Labels are integers >= 0; num_classes is --classes, or the largest label + 1.
+// Labels are integers >= 0 ("1.0" reads as 1); num_classes is --classes, or the largest label + 1.
 #pragma once
 #include <string>
 #include <string_view>

@@ -68,6 +68,23 @@ std::string decode_tokens(const int32_t* ids, int64_t n, const std::vector<std::
   return out;
 }
 
+std::map<int32_t, int64_t> label_histogram(const std::vector<std::string>& files) {
+  std::map<int32_t, int64_t> histogram;
+  std::vector<int32_t> labels;
+  for (const std::string& path : files) {
+    h5::File f = h5::File::open_read(path);
+    if (!f.has("labels")) continue;
+    const int64_t examples = f.info("labels").dims.at(0);
+    for (int64_t r0 = 0; r0 < examples; r0 += (1 << 22)) {  // in blocks: a shard may hold more labels than memory
+      int64_t rows = std::min<int64_t>(1 << 22, examples - r0);
+      labels.resize(static_cast<size_t>(rows));
+      f.read_i32_rows("labels", r0, rows, labels.data());
+      for (int32_t l : labels) ++histogram[l];
+    }
+  }
+  return histogram;
+}
+
 std::string inspect_shards(const std::vector<std::string>& patterns, int64_t show_tokens) {
   ST_CHECK(!patterns.empty(), "inspect: no shard file or glob given");
   std::vector<ShardInfo> shards;
@@ -117,6 +134,11 @@ std::string inspect_shards(const std::vector<std::string>& patterns, int64_t sho
   os << "examples: " << total << "\n";
 
   std::map<int32_t, int64_t> histogram;
+  if (!m.is_lm()) {
+    std::vector<std::string> files;
+    for (const auto& s : shards) files.push_back(s.path);
+    histogram = label_histogram(files);
+  }
   LengthStats lengths, lengths2;
   // The first example: its first show_tokens non-padding tokens and how many it has.
   struct FirstRow {
@@ -126,16 +148,7 @@ std::string inspect_shards(const std::vector<std::string>& patterns, int64_t sho
   int32_t first_label = -1;
   for (const auto& s : shards) {
     h5::File f = h5::File::open_read(s.path);
-    if (!m.is_lm()) {  // in blocks: a shard may hold more labels than memory
-      std::vector<int32_t> labels;
-      for (int64_t r0 = 0; r0 < s.examples; r0 += (1 << 22)) {
-        int64_t rows = std::min<int64_t>(1 << 22, s.examples - r0);
-        labels.resize(static_cast<size_t>(rows));
-        f.read_i32_rows("labels", r0, rows, labels.data());
-        for (int32_t l : labels) ++histogram[l];
-        if (first_label < 0 && !labels.empty()) first_label = labels[0];
-      }
-    }
+    if (!m.is_lm() && first_label < 0 && s.examples > 0) f.read_i32_rows("labels", 0, 1, &first_label);
     for (const char* name : {"inputs", "inputs2"}) {
       bool second = std::string(name) == "inputs2";
       if (second && !m.pair) continue;

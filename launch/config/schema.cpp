@@ -189,6 +189,8 @@ const std::vector<Key>& schema() {
                             "Validation shards (glob); empty: no validation."));
     k.push_back(make_string("data.test", [](TrainConfig& c) -> std::string& { return c.data.test; },
                             "Test shards (glob); empty: no final test evaluation."));
+    k.push_back(make_string("data.prepare", [](TrainConfig& c) -> std::string& { return c.data.prepare; },
+                            "The command that makes this config's data (e.g. `st-data lra --out data/lra`); printed when the data is missing or does not fit, by a single run and by a suite's pre-flight check."));
     k.push_back(make_int("data.batch_size", [](TrainConfig& c) -> int64_t& { return c.data.batch_size; },
                          "Global batch: examples per optimizer step over all ranks.", 1));
     k.push_back(make_int("data.micro_batch", [](TrainConfig& c) -> int64_t& { return c.data.micro_batch; },
@@ -428,7 +430,7 @@ std::string config_value(const TrainConfig& cfg, const std::string& key) {
 // (data.micro_batch and distributed.* change sums' order at most; train.recompute nothing).
 bool free_on_resume(const std::string& key) {
   static const std::vector<std::string> free_keys = {
-      "run_dir", "device", "threads", "model.init_from", "data.micro_batch", "data.prefetch", "data.max_open_files",
+      "run_dir", "device", "threads", "model.init_from", "data.prepare", "data.micro_batch", "data.prefetch", "data.max_open_files",
       "train.eval_every", "train.log_every", "train.checkpoint_every", "train.keep_checkpoints", "train.nan_policy",
       "train.max_skipped", "train.memory_limit", "train.recompute", "train.peak_tflops", "train.trace_steps",
       "train.trace_first"};
@@ -510,7 +512,7 @@ std::string config_docs_markdown() {
         "is an error that names the closest valid key, and a wrong type or an out-of-range value is an\n"
         "error naming the file and line. `--set key=value` overrides are checked the same way.\n\n"
         "On `--resume` the config must equal the one the run was started with, except for `run_dir`,\n"
-        "`device`, `threads`, `model.init_from`, `data.micro_batch`, `data.prefetch`, `data.max_open_files`,\n"
+        "`device`, `threads`, `model.init_from`, `data.prepare`, `data.micro_batch`, `data.prefetch`, `data.max_open_files`,\n"
         "`train.eval_every`, `train.log_every`, `train.checkpoint_every`, `train.keep_checkpoints`,\n"
         "`train.nan_policy`, `train.max_skipped`, `train.memory_limit`, `train.recompute` and the\n"
         "`distributed.*` and `lock.*` keys; any other change is refused, listing it, unless allowed with\n"

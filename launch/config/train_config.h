@@ -11,6 +11,7 @@ namespace st {
 
 struct DataConfig {
   std::string train, val, test;  // shard globs; val/test may be empty
+  std::string prepare;           // the command that makes the data (shown when it is missing)
   int64_t batch_size = 32;       // global batch (examples per optimizer step, all ranks)
   int64_t micro_batch = 0;       // examples per rank per forward/backward; 0: batch_size / dp
   int64_t shuffle_buffer = 4096;

@@ -27,7 +27,7 @@ TEST(Suite, ParsesTasksWithTheirPublishedFigures) {
   std::string path = write(dir, "suite.yaml",
                            "suite:\n  run_dir: runs/s\n  reference: a paper\n  tasks:\n"
                            "    - {name: a, config: " + task + ", published: 36.5}\n"
-                           "    - {name: b, config: " + task + "}\n");
+                           "    - {name: b, config: " + task + "}\n  skip_missing: true\n");
   ASSERT_TRUE(is_suite_config(path));
   Suite s = load_suite(path);
   EXPECT_EQ(s.run_dir, "runs/s");
@@ -35,6 +35,7 @@ TEST(Suite, ParsesTasksWithTheirPublishedFigures) {
   EXPECT_EQ(s.tasks[0].name, "a");
   EXPECT_DOUBLE_EQ(s.tasks[0].published, 36.5);
   EXPECT_EQ(s.tasks[1].published, -1);
+  EXPECT_TRUE(s.skip_missing);
 }
 
 TEST(Suite, HostileSuitesAreErrorsNamingFileAndLine) {
@@ -54,6 +55,8 @@ TEST(Suite, HostileSuitesAreErrorsNamingFileAndLine) {
       {"suite:\n  run_dir: {a: 1}\n  tasks: []\n", {":2", "suite.run_dir must be text, found a mapping"}},
       {"suite:\n  run_dir: r\n  tasks: []\nextra: 1\n", {":4", "unknown key 'extra' next to 'suite'"}},
       {"- suite\n", {": a suite config is a mapping"}},
+      {head + "    - {name: a, config: " + task + "}\n  skip_missing: yes please\n",
+       {":5", "suite.skip_missing 'yes please' is not true or false"}},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     std::string path = write(dir, std::to_string(i) + ".yaml", cases[i].text);

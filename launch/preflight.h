@@ -1,0 +1,30 @@
+// The pre-flight check of a suite (st-train SUITE.yaml): before the first step of the first
+// task, every task still to run has its config read and its data checked against it (shards
+// present for data.train, data.val and data.test, and readable; vocabulary, sequence length,
+// classes and pairing as the config says: resolve_against_data in trainer.h). Reads only.
+#pragma once
+#include <set>
+#include <string>
+#include <vector>
+
+#include "launch/suite.h"
+
+namespace st {
+
+struct TaskCheck {
+  std::string task, config;
+  bool config_error = false;  // the task's config itself is wrong
+  bool missing = false;       // a split's glob matches no shard file
+  std::string message;        // empty: the task can run
+  std::string prepare;        // the config's data.prepare: the command that makes its data
+};
+
+// Checks the tasks of `suite` that are not done (RUN_DIR/<task>/results.json absent).
+std::vector<TaskCheck> check_suite_tasks(const Suite& suite, const std::vector<std::string>& sets);
+
+// Throws one error listing every task at fault, with the command that makes its data, when
+// any is (a ConfigError when a config is wrong, else a DataError). With skip_missing, tasks
+// whose only fault is missing data are not faults: their names are returned, to be skipped.
+std::set<std::string> require_suite_data(const std::vector<TaskCheck>& checks, bool skip_missing);
+
+}  // namespace st
