@@ -39,7 +39,7 @@ constexpr const char* kImdbDownload =
     "aclImdb_v1.tar.gz, the Large Movie Review Dataset v1.0 (84 MB, ai.stanford.edu/~amaas/data/sentiment); "
     "unpack it and give --imdb aclImdb";
 constexpr const char* kCifarDownload =
-    "cifar-10-binary.tar.gz, CIFAR-10 binary version (163 MB, www.cs.toronto.edu/~kriz/cifar.html); "
+    "cifar-10-binary.tar.gz, CIFAR-10 binary version (162 MB, www.cs.toronto.edu/~kriz/cifar.html); "
     "unpack it and give --cifar cifar-10-batches-bin";
 
 // Byte documents of LRA's text and retrieval tasks, and ListOps' length (configs/lra/*.yaml).
@@ -267,7 +267,13 @@ std::vector<LraTaskReport> prepare_lra(const LraPrepareOptions& opt) {
     std::error_code ec;
     ST_CHECK(dir.empty() || fs::is_directory(dir, ec), option, " ", dir, ": no such folder");
   }
-  const std::vector<std::string>& tasks = opt.tasks.empty() ? lra_task_names() : opt.tasks;
+  {
+    std::error_code ec;
+    ST_CHECK(!fs::exists(opt.out, ec) || fs::is_directory(opt.out, ec), "--out ", opt.out, " exists and is not a folder");
+  }
+  std::vector<std::string> tasks;
+  for (const std::string& t : opt.tasks.empty() ? lra_task_names() : opt.tasks)
+    if (std::find(tasks.begin(), tasks.end(), t) == tasks.end()) tasks.push_back(t);
   std::vector<TaskPlan> plans;
   for (const std::string& t : tasks) plans.push_back(plan_task(t, opt, release));  // all checked before work
 
