@@ -50,23 +50,26 @@ std::vector<TaskCheck> check_suite_tasks(const Suite& suite, const std::vector<s
   return checks;
 }
 
-std::set<std::string> require_suite_data(const std::vector<TaskCheck>& checks, bool skip_missing) {
-  std::set<std::string> skipped;
+std::string how_to_make(const TaskCheck& check) {
+  return check.prepare.empty() ? "see the comment at the top of " + check.config : check.prepare;
+}
+
+std::map<std::string, std::string> require_suite_data(const std::vector<TaskCheck>& checks, bool skip_missing) {
+  std::map<std::string, std::string> skipped;
   std::ostringstream faults;
   int n = 0;
   bool config_error = false;
   for (const TaskCheck& c : checks) {
     if (c.message.empty()) continue;
     if (skip_missing && c.missing) {
-      skipped.insert(c.task);
+      skipped[c.task] = how_to_make(c);
       continue;
     }
     ++n;
     config_error |= c.config_error;
     faults << "\n  " << c.task << " (" << c.config << "): " << c.message;
     if (c.config_error) continue;
-    faults << "\n    make its data: "
-           << (c.prepare.empty() ? "see the comment at the top of " + c.config : c.prepare);
+    faults << "\n    make its data: " << how_to_make(c);
   }
   if (n == 0) return skipped;
   std::string message = "pre-flight: " + std::to_string(n) + (n == 1 ? " task" : " tasks") +

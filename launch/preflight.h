@@ -3,7 +3,7 @@
 // present for data.train, data.val and data.test, and readable; vocabulary, sequence length,
 // classes and pairing as the config says: resolve_against_data in trainer.h). Reads only.
 #pragma once
-#include <set>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,7 +24,11 @@ std::vector<TaskCheck> check_suite_tasks(const Suite& suite, const std::vector<s
 
 // Throws one error listing every task at fault, with the command that makes its data, when
 // any is (a ConfigError when a config is wrong, else a DataError). With skip_missing, tasks
-// whose only fault is missing data are not faults: their names are returned, to be skipped.
-std::set<std::string> require_suite_data(const std::vector<TaskCheck>& checks, bool skip_missing);
+// whose only fault is missing data are not faults: they are returned, to be skipped, each with
+// the command that makes its data.
+std::map<std::string, std::string> require_suite_data(const std::vector<TaskCheck>& checks, bool skip_missing);
+
+// How a task's data is made: its data.prepare, or where to read about it.
+std::string how_to_make(const TaskCheck& check);
 
 }  // namespace st

@@ -13,7 +13,7 @@
 // the others (exit code 65 for a data error, 2 for a config error, 1 otherwise).
 #include <cstdio>
 #include <filesystem>
-#include <set>
+#include <map>
 
 #include "distributed/exit_codes.h"
 #include "distributed/mpi_communicator.h"
@@ -130,22 +130,27 @@ int main(int argc, char** argv) {
       // gives the sizes).
       // The suite's directory is then the suite's for its whole run (each task's run dir has its
       // own lock too); a dry run takes no lock and writes nothing.
-      std::set<std::string> no_data;
+      std::map<std::string, std::string> no_data;
       std::unique_ptr<RunDirLock> suite_lock;
       if (!dry_run) {
         auto world = MpiCommunicator::world(600);
+        if (world_rank() == 0) {
+          std::printf("suite: checking the data of every task against its config\n");
+          std::fflush(stdout);
+        }
         run_together(*world, [&] {
           no_data = require_suite_data(check_suite_tasks(suite, sets), skip_missing || suite.skip_missing);
         });
         std::vector<std::string> notes;
         suite_lock = acquire_run_dir_lock(suite.run_dir, RunLockOptions{}, *world, &notes);
       }
+      if (world_rank() == 0)
+        for (const auto& [task, prepare] : no_data)
+          std::printf("suite: %s has no data and is skipped (--skip-missing); make it: %s\n", task.c_str(),
+                      prepare.c_str());
       for (const SuiteTask& t : suite.tasks) {
         std::string dir = suite.run_dir + "/" + t.name;
-        if (no_data.count(t.name)) {
-          if (world_rank() == 0) std::printf("suite: %s has no data (%s); skipped\n", t.name.c_str(), t.config.c_str());
-          continue;
-        }
+        if (no_data.count(t.name)) continue;
         if (std::filesystem::exists(dir + "/results.json")) {
           if (world_rank() == 0) std::printf("suite: %s already done (%s/results.json)\n", t.name.c_str(), dir.c_str());
           continue;
@@ -171,7 +176,8 @@ int main(int argc, char** argv) {
     }
     return e.exit_code();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank %d: %s\n", world_rank(), e.what());
+    if (world_size() > 1) std::fprintf(stderr, "rank %d: %s\n", world_rank(), e.what());
+    else std::fprintf(stderr, "st-train: %s\n", e.what());
     std::fflush(stderr);
     int code = exit_code_of(e);
     if (world_size() > 1) MPI_Abort(MPI_COMM_WORLD, code);

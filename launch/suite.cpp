@@ -102,7 +102,7 @@ Suite load_suite(const std::string& path) {
   }
 }
 
-std::string write_suite_results(const Suite& suite, const std::set<std::string>& no_data) {
+std::string write_suite_results(const Suite& suite, const std::map<std::string, std::string>& no_data) {
   std::ostringstream md, csv;
   md << "| task | test accuracy (%) | published (%) |\n|---|---|---|\n";
   csv << "task,test_accuracy,published\n";
@@ -137,6 +137,14 @@ std::string write_suite_results(const Suite& suite, const std::set<std::string>&
   if (pub_n) std::snprintf(pavg, sizeof(pavg), "%.2f", pub_sum / pub_n);
   md << "| **average** | " << avg << " | " << pavg << " |\n";
   if (!suite.reference.empty()) md << "\nPublished numbers: " << suite.reference << "\n";
+  bool first_missing = true;
+  for (const SuiteTask& t : suite.tasks) {
+    auto it = no_data.find(t.name);
+    if (it == no_data.end()) continue;
+    if (first_missing) md << "\nNo data (make it, then run the suite again: finished tasks are kept):\n";
+    first_missing = false;
+    md << "- " << t.name << ": " << it->second << "\n";
+  }
   csv << "average," << (n ? avg : "") << "," << (pub_n ? pavg : "") << "\n";
   write_text_atomically(suite.run_dir + "/results.md", md.str());
   write_text_atomically(suite.run_dir + "/results.csv", csv.str());

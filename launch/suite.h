@@ -8,7 +8,7 @@
 //       - {name: listops, config: configs/lra/listops.yaml, published: 36.37}
 //     skip_missing: false   # true: run the tasks that have their data, mark the others "no data"
 #pragma once
-#include <set>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,7 +29,8 @@ struct Suite {
 bool is_suite_config(const std::string& path);
 Suite load_suite(const std::string& path);
 // Writes results.md / results.csv from the tasks' results.json files; returns the Markdown. A
-// task in `no_data` that has no result is marked "no data" (else "not run").
-std::string write_suite_results(const Suite& suite, const std::set<std::string>& no_data = {});
+// task in `no_data` (task -> the command that makes its data) that has no result is marked
+// "no data" (else "not run"), and the commands are listed below the table.
+std::string write_suite_results(const Suite& suite, const std::map<std::string, std::string>& no_data = {});
 
 }  // namespace st
