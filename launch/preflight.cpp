@@ -2,6 +2,7 @@
 #include "launch/preflight.h"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/tensor/error.h"
@@ -31,23 +32,30 @@ std::vector<TaskCheck> check_suite_tasks(const Suite& suite, const std::vector<s
     for (const auto& [key, glob] : {std::pair{"data.train", cfg.data.train}, std::pair{"data.val", cfg.data.val},
                                     std::pair{"data.test", cfg.data.test}}) {
       if (glob.empty() || !split_files(glob).empty()) continue;
-      c.missing = true;
+      c.missing = c.data_error = true;
       c.message += std::string(c.message.empty() ? "" : "; ") + key + " '" + glob + "' matches no shard files";
     }
     if (!c.missing) {
       try {
         resolve_against_data(cfg);
         cfg.model.validate();
-      } catch (const ConfigError& e) {
-        c.config_error = true;
+      } catch (const DataError& e) {
+        c.data_error = true;
         c.message = e.what();
-      } catch (const Error& e) {
+      } catch (const Error& e) {  // the data does not fit the config
         c.message = e.what();
       }
     }
     checks.push_back(c);
   }
   return checks;
+}
+
+std::map<std::string, std::string> skipped_by_rank0(Communicator& comm, const std::map<std::string, std::string>& mine) {
+  if (comm.size() == 1) return mine;
+  nlohmann::json j = mine;
+  return nlohmann::json::parse(broadcast_text(comm, comm.rank() == 0 ? j.dump() : "", 0))
+      .get<std::map<std::string, std::string>>();
 }
 
 std::string how_to_make(const TaskCheck& check) {
@@ -66,7 +74,7 @@ std::map<std::string, std::string> require_suite_data(const std::vector<TaskChec
       continue;
     }
     ++n;
-    config_error |= c.config_error;
+    config_error |= !c.data_error;
     faults << "\n  " << c.task << " (" << c.config << "): " << c.message;
     if (c.config_error) continue;
     faults << "\n    make its data: " << how_to_make(c);

@@ -312,7 +312,8 @@ int main(int argc, char** argv) {
         if (comma > at) lra.tasks.push_back(lra_tasks.substr(at, comma - at));
         at = comma + 1;
       }
-      ST_CHECK(lra_tasks.empty() || !lra.tasks.empty(), "--tasks '", lra_tasks, "' names no task");
+      ST_CHECK(c_lra->get_option("--tasks")->count() == 0 || !lra.tasks.empty(), "--tasks '", lra_tasks,
+               "' names no task");
       lra.job = job_options(common, &progress);
       std::vector<LraTaskReport> reports = prepare_lra(lra);
       std::printf("\n%s", format_lra_report(reports).c_str());

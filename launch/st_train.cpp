@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
         run_together(*world, [&] {
           no_data = require_suite_data(check_suite_tasks(suite, sets), skip_missing || suite.skip_missing);
         });
+        no_data = skipped_by_rank0(*world, no_data);
         std::vector<std::string> notes;
         suite_lock = acquire_run_dir_lock(suite.run_dir, RunLockOptions{}, *world, &notes);
       }

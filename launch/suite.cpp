@@ -106,6 +106,8 @@ std::string write_suite_results(const Suite& suite, const std::map<std::string, 
   std::ostringstream md, csv;
   md << "| task | test accuracy (%) | published (%) |\n|---|---|---|\n";
   csv << "task,test_accuracy,published\n";
+  // The published average covers the tasks that have a result, so that the two averages compare
+  // the same tasks when some did not run.
   double sum = 0, pub_sum = 0;
   int n = 0, pub_n = 0;
   for (const SuiteTask& t : suite.tasks) {
@@ -115,7 +117,8 @@ std::string write_suite_results(const Suite& suite, const std::map<std::string, 
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       check_json_depth(text, 8, path);
       nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-      if (!j.is_discarded() && j.contains("test_accuracy")) acc = j["test_accuracy"].get<double>() * 100;
+      if (!j.is_discarded() && j.is_object() && j.contains("test_accuracy") && j["test_accuracy"].is_number())
+        acc = j["test_accuracy"].get<double>() * 100;
     }
     char a[32] = "not run", p[32] = "-";
     if (no_data.count(t.name)) std::snprintf(a, sizeof(a), "no data");
@@ -126,8 +129,10 @@ std::string write_suite_results(const Suite& suite, const std::map<std::string, 
     }
     if (t.published >= 0) {
       std::snprintf(p, sizeof(p), "%.2f", t.published);
-      pub_sum += t.published;
-      ++pub_n;
+      if (acc >= 0) {
+        pub_sum += t.published;
+        ++pub_n;
+      }
     }
     md << "| " << t.name << " | " << a << " | " << p << " |\n";
     csv << t.name << "," << (acc >= 0 ? a : "") << "," << (t.published >= 0 ? p : "") << "\n";
@@ -135,7 +140,9 @@ std::string write_suite_results(const Suite& suite, const std::map<std::string, 
   char avg[32] = "-", pavg[32] = "-";
   if (n) std::snprintf(avg, sizeof(avg), "%.2f", sum / n);
   if (pub_n) std::snprintf(pavg, sizeof(pavg), "%.2f", pub_sum / pub_n);
-  md << "| **average** | " << avg << " | " << pavg << " |\n";
+  const int all = static_cast<int>(suite.tasks.size());
+  md << "| **average**" << (n < all ? " (" + std::to_string(n) + " of " + std::to_string(all) + " tasks)" : "")
+     << " | " << avg << " | " << pavg << " |\n";
   if (!suite.reference.empty()) md << "\nPublished numbers: " << suite.reference << "\n";
   bool first_missing = true;
   for (const SuiteTask& t : suite.tasks) {

@@ -30,7 +30,8 @@ bool is_suite_config(const std::string& path);
 Suite load_suite(const std::string& path);
 // Writes results.md / results.csv from the tasks' results.json files; returns the Markdown. A
 // task in `no_data` (task -> the command that makes its data) that has no result is marked
-// "no data" (else "not run"), and the commands are listed below the table.
+// "no data" (else "not run"), and the commands are listed below the table. The averages cover
+// the tasks that have a result ("average (k of n tasks)" when some have none).
 std::string write_suite_results(const Suite& suite, const std::map<std::string, std::string>& no_data = {});
 
 }  // namespace st

@@ -25,8 +25,10 @@ std::vector<ImdbFile> list_imdb_split(const std::string& split_dir) {
     std::error_code ec;
     ST_CHECK(fs::is_directory(dir, ec), dir.string(), ": no such folder (an IMDb split folder holds neg/ and pos/)");
     std::vector<std::string> names;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().extension() == ".txt" && it->is_regular_file(ec)) names.push_back(it->path().string());
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code file_ec;  // a dangling link is left out, not an error of the listing
+      if (it->path().extension() == ".txt" && it->is_regular_file(file_ec)) names.push_back(it->path().string());
+    }
     ST_CHECK(!ec, dir.string(), ": cannot list: ", ec.message());
     ST_CHECK(!names.empty(), dir.string(), ": no .txt reviews");
     std::sort(names.begin(), names.end());

@@ -9,12 +9,12 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/tensor/error.h"
 #include "data/io_error.h"
-#include "data/json_limits.h"
 #include "data/shard.h"
 #include "data/tasks/byte_tsv.h"
 #include "data/tasks/cifar.h"
@@ -58,18 +58,32 @@ std::string level_folder(const std::string& level) {
   return "curv_contour_length_14";
 }
 
-// The release folder: DIR itself, or DIR/lra_release (the archive unpacks to lra_release/).
-std::string release_root(const std::string& dir) {
-  if (dir.empty()) return "";
+// The folders the release archive may unpack to under DIR: DIR itself, DIR/lra_release,
+// DIR/lra_release/lra_release.
+const char* kReleaseLevels[] = {"", "lra_release", "lra_release/lra_release"};
+const char* kReleaseFolders[] = {"listops-1000", "tsv_data", "pathfinder32", "pathfinder128"};
+
+// Checks --release: a folder holding at least one of the release's folders at one of its levels.
+void check_release(const std::string& dir) {
+  if (dir.empty()) return;
   std::error_code ec;
   ST_CHECK(fs::is_directory(dir, ec), "--release ", dir, ": no such folder");
-  for (const char* inner : {"", "lra_release", "lra_release/lra_release"}) {
-    fs::path p = fs::path(dir) / inner;
-    for (const char* probe : {"listops-1000", "tsv_data", "pathfinder32", "pathfinder128"})
-      if (fs::exists(p / probe, ec)) return p.string();
-  }
+  for (const char* level : kReleaseLevels)
+    for (const char* folder : kReleaseFolders)
+      if (fs::is_directory(fs::path(dir) / level / folder, ec)) return;
   ST_THROW("--release ", dir, ": holds none of listops-1000/, tsv_data/, pathfinder32/, pathfinder128/ "
            "(give the folder that lra_release.gz unpacks to)");
+}
+
+// The release's folder `name` (e.g. "tsv_data") under whichever level holds it, as an absolute
+// path (the same source however DIR was written); "DIR/name" when none does.
+fs::path release_folder(const std::string& dir, const std::string& name) {
+  std::error_code ec;
+  for (const char* level : kReleaseLevels) {
+    fs::path p = fs::path(dir) / level / name;
+    if (fs::is_directory(p, ec)) return fs::weakly_canonical(p, ec);
+  }
+  return fs::path(dir) / name;
 }
 
 // How one task is made: from `source` (an official path) when it is not empty, else generated
@@ -94,9 +108,9 @@ std::string first_missing(const std::vector<fs::path>& paths) {
   return "";
 }
 
-TaskPlan plan_task(const std::string& task, const LraPrepareOptions& opt, const std::string& release) {
+TaskPlan plan_task(const std::string& task, const LraPrepareOptions& opt) {
   TaskPlan plan;
-  const fs::path rel(release);
+  const std::string& release = opt.release;
   auto official = [&](const std::vector<fs::path>& needed, const std::string& given, const std::string& where) {
     if (given.empty()) return false;
     std::string missing = first_missing(needed);
@@ -104,11 +118,12 @@ TaskPlan plan_task(const std::string& task, const LraPrepareOptions& opt, const 
       plan.absent = missing + " does not exist";
       return false;
     }
-    plan.source = "official: " + where;
+    std::error_code ec;
+    plan.source = "official: " + fs::weakly_canonical(where, ec).string();
     return true;
   };
   if (task == "listops") {
-    fs::path d = rel / "listops-1000";
+    fs::path d = release_folder(release, "listops-1000");
     if (official({d / "basic_train.tsv", d / "basic_val.tsv", d / "basic_test.tsv"}, release, d.string()))
       plan.make = [d](const std::string& dir, const JobOptions& job) {
         ListOpsTsvOptions o;
@@ -124,7 +139,7 @@ TaskPlan plan_task(const std::string& task, const LraPrepareOptions& opt, const 
         generate_listops_dataset(dir, o, scaled(kListOpsCounts, opt.synthetic_scale), job);
       };
   } else if (task == "retrieval") {
-    fs::path d = rel / "tsv_data";
+    fs::path d = release_folder(release, "tsv_data");
     auto file = [d](const char* s) { return d / ("new_aan_pairs." + std::string(s) + ".tsv"); };
     plan.download = kReleaseDownload;
     if (official({file("train"), file("eval"), file("test")}, release, d.string()))
@@ -166,7 +181,7 @@ TaskPlan plan_task(const std::string& task, const LraPrepareOptions& opt, const 
       };
   } else if (task == "pathfinder" || task == "pathx") {
     const int size = task == "pathfinder" ? 32 : 128;
-    fs::path d = rel / ("pathfinder" + std::to_string(size)) / level_folder(opt.pathfinder_level);
+    fs::path d = release_folder(release, "pathfinder" + std::to_string(size)) / level_folder(opt.pathfinder_level);
     if (official({d / "metadata"}, release, d.string()))
       plan.make = [d, size](const std::string& dir, const JobOptions& job) {
         PathfinderPngOptions o;
@@ -213,9 +228,12 @@ void measure(const std::string& dir, LraTaskReport& r) {
   r.majority = static_cast<double>(hit == judged.end() ? 0 : hit->second) / static_cast<double>(total);
 }
 
+// OUT/<task>/prepared.json. A manifest that cannot be read, or whose fields are not what
+// write_manifest writes, counts as absent.
 struct Manifest {
-  bool present = false, complete = false;
+  bool valid = false;
   std::string source;
+  std::map<std::string, int64_t> examples;  // per split
 };
 
 Manifest read_manifest(const std::string& path) {
@@ -223,25 +241,29 @@ Manifest read_manifest(const std::string& path) {
   std::ifstream in(path);
   if (!in) return m;
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  m.present = true;
-  check_json_depth(text, 4, path);
+  if (text.size() > (1 << 20)) return m;
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  // An unreadable manifest is one of an interrupted write: the task is remade.
   if (j.is_discarded() || !j.is_object()) return m;
-  m.complete = j.value("complete", false);
-  m.source = j.value("source", std::string());
+  const auto complete = j.find("complete"), source = j.find("source"), examples = j.find("examples");
+  if (complete == j.end() || !complete->is_boolean() || !complete->get<bool>()) return m;
+  if (source == j.end() || !source->is_string() || examples == j.end() || !examples->is_object()) return m;
+  for (const char* split : {"train", "val", "test"}) {
+    auto n = examples->find(split);
+    if (n == examples->end() || !n->is_number_integer()) return m;
+    m.examples[split] = n->get<int64_t>();
+  }
+  m.source = source->get<std::string>();
+  m.valid = true;
   return m;
 }
 
-void write_manifest(const std::string& path, const LraTaskReport& r, bool complete) {
+void write_manifest(const std::string& path, const LraTaskReport& r) {
   nlohmann::json j;
   j["task"] = r.task;
   j["source"] = r.source;
-  j["complete"] = complete;
-  if (complete) {
-    j["examples"] = {{"train", r.train}, {"val", r.val}, {"test", r.test}};
-    j["majority_class_rate"] = r.majority;
-  }
+  j["complete"] = true;
+  j["examples"] = {{"train", r.train}, {"val", r.val}, {"test", r.test}};
+  j["majority_class_rate"] = r.majority;
   write_text_atomically(path, j.dump(2) + "\n");
 }
 
@@ -249,6 +271,37 @@ bool has_shards(const std::string& dir) {
   for (const char* s : {"train", "val", "test"})
     if (!existing_shards(dir + "/" + s).empty()) return true;
   return false;
+}
+
+// A split the manifest says was written whose shards are gone ("" when none).
+std::string gone_split(const std::string& dir, const Manifest& m) {
+  for (const auto& [split, n] : m.examples)
+    if (n > 0 && existing_shards(dir + "/" + split).empty()) return split;
+  return "";
+}
+
+bool is_synthetic(const std::string& source) { return source.rfind("synthetic", 0) == 0; }
+
+// Makes a task in DIR.partial and swaps it in whole when it is complete, so that a failure or
+// an interruption never leaves a half-made task under DIR, nor loses the one made before.
+void make_task(const TaskPlan& plan, const std::string& dir, const JobOptions& job, LraTaskReport& r) {
+  const std::string staging = dir + ".partial", old = dir + ".old";
+  fs::remove_all(staging);  // left by an interrupted run
+  fs::remove_all(old);
+  fs::create_directories(staging);
+  try {
+    plan.make(staging, job);
+    measure(staging, r);
+    write_manifest(staging + "/prepared.json", r);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    throw;
+  }
+  std::error_code ec;
+  if (fs::exists(dir, ec)) fs::rename(dir, old);
+  fs::rename(staging, dir);
+  fs::remove_all(old);
 }
 
 }  // namespace
@@ -262,7 +315,7 @@ std::vector<LraTaskReport> prepare_lra(const LraPrepareOptions& opt) {
   ST_CHECK(opt.synthetic_scale > 0 && opt.synthetic_scale <= 1, "--scale ", opt.synthetic_scale,
            " is not in (0, 1]");
   level_folder(opt.pathfinder_level);  // checks the level before any work
-  const std::string release = release_root(opt.release);
+  check_release(opt.release);
   for (const auto& [dir, option] : {std::pair{opt.imdb, "--imdb"}, std::pair{opt.cifar, "--cifar"}}) {
     std::error_code ec;
     ST_CHECK(dir.empty() || fs::is_directory(dir, ec), option, " ", dir, ": no such folder");
@@ -275,7 +328,7 @@ std::vector<LraTaskReport> prepare_lra(const LraPrepareOptions& opt) {
   for (const std::string& t : opt.tasks.empty() ? lra_task_names() : opt.tasks)
     if (std::find(tasks.begin(), tasks.end(), t) == tasks.end()) tasks.push_back(t);
   std::vector<TaskPlan> plans;
-  for (const std::string& t : tasks) plans.push_back(plan_task(t, opt, release));  // all checked before work
+  for (const std::string& t : tasks) plans.push_back(plan_task(t, opt));  // all checked before work
 
   std::vector<LraTaskReport> reports;
   for (size_t i = 0; i < tasks.size(); ++i) {
@@ -283,21 +336,20 @@ std::vector<LraTaskReport> prepare_lra(const LraPrepareOptions& opt) {
     LraTaskReport r;
     r.task = tasks[i];
     const std::string dir = opt.out + "/" + r.task;
-    const std::string manifest_path = dir + "/prepared.json";
-    Manifest before = read_manifest(manifest_path);
-    if (before.complete && !has_shards(dir)) before = Manifest{};  // its shards were removed since
+    const Manifest before = read_manifest(dir + "/prepared.json");
+    const std::string gone = before.valid ? gone_split(dir, before) : "";
+    // Remade: when no complete task is there, when a different source is given now, or with
+    // --overwrite; generated data never replaces data made from a download.
     bool remake = false;
-    if (before.present && before.complete) {
-      // Kept unless a different source is given now, or --overwrite.
-      remake = plan.make && (opt.job.overwrite || plan.source != before.source);
-      r.source = before.source;
-    } else if (before.present) {
-      remake = static_cast<bool>(plan.make);  // interrupted: made again
-    } else if (has_shards(dir)) {
-      remake = plan.make && opt.job.overwrite;
-      r.source = "existing shards";
+    if (!plan.make) {
+      remake = false;
+    } else if (before.valid && gone.empty()) {
+      const bool replaces_download = is_synthetic(plan.source) && !is_synthetic(before.source);
+      remake = !replaces_download && (opt.job.overwrite || plan.source != before.source);
+    } else if (!before.valid && has_shards(dir)) {
+      remake = opt.job.overwrite;  // shards made by other commands
     } else {
-      remake = static_cast<bool>(plan.make);
+      remake = true;
     }
     if (remake) {
       auto begin = std::chrono::steady_clock::now();
@@ -305,19 +357,19 @@ std::vector<LraTaskReport> prepare_lra(const LraPrepareOptions& opt) {
       std::printf("lra: %s from %s%s\n", r.task.c_str(), plan.source.c_str(),
                   plan.absent.empty() ? "" : (" (" + plan.absent + ")").c_str());
       std::fflush(stdout);
-      fs::create_directories(dir);
-      write_manifest(manifest_path, r, false);
-      JobOptions job = opt.job;
-      job.overwrite = true;  // this task's own shards (or ones an interrupted run left)
-      plan.make(dir, job);
-      measure(dir, r);
+      make_task(plan, dir, opt.job, r);
       r.status = "made";
       r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-      write_manifest(manifest_path, r, true);
-    } else if (before.present && before.complete) {
+    } else if (before.valid && gone.empty()) {
+      r.source = before.source;
       measure(dir, r);
       r.status = "kept";
+    } else if (before.valid) {
+      r.source = before.source;
+      r.status = "incomplete (its " + gone + " shards are gone)";
+      r.download = plan.download + " (then run again: the task is made anew)";
     } else if (has_shards(dir)) {
+      r.source = "existing shards";
       measure(dir, r);
       r.status = "kept (shards not made by st-data lra; --overwrite remakes them)";
     } else {
@@ -343,7 +395,7 @@ std::string format_lra_report(const std::vector<LraTaskReport>& reports) {
   }
   bool any_missing = false;
   for (const auto& r : reports)
-    if (r.status == "missing") {
+    if (!r.download.empty()) {
       if (!any_missing) out << "\nmissing sources (st-data lra makes these tasks once they are given):\n";
       any_missing = true;
       out << "  " << r.task << ": " << r.download << "\n";

@@ -9,12 +9,13 @@
 // Tasks without a source: ListOps, Pathfinder and Path-X are generated (synthetic); text,
 // retrieval and image are reported missing with the download that makes them.
 //
-// Safe to run again: each task directory gets OUT/<task>/prepared.json (its source, split sizes
-// and majority-class rate), written "incomplete" before the task's shards and "complete" after.
-// A complete task is kept when its source is unchanged or not given now; it is remade when a
-// different source is given (a download replacing synthetic data) or with --overwrite; an
-// incomplete one (an interrupted run) is remade. Shards that no prepared.json describes were
-// made by hand: they are kept and reported, unless --overwrite.
+// Safe to run again: a task is made in OUT/<task>.partial and swapped in whole, with
+// OUT/<task>/prepared.json (its source, split sizes and majority-class rate), so an interrupted
+// or failed run leaves the task made before (or nothing) under OUT/<task>. A task is kept when
+// its source is unchanged or not given now; it is made again when a different source is given
+// (a download replacing generated data; generated data never replaces a download's), with
+// --overwrite, or when its shards are gone. Shards that no prepared.json describes were made by
+// other commands: they are kept and reported, unless --overwrite.
 #pragma once
 #include <string>
 #include <vector>
@@ -36,7 +37,7 @@ struct LraPrepareOptions {
 struct LraTaskReport {
   std::string task;
   std::string source;  // "official: PATH", "synthetic", or "missing"
-  std::string status;  // "made", "kept", "kept (shards not made by st-data lra)", "missing"
+  std::string status;  // "made", "kept", "kept (shards not made by st-data lra ...)", "incomplete (...)", "missing"
   int64_t train = 0, val = 0, test = 0;
   // The share of the test split (train when there is none) in the training split's most common
   // class: the accuracy of always guessing it. -1 when unknown.

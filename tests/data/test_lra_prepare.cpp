@@ -336,22 +336,60 @@ TEST(LraPrepare, RunningAgainKeepsRemakesOrLeavesAlone) {
   // The same source again: kept, files untouched.
   EXPECT_EQ(prepare_lra(synthetic)[0].status, "kept");
   EXPECT_EQ(fs::last_write_time(existing_shards(out + "/listops/train").at(0)), stamp);
-  // A download given now replaces the synthetic data.
+  // Another generator setting: made again.
+  synthetic.synthetic_scale = 0.0003;
+  EXPECT_EQ(prepare_lra(synthetic)[0].status, "made");
+  // A download given now replaces the generated data.
   LraPrepareOptions official = options(rep, out);
   official.tasks = {"listops"};
   std::vector<LraTaskReport> r = prepare_lra(official);
   EXPECT_EQ(r[0].status, "made");
   EXPECT_EQ(r[0].train, 5);
   EXPECT_EQ(r[0].source.rfind("official: ", 0), 0u);
-  // An interrupted run (manifest still incomplete) is made again.
-  write_file(out + "/listops/prepared.json", "{\"complete\": false}");
+  // ... and is never replaced by generated data, not even with --overwrite.
+  for (bool overwrite : {false, true}) {
+    synthetic.job.overwrite = overwrite;
+    r = prepare_lra(synthetic);
+    EXPECT_EQ(r[0].status, "kept");
+    EXPECT_EQ(r[0].train, 5);
+  }
+  // The same release written another way (a relative path, the inner folder) is the same source.
+  official.release = fs::relative(rep.release + "/lra_release", fs::current_path()).string();
+  EXPECT_EQ(prepare_lra(official)[0].status, "kept");
+  // A conversion that fails leaves the task made before as it was, and no partial folder.
+  official.job.overwrite = true;
+  const std::string val_tsv = rep.release + "/lra_release/lra_release/listops-1000/basic_val.tsv";
+  const std::string good_val = [&] {
+    std::ifstream in(val_tsv);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }();
+  write_file(val_tsv, "Source\tTarget\n( ( [MAX 2 ) 9 ] )\t3\n");  // a wrong label
+  testing::expect_error([&] { prepare_lra(official); }, {"basic_val.tsv:2"});
+  EXPECT_FALSE(fs::exists(out + "/listops.partial"));
+  EXPECT_EQ(read_rows(out + "/listops/train").rows.size(), 5u);
+  EXPECT_TRUE(fs::exists(out + "/listops/prepared.json"));
+  write_file(val_tsv, good_val);
+  official.job.overwrite = false;
+  // Shards the manifest lists that are gone: made again from the source, or reported.
+  for (const auto& f : existing_shards(out + "/listops/train")) fs::remove(f);
   EXPECT_EQ(prepare_lra(official)[0].status, "made");
-  // A run cut while writing the manifest: unreadable, made again.
-  write_file(out + "/listops/prepared.json", "{\"comp");
+  for (const auto& f : existing_shards(out + "/listops/test")) fs::remove(f);
+  LraPrepareOptions none;
+  none.out = out;
+  none.tasks = {"retrieval"};
+  fs::create_directories(out + "/retrieval");
+  fs::copy(out + "/listops", out + "/retrieval", fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  r = prepare_lra(none);
+  EXPECT_EQ(r[0].status, "incomplete (its test shards are gone)");
+  EXPECT_NE(format_lra_report(r).find("lra_release.gz"), std::string::npos);
+  // A manifest that cannot be read, or with fields of other kinds, counts as absent: the shards
+  // are then ones other commands made, kept unless --overwrite.
   EXPECT_EQ(prepare_lra(official)[0].status, "made");
-  // Shards no manifest describes (made by hand) are kept, and remade only with --overwrite.
-  fs::remove(out + "/listops/prepared.json");
-  EXPECT_EQ(prepare_lra(official)[0].status, "kept (shards not made by st-data lra; --overwrite remakes them)");
+  for (const char* manifest : {"{\"comp", "{\"complete\": 1, \"source\": 2}", "[]", "{\"complete\": false}"}) {
+    write_file(out + "/listops/prepared.json", manifest);
+    EXPECT_EQ(prepare_lra(official)[0].status, "kept (shards not made by st-data lra; --overwrite remakes them)")
+        << manifest;
+  }
   official.job.overwrite = true;
   EXPECT_EQ(prepare_lra(official)[0].status, "made");
 }
