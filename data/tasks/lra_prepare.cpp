@@ -86,11 +86,11 @@ fs::path release_folder(const std::string& dir, const std::string& name) {
   return fs::path(dir) / name;
 }
 
-// How one task is made: from `source` (an official path) when it is not empty, else generated
-// when `generate` is set, else missing (`download` says what to fetch).
+// How one task is made: `make` writes it into a folder, from `source` ("official: PATH" or
+// "synthetic (...)"); no `make`: its source is missing and `download` says what to fetch.
 struct TaskPlan {
   std::string source;
-  std::string absent;    // why the official source is not used (shown beside synthetic / missing)
+  std::string absent;    // why a given official source is not used (shown beside synthetic / missing)
   std::string download;
   std::function<void(const std::string& dir, const JobOptions& job)> make;
 };
