@@ -124,6 +124,10 @@ release() {  # a requeued job waits (Reason=BeginTime) until released
     sleep 0.2
   done
   [ "$state" = PENDING ] || fail "the requeued job is not pending (state '$state')" "$work/job.out"
+  # slurmd refuses a launch whose credential is from the same second as the job's last kill
+  # ("Job credential revoked", times compared in whole seconds), and the job then fails for
+  # good: release it only once that second has passed.
+  sleep 1.5
   scontrol update jobid="$jid" StartTime=now || fail "could not release the requeued job"
 }
 release
