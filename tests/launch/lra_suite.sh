@@ -4,7 +4,8 @@
 # again keeps what it made. The suite (configs/lra/listops.yaml and text.yaml, shrunk with --set)
 # on 4 ranks then stops before training with one pre-flight message, printed once, naming the
 # task without data and the command that makes it; with --skip-missing it trains ListOps and
-# marks text "no data" in results.md.
+# marks text "no data" in results.md. A single run without its data says how it is made. Then
+# a tiny aclImdb tree goes through st-data lra and the suite, run again, trains text too.
 #   tests/launch/lra_suite.sh BUILD_DIR MPIEXEC
 set -euo pipefail
 build="$1"
@@ -63,11 +64,31 @@ grep -qF "| **average** (1 of 2 tasks) |" runs/lra/results.md || fail "the avera
 [ -e runs/lra/listops/results.json ] || fail "listops has no results.json"
 
 rc=0
-"$build/launch/st-train" "$root/configs/lra/text.yaml" --skip-missing > single.out 2>&1 || rc=$?
-[ "$rc" = 2 ] || fail "--skip-missing on a single run: exit $rc (2 expected)" single.out
-rc=0
 "$build/launch/st-train" "$root/configs/lra/text.yaml" --set run_dir=runs/text > text.out 2>&1 || rc=$?
 [ "$rc" = 65 ] || fail "a single run without data: exit $rc (65 expected)" text.out
 grep -qF "make the data: st-data lra --out data/lra --tasks text --imdb aclImdb" text.out ||
   fail "the single run does not say how the data is made" text.out
+
+# The download arrives later: an aclImdb tree through st-data lra, then the same suite again
+# passes its pre-flight, keeps the finished ListOps and trains text.
+for split in train test; do
+  for label in neg pos; do
+    mkdir -p "aclImdb/$split/$label"
+    for i in $(seq 0 19); do printf 'review %s %s %s\tis fine\n' "$split" "$label" "$i" > "aclImdb/$split/$label/${i}_5.txt"; done
+  done
+done
+"$build/launch/st-data" lra --out data/lra --imdb aclImdb --tasks text > imdb.out 2>&1 || fail "st-data lra --imdb failed" imdb.out
+grep -qE "^\| text \| official: $work/aclImdb \| [0-9]+ \| [0-9]+ \| 40 \| 50.0% \| made \|" imdb.out ||
+  fail "the IMDb conversion is not reported" imdb.out
+"$build/launch/st-data" inspect 'data/lra/text/test-*.h5' --tokens 24 > inspect.out 2>&1 || fail "inspect failed" inspect.out
+grep -qF "review test neg 0" inspect.out || fail "the first test review is not neg/0_5.txt" inspect.out
+"$mpiexec" -np 2 --oversubscribe --allow-run-as-root --bind-to none "$build/launch/st-train" suite.yaml "${small[@]}" \
+  > again.out 2>&1 || fail "the suite with text's data failed" again.out
+grep -qF "suite: listops already done" again.out || fail "listops was not kept" again.out
+grep -qE "^\| text \| [0-9.]+ \|" runs/lra/results.md || fail "text did not run" runs/lra/results.md
+grep -qF "| **average** |" runs/lra/results.md || fail "the average does not cover both tasks" runs/lra/results.md
+
+rc=0
+"$build/launch/st-train" "$root/configs/lra/text.yaml" --skip-missing > single.out 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "--skip-missing on a single run: exit $rc (2 expected)" single.out
 echo "PASS"
