@@ -63,13 +63,16 @@ struct ShardInfo {
 // Opens and validates one shard: format and version, datasets present with int32 elements and
 // the right ranks, equal example counts, tokens in [0, vocab_size), labels in [0, num_classes).
 // Errors name the file and the problem.
-ShardInfo validate_shard(const std::string& path);
+// ShardCheck::Headers checks all of that but the token and label values (no data is read): what
+// a suite's pre-flight needs, before each task's own full check.
+enum class ShardCheck { Full, Headers };
+ShardInfo validate_shard(const std::string& path, ShardCheck check = ShardCheck::Full);
 
 // The files a glob matches, sorted (none: empty); nothing is opened.
 std::vector<std::string> split_files(const std::string& glob);
 // Expands a glob (sorted), validates every shard and checks that their attributes agree.
 // A glob that matches nothing is an error naming it.
-std::vector<ShardInfo> open_split(const std::string& glob);
+std::vector<ShardInfo> open_split(const std::string& glob, ShardCheck check = ShardCheck::Full);
 
 // JSON encoding of the vocabulary attribute. Errors start with `origin` (the shard's path).
 std::string vocabulary_to_json(const std::vector<std::string>& vocab);

@@ -1,7 +1,8 @@
 // The pre-flight check of a suite (st-train SUITE.yaml): before the first step of the first
 // task, every task still to run has its config read and its data checked against it (shards
 // present for data.train, data.val and data.test, and readable; vocabulary, sequence length,
-// classes and pairing as the config says: resolve_against_data in trainer.h). Reads only.
+// classes and pairing as the config says: resolve_against_data in trainer.h). Reads only the
+// shards' headers: token and label values are checked when each task starts.
 #pragma once
 #include <map>
 #include <string>

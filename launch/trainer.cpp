@@ -129,9 +129,9 @@ void install_preemption_handlers() {
 }
 bool preemption_requested() { return g_preempt.load(); }
 
-void resolve_against_data(TrainConfig& cfg) {
+ShardMeta resolve_against_data(TrainConfig& cfg, ShardCheck check) {
   ST_CHECK(!cfg.data.train.empty(), "data.train: no training shards given (a glob of shard files)");
-  std::vector<ShardInfo> shards = as_error<DataError>([&] { return open_split(cfg.data.train); });
+  std::vector<ShardInfo> shards = as_error<DataError>([&] { return open_split(cfg.data.train, check); });
   const ShardMeta& m = shards[0].meta;
   ModelConfig& mc = cfg.model;
   const std::string& src = shards[0].path;
@@ -159,13 +159,14 @@ void resolve_against_data(TrainConfig& cfg) {
   }
   for (const std::string* g : {&cfg.data.val, &cfg.data.test}) {
     if (g->empty()) continue;
-    std::vector<ShardInfo> split = as_error<DataError>([&] { return open_split(*g); });
+    std::vector<ShardInfo> split = as_error<DataError>([&] { return open_split(*g, check); });
     const ShardMeta& e = split[0].meta;
     ST_CHECK(e.vocab_size == m.vocab_size && e.num_classes == m.num_classes && e.seq_len == m.seq_len &&
                  e.pair == m.pair,
              "data: '", *g, "' disagrees with the training data '", cfg.data.train,
              "' (vocab_size, num_classes, seq_len or pairing differ)");
   }
+  return m;
 }
 
 // The validation loader could not read on some rank; thrown by every rank with that rank's message.
@@ -410,8 +411,7 @@ void Trainer::Impl::validate_inputs() {
     seq_len = sizes_without_data(cfg);
   } else {
     try {
-      resolve_against_data(cfg);
-      seq_len = as_error<DataError>([&] { return open_split(cfg.data.train); })[0].meta.seq_len;
+      seq_len = resolve_against_data(cfg).seq_len;
     } catch (const Error& e) {  // missing or unfitting data: say how it is made
       if (cfg.data.prepare.empty()) throw;
       std::string message = std::string(e.what()) + "\n  make the data: " + cfg.data.prepare;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "data/shard.h"
 #include "distributed/process_grid.h"
 #include "launch/config/train_config.h"
 
@@ -45,9 +46,10 @@ struct TrainOptions {
   std::vector<std::string> allow_change;
 };
 
-// Fills model sizes left at 0 from the training data and checks that data and model agree.
-// Throws naming the key and the file on disagreement.
-void resolve_against_data(TrainConfig& cfg);
+// Fills model sizes left at 0 from the training data and checks that data and model agree;
+// returns the training data's attributes. Throws naming the key and the file on disagreement.
+// `check`: how far the shards are validated (data/shard.h).
+ShardMeta resolve_against_data(TrainConfig& cfg, ShardCheck check = ShardCheck::Full);
 
 class Trainer {
  public:

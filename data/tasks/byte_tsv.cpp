@@ -82,13 +82,7 @@ ConvertResult convert(const std::string& input, const std::string& out_prefix,
                               });
   ST_CHECK(rows > 0, input, ": no examples (expected '", fmt.layout, "' lines)");
 
-  ShardMeta meta;
-  meta.task = fmt.task;
-  meta.vocab_size = kByteVocabSize;
-  meta.num_classes = opt.classes > 0 ? opt.classes : max_label + 1;
-  meta.seq_len = opt.max_len;
-  meta.pair = fmt.fields == 5;
-  meta.vocabulary = byte_vocabulary();
+  ShardMeta meta = byte_meta(fmt.task, opt.classes > 0 ? opt.classes : max_label + 1, opt.max_len, fmt.fields == 5);
 
   ConvertResult result;
   CarvedSplitWriter writer(out_prefix, meta, job);
@@ -114,6 +108,17 @@ ConvertResult convert(const std::string& input, const std::string& out_prefix,
 }
 
 }  // namespace
+
+ShardMeta byte_meta(const std::string& task, int64_t num_classes, int64_t seq_len, bool pair) {
+  ShardMeta meta;
+  meta.task = task;
+  meta.vocab_size = kByteVocabSize;
+  meta.num_classes = num_classes;
+  meta.seq_len = seq_len;
+  meta.pair = pair;
+  meta.vocabulary = byte_vocabulary();
+  return meta;
+}
 
 std::vector<int32_t> bytes_to_ids(std::string_view text, int64_t max_len, bool* truncated) {
   std::vector<int32_t> ids(static_cast<size_t>(max_len), kPadId);

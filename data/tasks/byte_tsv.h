@@ -18,6 +18,9 @@ struct ByteTsvOptions {
   bool skip_header = false;  // first line is a header
 };
 
+// The shard attributes of byte-level documents (the byte vocabulary).
+ShardMeta byte_meta(const std::string& task, int64_t num_classes, int64_t seq_len, bool pair);
+
 // Byte ids of a document, cut to max_len ids and padded to it.
 std::vector<int32_t> bytes_to_ids(std::string_view text, int64_t max_len, bool* truncated = nullptr);
 

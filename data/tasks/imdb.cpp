@@ -11,7 +11,6 @@
 #include "data/tasks/byte_tsv.h"
 #include "data/tasks/carved_split.h"
 #include "data/tasks/parallel.h"
-#include "data/tasks/vocab.h"
 
 namespace st::tasks {
 
@@ -41,12 +40,7 @@ ConvertResult convert_imdb_split(const std::string& split_dir, const std::string
                                  const JobOptions& job) {
   ST_CHECK(max_len >= 1, "max_len must be at least 1, got ", max_len);
   std::vector<ImdbFile> files = list_imdb_split(split_dir);
-  ShardMeta meta;
-  meta.task = "text";
-  meta.vocab_size = kByteVocabSize;
-  meta.num_classes = 2;
-  meta.seq_len = max_len;
-  meta.vocabulary = byte_vocabulary();
+  const ShardMeta meta = byte_meta("text", 2, max_len, false);
 
   ConvertResult result;
   CarvedSplitWriter writer(out_prefix, meta, job);

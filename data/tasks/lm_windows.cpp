@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "core/tensor/error.h"
+#include "data/tasks/byte_tsv.h"
 #include "data/io_error.h"
 #include "data/tasks/line_reader.h"
 #include "data/tasks/vocab.h"
@@ -84,12 +85,7 @@ ConvertResult convert_lm(const std::vector<std::string>& inputs, const std::stri
   ST_CHECK(bytes > 0, "--input: the input files are empty");
   const int64_t windows = lm_window_count(bytes, opt.seq_len, stride);
 
-  ShardMeta meta;
-  meta.task = "lm";
-  meta.vocab_size = kByteVocabSize;
-  meta.num_classes = 0;
-  meta.seq_len = opt.seq_len;
-  meta.vocabulary = byte_vocabulary();
+  const ShardMeta meta = byte_meta("lm", 0, opt.seq_len, false);
 
   ConvertResult result;
   SplitWriter writer(out_prefix, meta, job.shard_size, job.overwrite);

@@ -15,6 +15,7 @@
 
 #include "core/tensor/error.h"
 #include "data/io_error.h"
+#include "data/json_limits.h"
 #include "data/shard.h"
 #include "data/tasks/byte_tsv.h"
 #include "data/tasks/cifar.h"
@@ -242,6 +243,11 @@ Manifest read_manifest(const std::string& path) {
   if (!in) return m;
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (text.size() > (1 << 20)) return m;
+  try {
+    check_json_depth(text, 4, path);  // nesting deeper would be a stack overflow to parse
+  } catch (const Error&) {
+    return m;
+  }
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return m;
   const auto complete = j.find("complete"), source = j.find("source"), examples = j.find("examples");

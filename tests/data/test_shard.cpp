@@ -121,6 +121,16 @@ TEST(Shard, RowsWiderThanAPieceAreCheckedInPieces) {
     f.close();
   }
   expect_error([&] { validate_shard(dir.file("bad.h5")); }, {"bad.h5", "holds token 10 at example 1"});
+  // The headers-only check (a suite's pre-flight) reads no values: it passes, with the counts.
+  EXPECT_EQ(validate_shard(dir.file("bad.h5"), ShardCheck::Headers).examples, 2);
+  // ... but still refuses bad headers.
+  {
+    h5::File f = h5::File::create(dir.file("headless.h5"));
+    f.set_attribute("format", std::string(kShardFormat));
+    f.close();
+  }
+  expect_error([&] { validate_shard(dir.file("headless.h5"), ShardCheck::Headers); },
+               {"headless.h5", "missing attribute 'version'"});
 }
 
 TEST(Shard, PairAndLanguageModelShards) {

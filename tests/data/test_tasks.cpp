@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/data/png_file.h"
 #include "tests/support/expect_error.h"
 #include "core/tensor/error.h"
 #include "data/h5.h"
@@ -376,14 +377,7 @@ TEST(Pathfinder, BadOptionsAreErrors) {
 
 // ---- PNG -------------------------------------------------------------------------------------
 
-void write_png(const std::string& path, int w, int h, uint32_t format, const std::vector<uint8_t>& data) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  image.width = static_cast<png_uint_32>(w);
-  image.height = static_cast<png_uint_32>(h);
-  image.format = format;
-  ASSERT_TRUE(png_image_write_to_file(&image, path.c_str(), 0, data.data(), 0, nullptr)) << image.message;
-}
+using testing::write_png;
 
 TEST(Png, DecodesGrayAndColourImages) {
   ScratchDir dir;
