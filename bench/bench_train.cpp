@@ -9,6 +9,11 @@
 // its masking by key lengths) are built and counted as in training. --recompute block runs the
 // blocks under activation recompute (train.recompute; the extra forward is in bwd_ms, not in the
 // nominal model FLOPs).
+// --task lm benchmarks a causal language model instead (model.causal, chunk --chunk, tied
+// embeddings, vocabulary --vocab, no CLS): its loss is the mean over every next-token target,
+// with the head and the loss fused as st-train runs them (lm_head_cross_entropy).
+// --parts adds each part's forward + backward time (core/autograd/part_times.h): embeddings,
+// attention sublayers, FFNs, head and loss, and the rest (LayerNorms, residuals, the engine).
 // Peak memory is the core allocator's peak over one step on the benchmarked device (the CUDA
 // allocator's statistics on cuda); bytes/token is that peak minus what was in use before the
 // step (parameters and AdamW moments), divided by batch * N.
@@ -24,6 +29,7 @@
 // Each row is written to stdout as soon as its shape is done.
 //   st-bench --d 256 --layers 2 --heads 4 --batch 1 --n 256,1024,4096 --kinds simpletron,softmax
 //            --steps 3 --warmup 1 [--threads N] --csv out.csv [--sgemm-peak]
+//   st-bench --task lm --d 256 --layers 4 --heads 4 --n 4096,16384,65536 --kinds simpletron --parts
 //   st-bench --device cuda --precision bf16 --d 1024 --heads 16 --layers 4 --tokens-per-step 65536
 //            --n 1024,4096,16384,65536 --kinds simpletron,softmax --steps 5 --warmup 2
 #include <cblas.h>
@@ -36,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "core/autograd/part_times.h"
 #include "core/backend/backend.h"
 #include "core/backend/thread_policy.h"
 #include "core/backend/cpu/gemm_stats.h"
@@ -87,6 +94,10 @@ struct Options {
   Recompute recompute = Recompute::None;
   std::string positions_name = "learned";  // model.positions
   PositionKind positions = PositionKind::Learned;
+  std::string task_name = "classify";  // classify | lm
+  bool lm = false;                     // --task lm: the causal language model
+  int64_t chunk = 64;                  // model.chunk of the causal LM
+  bool parts = false;                  // --parts: time per model part (core/autograd/part_times.h)
   // The extra columns (device, precision, step_tflop, mfu) appear off the CPU fp32 path only,
   // so the CPU output keeps its format.
   bool extended() const { return !device.is_cpu() || precision != Precision::FP32; }
@@ -125,13 +136,19 @@ ModelConfig config_for(const Options& o, AttentionKind kind, int64_t n) {
   c.attention = kind;
   c.dropout = 0.0f;
   c.positions = o.positions;
+  if (o.lm) {
+    c.task = TaskKind::LanguageModel;
+    c.causal = true;
+    c.chunk = o.chunk;
+    c.tie_embeddings = true;
+  }
   return c;
 }
 
 // Training FLOPs of one step (core/nn/flops.h: forward 2 per multiply-add, backward twice the
-// forward) over batch sequences of n tokens and the CLS.
+// forward) over batch sequences of n tokens and the CLS (the classifier) or of n tokens (the LM).
 double step_flops(const Options& o, AttentionKind kind, int64_t n) {
-  return training_flops(config_for(o, kind, n), o.batch, n + 1);
+  return training_flops(config_for(o, kind, n), o.batch, o.lm ? n : n + 1);
 }
 
 // Peak-memory estimate (bytes) before running: parameters x 4 (value, grad, m, v) and the
@@ -154,7 +171,23 @@ struct Row {
   double tokens_per_s = 0, fwd_ms = 0, bwd_ms = 0, opt_ms = 0, step_ms = 0;
   int64_t peak_bytes = 0;
   double bytes_per_token = 0, gemm_gflops = 0, gemm_share = 0, model_gflops = 0, mfu = 0;
+  PartTimes parts;  // --parts: medians per part (ms), forward and backward
 };
+
+// The median over steps of each part's forward and backward time, in ms.
+PartTimes median_parts(const std::vector<PartTimes>& steps) {
+  PartTimes m;
+  for (int p = 0; p < kModelParts; ++p) {
+    std::vector<double> f, b;
+    for (const PartTimes& t : steps) {
+      f.push_back(1e3 * t.forward[static_cast<size_t>(p)]);
+      b.push_back(1e3 * t.backward[static_cast<size_t>(p)]);
+    }
+    m.forward[static_cast<size_t>(p)] = steps.empty() ? 0 : median(f);
+    m.backward[static_cast<size_t>(p)] = steps.empty() ? 0 : median(b);
+  }
+  return m;
+}
 
 Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
   Row r;
@@ -171,10 +204,12 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
   for (int64_t b = 0; b < o.batch; ++b)
     for (int64_t j = n - padded; j < n; ++j) id_values[static_cast<size_t>(b * n + j)] = 0;
   Tensor ids = Tensor::from_vector(id_values, {o.batch, n}).to(o.device);
-  Tensor labels = Tensor::uniform({o.batch}, 8, 0, double(o.classes), DType::I32).to(o.device);
+  Tensor labels = o.lm ? SimpleTronModel::next_token_targets(ids)
+                       : Tensor::uniform({o.batch}, 8, 0, double(o.classes), DType::I32).to(o.device);
   Backend& be = backend_for(o.device);
   PrecisionScope precision(o.precision);
   std::vector<double> fwd, bwd, op, total, gflops, share;
+  std::vector<PartTimes> parts;
   int64_t peak = 0;
   double peak_act = 0;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
@@ -189,14 +224,35 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
     ctx.padding_at_end = true;
     ctx.deterministic = !o.nondeterministic;
     ctx.recompute = o.recompute;
+    reset_part_times();
+    set_part_timing(o.parts && measured);
     auto t0 = Clock::now();
-    Tensor loss = model.loss(model.forward(ids, Tensor(), ctx), labels);
+    Tensor loss;
+    if (o.lm) {  // the mean over counted next-token targets, the head and loss fused (as st-train)
+      Tensor counted;
+      loss = model.loss_sum(model.run(ids, Tensor(), ctx), labels, &counted);
+      loss = div(loss, counted.to(loss.dtype()));
+    } else {
+      loss = model.loss(model.forward(ids, Tensor(), ctx), labels);
+    }
     be.synchronize();  // host timing: a phase ends when its device work has finished
     double tf = seconds_since(t0);
     auto t1 = Clock::now();
     loss.backward();
     be.synchronize();
     double tb = seconds_since(t1);
+    if (measured && o.parts) {  // forward and backward only
+      parts.push_back(part_times());
+      std::string line = "    parts, forward/backward ms:";
+      for (int p = 0; p < kModelParts; ++p) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, " %s %.1f/%.1f", model_part_name(static_cast<ModelPart>(p)),
+                      1e3 * parts.back().forward[static_cast<size_t>(p)], 1e3 * parts.back().backward[static_cast<size_t>(p)]);
+        line += buf;
+      }
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    set_part_timing(false);
     auto t2 = Clock::now();
     opt.step(1e-4);
     opt.zero_grad();
@@ -239,6 +295,7 @@ Row run_shape(const Options& o, AttentionKind kind, int64_t n) {
   r.gemm_share = median(share);
   r.model_gflops = step_flops(o, kind, n) / (r.step_ms / 1e3) / 1e9;
   r.mfu = r.model_gflops / (o.peak_tflops * 1e3);
+  r.parts = median_parts(parts);
   return r;
 }
 
@@ -337,6 +394,17 @@ int main(int argc, char** argv) {
                  "with N) or sinusoidal (none)")
       ->check(CLI::IsMember(kPositionKindNames.names()))
       ->capture_default_str();
+  app.add_option("--task", o.task_name,
+                 "classify: the CLS classifier; lm: a causal language model (model.causal, tied "
+                 "embeddings, vocabulary --vocab, loss over every next token, head and loss fused)")
+      ->check(CLI::IsMember({"classify", "lm"}))
+      ->capture_default_str();
+  app.add_option("--vocab", o.vocab, "vocabulary size (token ids are drawn from [1, vocab))")->capture_default_str();
+  app.add_option("--chunk", o.chunk, "--task lm: the causal attention's chunk (model.chunk)")->capture_default_str();
+  app.add_flag("--parts", o.parts,
+               "also time each part of the model, forward + backward (core/autograd/part_times.h): "
+               "columns embed_ms, attention_ms, ffn_ms, head_ms (head and loss), other_ms (LayerNorms, "
+               "residuals, the autograd engine), before note; with opt_ms the whole step");
   app.add_flag("--sgemm-peak", o.sgemm_peak, "also measure cblas_sgemm at 2048^3 (the GEMM peak)");
   app.add_option("--device", o.device_name, "cpu | cuda (CUDA device 0; model, batch and optimizer state there)")
       ->capture_default_str();
@@ -366,6 +434,11 @@ int main(int argc, char** argv) {
     o.precision = parse_precision(o.precision_name);
     o.recompute = kRecomputeNames.parse(o.recompute_name, "st-bench: --recompute");
     o.positions = kPositionKindNames.parse(o.positions_name, "st-bench: --positions");
+    o.lm = o.task_name == "lm";
+    ST_CHECK(o.vocab >= 2, "st-bench: --vocab must be at least 2, got ", o.vocab);
+    ST_CHECK(o.chunk >= 1, "st-bench: --chunk must be at least 1, got ", o.chunk);
+    ST_CHECK(!(o.lm && o.whole_step), "st-bench: --whole-step times the classifier only; leave out --task lm");
+    ST_CHECK(!(o.parts && o.whole_step), "st-bench: --parts times the model alone; leave out --whole-step");
     o.device = resolve_device(o.device_name);
     if (!o.device.is_cpu() && app.get_option("--memory-budget")->count() == 0) o.memory_gib = 120.0;
     for (int64_t n : o.n) for_shape(o, n);  // every N divides --tokens-per-step, checked up front
@@ -375,11 +448,15 @@ int main(int argc, char** argv) {
     ThreadDecision threads = apply_threads_alone(o.threads);
     o.threads = threads.threads;
     std::fprintf(stderr, "st-bench: d %lld, %lld layers, %lld heads, d_ff %lld, batch %s, %d threads (%s), "
-                 "dropout 0, pre-LN classifier, %s positions, AdamW, recompute %s; %d warm-up + %d measured steps per shape\n",
+                 "dropout 0, pre-LN %s, %s positions, AdamW, recompute %s; %d warm-up + %d measured steps per shape\n",
                  (long long)o.d, (long long)o.layers, (long long)o.heads, (long long)(o.ff_mult * o.d),
                  o.tokens_per_step > 0 ? (std::to_string(o.tokens_per_step) + " / N").c_str()
                                        : std::to_string(o.batch).c_str(),
-                 o.threads, name_of(threads.source), o.positions_name.c_str(), o.recompute_name.c_str(), o.warmup,
+                 o.threads, name_of(threads.source),
+                 o.lm ? ("causal LM (chunk " + std::to_string(o.chunk) + ", tied embeddings, vocab " +
+                         std::to_string(o.vocab) + ")").c_str()
+                      : "classifier",
+                 o.positions_name.c_str(), o.recompute_name.c_str(), o.warmup,
                  o.steps);
     if (!o.device.is_cpu()) {  // the model's softmax attention takes the fused path where this says ""
       PrecisionScope scope(o.precision);
@@ -398,7 +475,9 @@ int main(int argc, char** argv) {
     // large N) keeps the rows before it.
     std::string header = "kind,n,d,layers,heads,batch,threads,params,status,tokens_per_s,fwd_ms,bwd_ms,opt_ms,"
                          "step_ms,peak_bytes,bytes_per_token,gemm_gflops,gemm_share,model_gflops,";
-    header += o.extended() ? "device,precision,step_tflop,mfu,note" : "note";
+    if (o.extended()) header += "device,precision,step_tflop,mfu,";
+    if (o.parts) header += "embed_ms,attention_ms,ffn_ms,head_ms,other_ms,";
+    header += "note";
     std::string out = header + "\n";
     std::fputs(out.c_str(), stdout);
     std::fflush(stdout);
@@ -455,6 +534,15 @@ int main(int argc, char** argv) {
         if (o.extended()) {
           std::snprintf(buf, sizeof buf, "%s,%s,%.4f,%.4f,", o.device.is_cpu() ? "cpu" : "cuda",
                         precision_name(o.precision), step_flops(os, kind, n) / 1e12, r.mfu);
+          line += buf;
+        }
+        if (o.parts) {
+          auto ms = [&](ModelPart p) {
+            size_t i = static_cast<size_t>(p);
+            return r.parts.forward[i] + r.parts.backward[i];
+          };
+          std::snprintf(buf, sizeof buf, "%.2f,%.2f,%.2f,%.2f,%.2f,", ms(ModelPart::Embedding),
+                        ms(ModelPart::Attention), ms(ModelPart::Ffn), ms(ModelPart::Head), ms(ModelPart::Other));
           line += buf;
         }
         line += r.note + "\n";

@@ -5,8 +5,9 @@ namespace st {
 
 ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out, const Tensor& targets,
                            const ProcessGrid& grid, Communicator& world) {
-  Tensor local_sum, local_count;
-  if (out.logits.defined()) local_sum = model.loss_sum(out.logits, targets, &local_count);
+  Tensor local_sum, local_count, hits;
+  bool embedding = model.config().task == TaskKind::Embedding;
+  if (out.has_output()) local_sum = model.loss_sum(out, targets, &local_count, embedding ? nullptr : &hits);
   Device device = local_sum.defined() ? local_sum.device() : out.zero_loss.device();
   // (2) f64 on the device: this rank's [loss sum, counted], then the world's.
   Tensor totals = local_sum.defined()
@@ -19,6 +20,7 @@ ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out,
   Tensor at_least_one = add_scalar(relu(add_scalar(count, -1.0)), 1.0);
   ParallelLoss res;
   res.counted = count.reshape({});
+  if (hits.defined()) res.local_hits = concat({hits.reshape({1}), local_count.reshape({1})}, 0);
   res.mean = div(sum, at_least_one).reshape({});
   if (local_sum.defined()) {
     Tensor dp = Tensor::full({1}, static_cast<double>(grid.dp_size()), DType::F64, device);

@@ -17,6 +17,10 @@ struct ParallelLoss {
   Tensor root;     // call backward() on this, on every rank
   Tensor mean;     // () f64: the global mean loss (same on every rank; 0 when nothing is counted)
   Tensor counted;  // () f64: targets counted over all ranks
+  // (2) f64, this rank's [targets whose first largest logit is theirs, counted targets], from the
+  // loss's own pass (classification, retrieval, language models); undefined for the embedding
+  // task and on ranks without output.
+  Tensor local_hits;
 };
 
 ParallelLoss parallel_loss(const SimpleTronModel& model, const ModelOutput& out, const Tensor& targets,

@@ -119,15 +119,15 @@ int main(int argc, char** argv) {
       BatchPadding padding = batch_padding(b);
       ctx.may_pad = padding.any;
       ctx.padding_at_end = padding.at_end;
-      Tensor logits = model.forward(on_device(b.inputs), on_device(b.inputs2), ctx);
+      ModelOutput out = model.run(on_device(b.inputs), on_device(b.inputs2), ctx);
       Tensor targets = on_device(lm ? SimpleTronModel::next_token_targets(b.inputs) : b.labels);
-      Tensor n;
-      loss_sum += model.loss_sum(logits, targets, &n).item();
+      Tensor n, hits;  // a language model's head and loss run fused: no (B, N, V) logits
+      loss_sum += model.loss_sum(out, targets, &n, &hits).item();
       counted += n.item();
-      Tensor rows = logits.reshape({-1, logits.size(-1)}), labels = targets.reshape({-1});
-      right += argmax_hits(rows, labels, model.ignored_target()).item();
-      acc_n += count_not_equal(labels, model.ignored_target()).item();
+      right += hits.item();
+      acc_n += n.item();
       if (!dump.empty()) {
+        Tensor logits = model.logits(out);
         int64_t per = logits.numel() / logits.size(0);
         per_example = Shape(logits.shape().begin() + 1, logits.shape().end());
         auto l = logits.contiguous().to_vector<float>();

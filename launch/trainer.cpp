@@ -210,16 +210,16 @@ struct Trainer::Impl {
   bool embedding() const { return cfg.model.task == TaskKind::Embedding; }
   // Name of the second metric: argmax accuracy, or mean cosine to the teacher (embedding).
   const char* metric_name() const { return embedding() ? "cosine" : "accuracy"; }
-  // The metric's (sum, count) as a (2) f64 tensor on the device: argmax hits and counted
-  // targets (nothing is read back), or for the embedding task the cosines and counted rows.
-  Tensor metric_counts(const Tensor& logits, const Tensor& targets) const {
+  // The metric's (sum, count) as a (2) f64 tensor on the device (nothing is read back): for the
+  // embedding task the cosines to the teacher and the counted rows; otherwise `hits`, the argmax
+  // hits and counted targets the loss's own pass gave; zeros on a rank without output.
+  Tensor metric_counts(const ModelOutput& out, const Tensor& targets, const Tensor& hits) const {
+    if (!out.has_output()) return on_device(Tensor::zeros({2}, DType::F64));
     if (embedding()) {
-      auto [total, counted] = cosine_counts(logits, targets);
+      auto [total, counted] = cosine_counts(out.logits, targets);
       return on_device(Tensor::from_vector<double>({total, counted}, {2}));
     }
-    Tensor rows = logits.detach().reshape({-1, logits.size(-1)}), labels = targets.reshape({-1});
-    int32_t ignore = model->ignored_target();
-    return concat({argmax_hits(rows, labels, ignore).reshape({1}), count_not_equal(labels, ignore).reshape({1})}, 0);
+    return hits;
   }
   void setup_teacher();
   void initialise_weights();
@@ -847,10 +847,11 @@ std::pair<double, double> Trainer::Impl::evaluate(Loader& loader, double* loss_o
     set_padding(b, ctx);
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
-    if (out.logits.defined()) {
-      Tensor counted;
-      Tensor loss = model->loss_sum(out.logits, targets, &counted).to(DType::F64).reshape({1});
-      Tensor batch = concat({loss, counted.reshape({1}), metric_counts(out.logits, targets)}, 0);
+    if (out.has_output()) {
+      Tensor counted, hits;
+      Tensor loss = model->loss_sum(out, targets, &counted, embedding() ? nullptr : &hits).to(DType::F64).reshape({1});
+      if (hits.defined()) hits = concat({hits.reshape({1}), counted.reshape({1})}, 0);
+      Tensor batch = concat({loss, counted.reshape({1}), metric_counts(out, targets, hits)}, 0);
       sums = sums.defined() ? add(sums, batch) : batch;
     }
   }
@@ -987,7 +988,7 @@ Trainer::Impl::StepResult Trainer::Impl::train_step(int64_t step) {
     ModelOutput out = model->run(on_device(b.inputs), on_device(b.inputs2), ctx);
     Tensor targets = targets_for(b);
     ParallelLoss pl = parallel_loss(*model, out, targets, grid, *grad_comm);
-    Tensor metric = out.logits.defined() ? metric_counts(out.logits, targets) : on_device(Tensor::zeros({2}, DType::F64));
+    Tensor metric = metric_counts(out, targets, pl.local_hits);
     Tensor micro_sums = concat({pl.mean.reshape({1}), metric}, 0);
     sums = sums.defined() ? add(sums, micro_sums) : micro_sums;
     forward.end();

@@ -23,22 +23,7 @@ if [[ ! -x $BUILD/bench/st-bench ]]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DST_CUDA=OFF >/dev/null
   cmake --build "$BUILD" -j"$(nproc)" --target st-bench >/dev/null
 fi
-# PyTorch from PyPI (the ordinary package index; its wheel is built for CUDA and runs on the CPU,
-# several GB with its dependencies), into a virtual environment of its own unless the python3
-# given (PYTHON) already imports it.
-PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c "import torch" 2>/dev/null; then
-  venv=${TORCH_VENV:-.cache/venv-torch}
-  if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-    echo "bench_vs_torch: torch is not importable; installing it from PyPI into $venv (several GB)" >&2
-    if ! { python3 -m venv "$venv" && "$venv/bin/python" -m pip install --quiet torch numpy; }; then
-      echo "bench_vs_torch: could not install torch into $venv (python3 -m venv, then pip install torch)." >&2
-      echo "  Install it yourself (python3 -m pip install torch) and rerun with PYTHON=that python3." >&2
-      exit 1
-    fi
-  fi
-  PYTHON="$venv/bin/python"
-fi
+PYTHON=$(bash scripts/torch_python.sh)  # one that imports torch (installed from PyPI if need be)
 
 mkdir -p "$OUT"
 rm -f "$OUT"/ours_*.csv "$OUT"/torch_*.csv

@@ -1,5 +1,6 @@
 // Graph recording, the backward engine, and the Tensor methods that touch autograd state.
 #include "core/autograd/autograd.h"
+#include "core/autograd/part_times.h"
 
 #include <atomic>
 #include <map>
@@ -64,6 +65,7 @@ Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs
   auto node = std::make_shared<Node>();
   node->sequence = ++g_sequence;
   node->name = name;
+  node->part = static_cast<uint8_t>(current_model_part());
   node->backward = std::move(fn);
   for (const Tensor& t : inputs) {
     node->next.push_back(edge_of(t));
@@ -289,7 +291,10 @@ void run_engine(const std::shared_ptr<Node>& start, const Tensor& grad, bool ret
     if (g.defined()) {
       ST_CHECK(n->backward, "backward: the graph through '", n->name,
                "' was already freed; pass retain_graph=true to backward twice");
-      grads = n->backward(g);
+      {
+        PassScope timed(Pass::Backward, static_cast<ModelPart>(n->part));
+        grads = n->backward(g);
+      }
       ST_CHECK(grads.size() == n->next.size(), "backward of '", n->name, "' returned ",
                grads.size(), " gradients for ", n->next.size(), " inputs");
     }
@@ -311,6 +316,7 @@ void run_engine(const std::shared_ptr<Node>& start, const Tensor& grad, bool ret
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  PassScope backward_pass(Pass::Backward, ModelPart::Other);  // the engine's own work: backward, other
   check_root(root, grad);
   run_engine(edge_of(root), grad, retain_graph, nullptr);
 }

@@ -42,6 +42,7 @@ struct Node {
   Shape output_shape;
   DType output_dtype = DType::F32;
   Device output_device;
+  uint8_t part = 0;  // the ModelPart current when it was recorded (core/autograd/part_times.h)
 };
 
 // Records `fn` as the backward of `output` computed from `inputs` when grad mode is on and some

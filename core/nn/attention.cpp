@@ -1,6 +1,7 @@
 // The attention module: projections, then one of the kinds of attention_kinds.h.
 #include "core/nn/attention.h"
 
+#include "core/autograd/part_times.h"
 #include "core/nn/attention_kinds.h"
 #include "core/ops/ops.h"
 
@@ -25,6 +26,7 @@ Attention::Attention(const ModelConfig& cfg, InitStream& init)
 
 Tensor Attention::forward(const Tensor& x, const AttentionMasks& masks, const RunContext& ctx,
                           bool first_row_only) const {
+  PartScope part(ModelPart::Attention);
   ST_CHECK(!(first_row_only && cfg_.causal), "attention: first_row_only needs non-causal attention");
   Tensor xq = first_row_only ? x.narrow(1, 0, 1) : x;              // (B, Nq, d)
   Tensor Q = q->forward(xq), K = k->forward(x), V = v->forward(x);  // (B, *, H*d_h)

@@ -19,13 +19,13 @@ Tensor noncausal(const Tensor& Q, const Tensor& K, const Tensor& V, const Attent
   return heads_apply(Q, S);                                          // (B, Nq, H*d_h)
 }
 
+// Causal: the heads read and written in the projection layout too (on the CPU; CUDA permutes).
 Tensor causal(const Tensor& Q, const Tensor& K, const Tensor& V, const AttentionArgs& a) {
   int64_t H = a.cfg.heads;
-  Tensor q = split_heads(Q, H), k = split_heads(K, H), v = split_heads(V, H);  // (B, H, N, d_h)
-  // Earlier ranks' tokens enter as the initial state: the sum of their K^T V.
+  // Earlier ranks' tokens enter as the initial state: the sum of their K^T V (B, H, d_h, d_h).
   Tensor S0;
-  if (a.ctx.sequence_parallel()) S0 = exclusive_prefix_sum(matmul(k.transpose(2, 3), v), *a.ctx.sp);
-  return merge_heads(simpletron_causal(q, k, v, a.masks.position_scale, a.cfg.chunk, S0));
+  if (a.ctx.sequence_parallel()) S0 = exclusive_prefix_sum(heads_state(K, V, H), *a.ctx.sp);
+  return simpletron_causal_heads(Q, K, V, H, a.masks.position_scale, a.cfg.chunk, S0);  // (B, N, H*d_h)
 }
 
 }  // namespace

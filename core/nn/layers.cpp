@@ -1,6 +1,8 @@
 // Linear, LayerNorm, Dropout sites and the FFN.
 #include "core/nn/layers.h"
 
+#include "core/autograd/part_times.h"
+
 namespace st {
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias, InitStream& init) {
@@ -74,6 +76,7 @@ FeedForward::FeedForward(int64_t d, int64_t d_ff, float dropout, FfnActivation a
 }
 
 Tensor FeedForward::forward(const Tensor& x, const RunContext& ctx) const {
+  PartScope part(ModelPart::Ffn);
   Tensor a;  // (B, N, d_ff)
   if (act_ == FfnActivation::GeluTanh || act_ == FfnActivation::GeluErf) {
     // fc1's product without its bias, then bias + GELU in one kernel (same parameters).

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/ops/ops.h"
+
 namespace st {
 
 ActivationEstimate estimate_activations(const ModelConfig& cfg, int64_t batch, int64_t positions, int64_t sp,
@@ -38,6 +40,15 @@ ActivationEstimate estimate_activations(const ModelConfig& cfg, int64_t batch, i
   } else {
     e.saved = layers * layer;
     e.transient = transient;
+  }
+  if (cfg.task == TaskKind::LanguageModel) {
+    // The head and loss run fused (core/ops/lm_head_loss.cpp): each token keeps its loss and
+    // log-sum-exp; at most two blocks of logits (rows x vocab) exist at a time, after the blocks'
+    // forward and before their backward.
+    const double V = static_cast<double>(cfg.vocab_size);
+    const double rows = static_cast<double>(lm_head_block_rows(static_cast<int64_t>(tokens), cfg.vocab_size));
+    e.saved += tokens * 2.0 * 4.0;
+    e.transient = std::max(e.transient, 2.0 * rows * V * 4.0);
   }
   return e;
 }

@@ -1,6 +1,7 @@
 // The activation memory one process plans for per micro-batch, before anything is allocated
 // (train.memory_limit, --dry-run, st-bench). Counted in bytes: what the blocks save for backward,
-// plus the largest transient buffer. Rough for the blocks (about 20 d + 2 d_ff floats per token
+// plus the largest transient buffer. A language model adds its fused head: two floats per token
+// and at most two blocks of logits at a time (core/ops/lm_head_loss.cpp). Rough for the blocks (about 20 d + 2 d_ff floats per token
 // and layer), exact in its dependence on N for the softmax attention:
 // - unfused: the (B, H, N, N) f32 probabilities saved per layer, plus three such buffers at a time;
 // - fused (cuDNN): O(N) per layer (bf16 q, k, v, o and f32 row statistics) when every

@@ -2,6 +2,7 @@
 #include "core/nn/model.h"
 
 #include "core/autograd/autograd.h"
+#include "core/autograd/part_times.h"
 #include "core/comm/communicator.h"
 
 #include <algorithm>
@@ -73,6 +74,7 @@ Embeddings::Embeddings(const ModelConfig& cfg, InitStream& init) : cfg_(cfg), dr
 }
 
 Tensor Embeddings::forward(const Tensor& ids, const RunContext& ctx) const {
+  PartScope part(ModelPart::Embedding);
   int64_t B = ids.size(0), N = ids.size(1), d = cfg_.d_model;
   int64_t first = ctx.token_offset;
   ST_CHECK(first + N <= cfg_.max_len, "model: sequence positions [", first, ", ", first + N,
@@ -223,10 +225,9 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
                !ctx.sequence_parallel();
   switch (cfg_.task) {
     case TaskKind::LanguageModel: {
-      Tensor h = encode(ids, ctx);
-      Tensor w = lm_head.defined() ? lm_head : embed->tokens;
-      out.logits = matmul(h, w.transpose(0, 1));  // (B, N, vocab)
-      out.zero_loss = zero_loss_of(out.logits);
+      out.hidden = encode(ids, ctx);  // (B, N, d)
+      out.head_weight = lm_head.defined() ? lm_head : embed->tokens;  // (vocab, d)
+      out.zero_loss = add(zero_loss_of(out.hidden), zero_loss_of(out.head_weight));
       return out;
     }
     case TaskKind::Classification: {
@@ -234,6 +235,7 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
       Tensor h = encode(ids, ctx, &m, first);
       Tensor pooled = pool(h, m, ctx);
       if (ctx.first_in_sequence()) {
+        PartScope part(ModelPart::Head);
         Tensor z = activate(head_fc1->forward(pooled), cfg_.head_activation);
         out.logits = head_fc2->forward(z);
       }
@@ -274,7 +276,12 @@ ModelOutput SimpleTronModel::run(const Tensor& ids, const Tensor& ids2, const Ru
 }
 
 Tensor SimpleTronModel::forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const {
-  return run(ids, ids2, ctx).logits;
+  return logits(run(ids, ids2, ctx));
+}
+
+Tensor SimpleTronModel::logits(const ModelOutput& out) const {
+  if (out.logits.defined() || !out.hidden.defined()) return out.logits;
+  return matmul(out.hidden, out.head_weight.transpose(0, 1));  // (B, N, vocab)
 }
 
 Tensor SimpleTronModel::next_token_targets(const Tensor& ids) {
@@ -311,6 +318,31 @@ Tensor SimpleTronModel::loss_sum(const Tensor& logits, const Tensor& targets, Te
   }
   if (counted) *counted = count_not_equal(flat_targets, opt.ignore_index);
   return cross_entropy(flat_logits, flat_targets, opt);
+}
+
+Tensor SimpleTronModel::loss_sum(const ModelOutput& out, const Tensor& targets, Tensor* counted,
+                                 Tensor* hits) const {
+  ST_CHECK(out.has_output(), "model: loss_sum of a run without output on this process");
+  ST_CHECK(!hits || cfg_.task != TaskKind::Embedding, "model: the embedding task has no argmax hits");
+  if (!out.hidden.defined()) {
+    PartScope part(ModelPart::Head);
+    Tensor total = loss_sum(out.logits, targets, counted);
+    if (hits) *hits = argmax_hits(out.logits.detach(), targets.contiguous(), ignored_target());
+    return total;
+  }
+  int64_t B = out.hidden.size(0), N = out.hidden.size(1), d = out.hidden.size(2);
+  ST_CHECK(targets.dim() == 2 && targets.size(0) == B && targets.size(1) == N,
+           "model: language-model targets must be (", B, ", ", N, "), got ", targets.shape());
+  CrossEntropyOptions opt;
+  opt.label_smoothing = cfg_.label_smoothing;
+  opt.reduction = Reduction::Sum;
+  opt.ignore_index = ignored_target();  // padding
+  PartScope part(ModelPart::Head);
+  Tensor flat_targets = targets.contiguous().reshape({B * N});
+  if (counted) *counted = count_not_equal(flat_targets, opt.ignore_index);
+  LmHeadLoss res = lm_head_cross_entropy(out.hidden.reshape({B * N, d}), out.head_weight, flat_targets, opt);
+  if (hits) *hits = res.hits;
+  return res.loss;
 }
 
 Tensor SimpleTronModel::loss(const Tensor& logits, const Tensor& labels) const {

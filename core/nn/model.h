@@ -45,11 +45,16 @@ class Block : public Module {
 
 // What one forward pass produced on this process.
 struct ModelOutput {
-  // (B, classes) for classification/retrieval, (B, N, vocab) for language models, the
-  // normalised embedding (B, d) for the embedding task. Undefined on
-  // sequence-parallel ranks other than the first for classification/retrieval (the head runs
-  // where the CLS token / the pooled vector is).
+  // (B, classes) for classification/retrieval, the normalised embedding (B, d) for the
+  // embedding task. Undefined on sequence-parallel ranks other than the first for
+  // classification/retrieval (the head runs where the CLS token / the pooled vector is), and
+  // for language models (SimpleTronModel::logits makes theirs).
   Tensor logits;
+  // Language models: the last hidden states (B, N, d) and the head weight (V, d) (the token
+  // embedding when tied). Training never forms the (B, N, V) logits: loss_sum runs the head and
+  // the loss together over blocks of rows (lm_head_cross_entropy).
+  Tensor hidden, head_weight;
+  bool has_output() const { return logits.defined() || hidden.defined(); }
   // 0 * sum(output): a loss of exactly zero connected to this rank's whole graph. A rank without
   // logits (a later sequence-parallel rank of a classifier) calls backward() from it, so it still
   // runs its share of the backward pass and joins its collectives.
@@ -69,8 +74,10 @@ class SimpleTronModel : public Module {
   // ids (B, N) i32 (0 = padding); ids2 (B, N) for retrieval, else undefined. Under sequence
   // parallelism ids are this rank's columns (ctx.token_offset, ctx.sp).
   ModelOutput run(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const;
-  // run(...).logits: the single-process convenience.
+  // logits(run(...)): the single-process convenience.
   Tensor forward(const Tensor& ids, const Tensor& ids2, const RunContext& ctx) const;
+  // A run's logits: out.logits, or for a language model hidden @ head_weight^T (B, N, vocab).
+  Tensor logits(const ModelOutput& out) const;
   // Encoder output after the last block (and final LayerNorm): (B, N [+1], d); with
   // first_row_only, (B, 1, d): position 0 only, the last block skipping the other rows (exact:
   // rows do not mix after its attention). Not for causal models.
@@ -86,6 +93,11 @@ class SimpleTronModel : public Module {
   // ids aligned with logits (0 ignored). Embedding task: targets are the teacher's normalised
   // embeddings (B, d), the loss is the sum of 1 - cosine over rows whose target is not zero.
   Tensor loss_sum(const Tensor& logits, const Tensor& targets, Tensor* counted) const;
+  // loss_sum of a run's output (which must have one: out.has_output()), and in *hits (when
+  // given; not for the embedding task) the counted targets whose first largest logit is theirs,
+  // () f64. Language models run the head and the loss fused over blocks of rows, from the same
+  // logits for both, never whole in memory.
+  Tensor loss_sum(const ModelOutput& out, const Tensor& targets, Tensor* counted, Tensor* hits = nullptr) const;
   // The index a target takes to be ignored by loss_sum: 0 (padding) for language models, else -100.
   int32_t ignored_target() const;
   // Next-token targets of ids (B, N): ids shifted left, the last column 0 (ignored); on ids' device.

@@ -98,6 +98,41 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+namespace detail {
+
+void gemm_into(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
+  ST_CHECK(a.dim() == 2 && b.dim() == 2 && c.dim() == 2 && a.size(1) == b.size(0) &&
+               c.size(0) == a.size(0) && c.size(1) == b.size(1),
+           "gemm_into: shapes do not fit: ", a.shape(), " @ ", b.shape(), " into ", c.shape());
+  ST_CHECK(c.stride(1) == 1 || c.size(1) == 1, "gemm_into: output rows must be contiguous, got strides ",
+           c.strides());
+  int64_t M = c.size(0), N = c.size(1), K = a.size(1);
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (beta == 0.0) be(c).fill(c, 0.0);
+    return;
+  }
+  MatrixOperand oa = as_operand(a), ob = as_operand(b);
+  GemmArgs g;
+  g.m = M;
+  g.n = N;
+  g.k = K;
+  g.beta = beta;
+  g.dtype = a.dtype();
+  g.c_f32 = a.dtype() == DType::BF16;
+  g.trans_a = oa.trans;
+  g.a = oa.t.raw_data();
+  g.lda = oa.ld;
+  g.trans_b = ob.trans;
+  g.b = ob.t.raw_data();
+  g.ldb = ob.ld;
+  g.c = c.raw_data();
+  g.ldc = std::max<int64_t>(c.stride(0), N);
+  be(c).gemm(g);
+}
+
+}  // namespace detail
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   detail::check_same("matmul", a, b);
   detail::check_floating("matmul", a);

@@ -23,6 +23,19 @@ inline Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dt
 
 inline Backend& be(const Tensor& t) { return backend_for(t.device()); }
 
+// c (M, N) = a (M, K) @ b (K, N) + beta * c, no autograd (core/ops/matmul.cpp). a and b may be
+// transposed views; c may be a row block of a larger matrix (rows contiguous, any row stride).
+// bf16 a and b write an f32 c.
+void gemm_into(const Tensor& a, const Tensor& b, const Tensor& c, double beta);
+
+// Cross-entropy's label checks (core/ops/loss.cpp): labels i32 (rows) on `device`, each a class
+// of logits (rows, classes) or opt.ignore_index; smoothing in [0, 1]. Errors name `op`.
+void check_class_labels(const char* op, const Tensor& labels, const Shape& logits_shape, Device device,
+                        const CrossEntropyOptions& opt);
+// per_row (R) reduced as opt.reduction says: itself, its sum, or its sum over the rows whose
+// label is not ignored divided by their number (at least 1).
+Tensor reduce_rows(const Tensor& per_row, const Tensor& labels, const CrossEntropyOptions& opt);
+
 // Whether a matrix product on t runs with bf16 operands (compute precision bf16 and t f32).
 inline bool bf16_products(const Tensor& t) {
   return compute_precision() == Precision::BF16 && t.dtype() == DType::F32;

@@ -84,6 +84,23 @@ struct CrossEntropyOptions {
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
                      const CrossEntropyOptions& options = {});
 
+// The language-model head and its cross-entropy in one op (core/ops/lm_head_loss.cpp): rows h
+// (R, d), head weight w (V, d), labels i32 (R) ->
+//   loss = cross_entropy(h w^T, labels, options)   reduced as options.reduction says
+//   hits = () f64, argmax_hits(h w^T, labels, ignore_index), no gradient
+// computed `block_rows` rows at a time (0: lm_head_block_rows), so that neither the (R, V)
+// logits nor their gradient is ever whole in memory; backward recomputes each block's logits.
+struct LmHeadLoss {
+  Tensor loss;
+  Tensor hits;
+};
+LmHeadLoss lm_head_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& labels,
+                                 const CrossEntropyOptions& options = {}, int64_t block_rows = 0);
+// The automatic row block: as many rows as keep one block's logits within
+// kLmHeadBlockElements values (32 MiB of f32), at least 1, at most `rows`.
+constexpr int64_t kLmHeadBlockElements = int64_t(1) << 23;
+int64_t lm_head_block_rows(int64_t rows, int64_t vocab);
+
 // ---- labels and ids (no gradient; core/ops/labels.cpp) -------------------------------------
 // (x op value) as 1/0 in dtype out (f32, f64 or i32), x i32 of any shape.
 Tensor compare_scalar(const Tensor& x, CompareOp op, int32_t value, DType out);

@@ -1,5 +1,6 @@
-// The chunked causal SimpleTRON op (core/ops/simpletron/), in its sequential form (CPU) and its
-// chunk-parallel form (CUDA, run here on the CPU), equals the naive masked O(N^2) formula
+// The chunked causal SimpleTRON op (core/ops/simpletron/), in its sequential form (CPU), its
+// chunk-parallel form (CUDA, run here on the CPU) and the projection layout (B, N, H*d_h) that
+// the model calls, equals the naive masked O(N^2) formula
 //   Y = diag(s) (tril(Q K^T) V + Q S0)
 // forward and backward, for N in {1, 7, 64, 100, 1000} and chunk sizes {1, 16, 64}, in fp64.
 #include <gtest/gtest.h>
@@ -120,19 +121,62 @@ TEST(CausalChunked, ChunkParallelInitialStateMatchesNaiveAndGradchecks) {
   expect_initial_state_matches_naive_and_gradchecks(&simpletron_causal_chunk_parallel);
 }
 
-TEST(CausalChunked, ChunkParallelFormInBf16AgreesWithTheSequentialForm) {
-  // Both round the same q, k, v to bf16; the states they multiply by differ only in f32
-  // summation order before their own rounding to bf16 (2^-9 relative), so they agree to ~1e-2
-  // of the output's scale, while fp32 and bf16 differ by more than 1e-4.
+TEST(CausalChunked, Bf16RunsTheChunkParallelFormWithRoundedProducts) {
+  // Under compute precision bf16 both entry points take the chunk-parallel form, whose products
+  // round their operands to bf16 (the sequential form multiplies in f32): the same values as
+  // that form, and farther from fp32 than rounding alone.
   const int64_t B = 2, H = 2, N = 100, dh = 8;
   Tensor q = Tensor::randn({B, H, N, dh}, 31), k = Tensor::randn({B, H, N, dh}, 32);
   Tensor v = Tensor::randn({B, H, N, dh}, 33);
   Tensor s = causal_scales(N).to(DType::F32);
   Tensor full = simpletron_causal(q, k, v, s, 16);
   PrecisionScope bf16(Precision::BF16);
-  Tensor sequential = simpletron_causal(q, k, v, s, 16), parallel = simpletron_causal_chunk_parallel(q, k, v, s, 16);
-  EXPECT_LE(max_rel(parallel, sequential), 1e-2);
-  EXPECT_GT(max_rel(sequential, full), 1e-4) << "bf16 products must round";
+  Tensor rounded = simpletron_causal(q, k, v, s, 16), parallel = simpletron_causal_chunk_parallel(q, k, v, s, 16);
+  EXPECT_EQ(max_rel(rounded, parallel), 0.0);
+  EXPECT_GT(max_rel(rounded, full), 1e-4) << "bf16 products must round";
+  auto merged = [&](const Tensor& x) { return x.permute({0, 2, 1, 3}).reshape({B, N, H * dh}); };
+  Tensor heads = simpletron_causal_heads(merged(q), merged(k), merged(v), H, s, 16);
+  EXPECT_EQ(max_rel(heads, merged(parallel)), 0.0);
+}
+
+// The projection layout (B, N, H*d_h) against the naive formula on the permuted heads, forward
+// and backward, with an initial state; q, k, v are column blocks of one (B, N, 3 H d_h) tensor,
+// as a fused projection would give them.
+void expect_heads_layout_matches_naive(int64_t N, int64_t chunk) {
+  const int64_t B = 2, H = 3, dh = 4, HD = H * dh;
+  Tensor qkv = Tensor::randn({B, N, 3 * HD}, 41, 1.0, DType::F64).set_requires_grad(true);
+  Tensor s0 = Tensor::randn({B, H, dh, dh}, 42, 0.5, DType::F64).set_requires_grad(true);
+  Tensor qkv2 = qkv.detach().clone().set_requires_grad(true);
+  Tensor s02 = s0.detach().clone().set_requires_grad(true);
+  Tensor s = causal_scales(N);
+  Tensor w = Tensor::randn({B, N, HD}, 43, 1.0, DType::F64);
+  auto part = [&](const Tensor& x, int64_t i) { return x.narrow(2, i * HD, HD); };
+  auto split = [&](const Tensor& x) { return x.reshape({B, N, H, dh}).permute({0, 2, 1, 3}); };
+  Tensor y1 = simpletron_causal_heads(part(qkv, 0), part(qkv, 1), part(qkv, 2), H, s, chunk, s0);
+  Tensor y2 = naive_causal(split(part(qkv2, 0)), split(part(qkv2, 1)), split(part(qkv2, 2)), s, s02)
+                  .permute({0, 2, 1, 3})
+                  .reshape({B, N, HD});
+  EXPECT_LE(max_rel(y1, y2), 1e-12) << "forward";
+  sum_all(mul(y1, w)).backward();
+  sum_all(mul(y2, w)).backward();
+  EXPECT_LE(max_rel(qkv.grad(), qkv2.grad()), 1e-12) << "dQ, dK, dV";
+  EXPECT_LE(max_rel(s0.grad(), s02.grad()), 1e-12) << "dS0";
+}
+
+TEST_P(CausalChunked, HeadsLayoutMatchesNaiveForwardAndBackward) {
+  expect_heads_layout_matches_naive(GetParam().n, GetParam().chunk);
+}
+
+TEST(CausalChunked, HeadsLayoutGradchecks) {
+  const int64_t B = 2, H = 2, N = 9, dh = 3;
+  auto leaf = [&](const Shape& shape, uint64_t seed) {
+    return Tensor::randn(shape, seed, 1.0, DType::F64).set_requires_grad(true);
+  };
+  Tensor s = causal_scales(N);
+  GradcheckResult r = gradcheck(
+      [&](const std::vector<Tensor>& x) { return simpletron_causal_heads(x[0], x[1], x[2], H, s, 4, x[3]); },
+      {leaf({B, N, H * dh}, 51), leaf({B, N, H * dh}, 52), leaf({B, N, H * dh}, 53), leaf({B, H, dh, dh}, 54)});
+  EXPECT_TRUE(r.ok) << r.message;
 }
 
 TEST(CausalChunked, SplitSequenceWithCarriedStateEqualsWhole) {
@@ -156,6 +200,10 @@ TEST(CausalChunked, BadArgumentsAreClearErrors) {
   EXPECT_THROW(simpletron_causal(q, q, q, Tensor::ones({3}), 2), Error);
   EXPECT_THROW(simpletron_causal_chunk_parallel(q, q, q, Tensor::ones({4}), 0), Error);
   EXPECT_THROW(simpletron_causal_chunk_parallel(q, q, q, Tensor::ones({3}), 2), Error);
+  Tensor x = Tensor::zeros({1, 4, 6});
+  EXPECT_THROW(simpletron_causal_heads(x, x, x, 4, Tensor::ones({4}), 2), Error);  // 6 columns, 4 heads
+  EXPECT_THROW(simpletron_causal_heads(x, x, x, 2, Tensor::ones({4}), 2, Tensor::zeros({1, 2, 2, 2})), Error);
+  EXPECT_THROW(simpletron_causal_heads(x, x, q, 2, Tensor::ones({4}), 2), Error);
 }
 
 }  // namespace

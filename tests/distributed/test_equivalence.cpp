@@ -179,7 +179,8 @@ int64_t sp_bytes(const ProcessGrid& grid, const ModelConfig& cfg, int64_t n) {
   Tensor mine = ids.narrow(1, grid.column_begin(n), grid.column_count(n)).contiguous();
   grid.sp().reset_bytes_sent();
   ModelOutput out = m.run(mine, Tensor(), ctx);
-  Tensor root = out.logits.defined() ? sum_all(out.logits) : out.zero_loss;
+  Tensor logits = m.logits(out);
+  Tensor root = logits.defined() ? sum_all(logits) : out.zero_loss;
   root.backward();
   return grid.sp().bytes_sent();
 }

@@ -6,7 +6,8 @@
 // and backward side by side in each file:
 //   noncausal.cpp              heads_state (S = K^T V) and heads_apply (Y = Q S) per head
 //   causal.cpp                 simpletron_causal: the argument checks and the choice of form
-//   causal_sequential.cpp      a loop over chunks (the CPU form), O(N + d_h^2) memory
+//   causal_sequential.cpp      a loop over chunks in the projection layout (the CPU form),
+//                              O(N + H d_h^2) memory
 //   causal_chunk_parallel.cpp  every chunk at once in batched GEMMs (the CUDA form)
 // The scale s, padding, the state dropout and the sequence-parallel all-reduce of S are applied
 // by the caller (core/nn/attention_simpletron.cpp). The GEMMs run on Backend::gemm
@@ -31,11 +32,23 @@ Tensor heads_apply(const Tensor& q, const Tensor& s);
 //   y_t = scales_t * q_t (S0 + sum_{j <= t} k_j v_j^T)   (B, H, N, d_h)
 // computed in chunks of `chunk` tokens. initial_state S0 (B, H, d_h, d_h) is the sum of earlier
 // tokens' states (the earlier sequence-parallel ranks); undefined = 0. Runs the sequential form
-// on the CPU and the chunk-parallel form on CUDA; both give the same result up to rounding.
+// on the CPU and the chunk-parallel form on CUDA (and under compute precision bf16); both give
+// the same result up to rounding.
 Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& scales,
                          int64_t chunk, const Tensor& initial_state = Tensor());
-// The sequential form: per chunk c, O_c = Q_c S + tril(Q_c K_c^T) V_c, then S += K_c^T V_c.
-// Backward runs a prefix pass (dQ) and a suffix pass (dK, dV, dS0): O(N + d_h^2) memory.
+// The same op in the projection layout: q, k, v (B, N, H*d_h), head h = columns
+// [h d_h, (h+1) d_h), initial state (B, H, d_h, d_h) -> y (B, N, H*d_h). On the CPU the
+// sequential form reads and writes the heads in place (no permutes); on CUDA, and under compute
+// precision bf16, the chunk-parallel form on permuted views.
+Tensor simpletron_causal_heads(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                               const Tensor& scales, int64_t chunk, const Tensor& initial_state = Tensor());
+// The sequential form (CPU, f32 or f64): per chunk c, O_c = Q_c S + tril(Q_c K_c^T) V_c, then
+// S += K_c^T V_c, every GEMM batched over the heads. Backward runs a prefix pass (dQ) and a
+// suffix pass (dK, dV, dS0): O(N + H d_h^2) memory beyond inputs and outputs.
+Tensor simpletron_causal_heads_sequential(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                                          const Tensor& scales, int64_t chunk,
+                                          const Tensor& initial_state = Tensor());
+// The sequential form on (B, H, N, d_h): the projection layout of B*H one-head examples.
 Tensor simpletron_causal_sequential(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& scales, int64_t chunk,
                                     const Tensor& initial_state = Tensor());
