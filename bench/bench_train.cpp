@@ -147,8 +147,11 @@ ModelConfig config_for(const Options& o, AttentionKind kind, int64_t n) {
 
 // Training FLOPs of one step (core/nn/flops.h: forward 2 per multiply-add, backward twice the
 // forward) over batch sequences of n tokens and the CLS (the classifier) or of n tokens (the LM).
+// Positions per sequence: the n tokens, and the CLS for the classifier.
+int64_t positions(const Options& o, int64_t n) { return o.lm ? n : n + 1; }
+
 double step_flops(const Options& o, AttentionKind kind, int64_t n) {
-  return training_flops(config_for(o, kind, n), o.batch, o.lm ? n : n + 1);
+  return training_flops(config_for(o, kind, n), o.batch, positions(o, n));
 }
 
 // Peak-memory estimate (bytes) before running: parameters x 4 (value, grad, m, v) and the
@@ -161,8 +164,8 @@ double estimate_bytes(const Options& o, AttentionKind kind, int64_t n, int64_t p
   path.fused = kind == AttentionKind::Softmax && o.fused_softmax;
   if (path.fused)
     path.dp_workspace_bytes = static_cast<double>(fused_attention_dp_workspace_bytes(
-        o.batch, o.heads, n + 1, n + 1, !o.nondeterministic, o.device.index));
-  return 4.0 * 4.0 * double(params) + estimate_activations(cfg, o.batch, n + 1, 1, path, o.recompute).total();
+        o.batch, o.heads, positions(o, n), positions(o, n), !o.nondeterministic, o.device.index));
+  return 4.0 * 4.0 * double(params) + estimate_activations(cfg, o.batch, positions(o, n), 1, path, o.recompute).total();
 }
 
 struct Row {

@@ -113,6 +113,11 @@ Tensor chunk_scores(Backend& be, const Layout& l, const void* x, const void* y, 
   return mul(a, tril.get(L));
 }
 
+// S += K_c^T V_c for every head: a chunk of L rows added into the state at ps (H, d_h, d_h).
+void add_chunk_state(Backend& be, const Layout& l, const void* kc, const void* vc, int64_t L, void* ps) {
+  heads_gemm(be, l, l.dh, l.dh, L, l.rows_t(kc), l.rows(vc), ps, l.dh, l.dh * l.dh, 1.0);
+}
+
 // Example b's running state, starting from its initial state (or zeros): (1, H, d_h, d_h).
 Tensor initial_state_of(const Tensor& S0, int64_t b, const Layout& l) {
   return S0.defined() ? S0.narrow(0, b, 1).clone() : Tensor::zeros({1, l.H, l.dh, l.dh}, l.dtype, Device::cpu());
@@ -145,8 +150,7 @@ Tensor causal_sequential(const char* op, const Tensor& q, const Tensor& k, const
         Tensor A = chunk_scores(be, l, qc, kc, L, *tril);
         heads_gemm(be, l, L, l.dh, L, l.square(A.raw_data(), L), l.rows(vc), oc, l.ld, l.head_stride, 0.0);
         heads_gemm(be, l, L, l.dh, l.dh, l.rows(qc), l.square(ps, l.dh), oc, l.ld, l.head_stride, 1.0);
-        if (c + 1 < ch.count())
-          heads_gemm(be, l, l.dh, l.dh, L, l.rows_t(kc), l.rows(vc), ps, l.dh, l.dh * l.dh, 1.0);
+        if (c + 1 < ch.count()) add_chunk_state(be, l, kc, vc, L, ps);
       }
     }
     y = mul(O, s);  // y_t = s_t o_t; s (N, 1) meets the position axis in either layout
@@ -167,8 +171,7 @@ Tensor causal_sequential(const char* op, const Tensor& q, const Tensor& k, const
         Tensor dA = chunk_scores(be, l, doc, vc, L, *tril);
         heads_gemm(be, l, L, l.dh, L, l.square(dA.raw_data(), L), l.rows(kc), dqc, l.ld, l.head_stride, 0.0);
         heads_gemm(be, l, L, l.dh, l.dh, l.rows(doc), l.square_t(ps, l.dh), dqc, l.ld, l.head_stride, 1.0);
-        if (c + 1 < ch.count())
-          heads_gemm(be, l, l.dh, l.dh, L, l.rows_t(kc), l.rows(vc), ps, l.dh, l.dh * l.dh, 1.0);
+        if (c + 1 < ch.count()) add_chunk_state(be, l, kc, vc, L, ps);
       }
       void* pg = l.state(dS0, b);  // G, the sum over later chunks of Q^T dO
       for (int64_t c = ch.count() - 1; c >= 0; --c) {  // dK, dV
