@@ -49,5 +49,30 @@ TEST(Determinism, RepeatedRunsAreBitwiseIdentical) {
     EXPECT_TRUE(testing::bitwise_equal(a.values[i], b.values[i])) << "output " << i;
 }
 
+// A product whose output is under 512 on both sides but whose inner dimension is long (a weight
+// gradient X^T dY) is cut in two along its longer side (core/backend/cpu/cpu_gemm.cpp): in every
+// transpose case, with an odd size on each side, it gives the same bits with 1 and 2 threads,
+// and the values of the product in double.
+TEST(Determinism, TiledProductsMatchDoubleAndOneThread) {
+  const int64_t k = 600;
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{301, 299}, {299, 301}}) {  // rows, then columns in two
+    Tensor a = Tensor::randn({k, m}, 11), b = Tensor::randn({k, n}, 12);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Tensor lhs = ta ? a.transpose(0, 1) : a.transpose(0, 1).contiguous();               // (m, k)
+        Tensor rhs = tb ? b.transpose(0, 1).contiguous().transpose(0, 1) : b.contiguous();  // (k, n)
+        int before = num_threads();
+        set_num_threads(1);
+        Tensor one = matmul(lhs, rhs);
+        set_num_threads(2);
+        Tensor two = matmul(lhs, rhs);
+        set_num_threads(before);
+        EXPECT_TRUE(testing::bitwise_equal(one, two)) << m << " x " << n << " trans " << ta << tb;
+        Tensor exact = matmul(lhs.to(DType::F64), rhs.to(DType::F64));
+        EXPECT_LE(testing::rel_error(two.to(DType::F64), exact), 1e-5) << m << " x " << n << " trans " << ta << tb;
+      }
+  }
+}
+
 }  // namespace
 }  // namespace st
