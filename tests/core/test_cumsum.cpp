@@ -64,6 +64,22 @@ TEST(Cumsum, GradientsMatchFiniteDifferences) {
     }
 }
 
+TEST(Cumsum, WideRowsAreSummedLikeOneColumn) {
+  // Columns are summed in tiles of 64 adjacent ones (core/math/scan.h): 150 columns leave a
+  // partial tile; f32 results round the same double sums as the loop, so they are equal bitwise.
+  Tensor x = Tensor::randn({2, 9, 150}, 4);
+  std::vector<double> xv = x.to(DType::F64).to_vector<double>();
+  for (bool exclusive : {false, true})
+    for (bool reverse : {false, true}) {
+      std::vector<double> want = loop_cumsum(xv, 2, 9, 150, exclusive, reverse);
+      std::vector<float> got = cumsum(x, 1, exclusive, reverse).to_vector<float>();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_EQ(got[i], static_cast<float>(want[i])) << "exclusive " << exclusive << " reverse " << reverse
+                                                       << " element " << i;
+    }
+}
+
 TEST(Cumsum, ResultDoesNotDependOnTheThreadCount) {
   Tensor x = Tensor::randn({64, 300, 17}, 3);
   int before = num_threads();

@@ -1,8 +1,9 @@
 // CPU reductions. out(o, i) = sum_r x(o, r, i) over x viewed as (outer, r, inner).
 // Fixed blocking: each output is summed by one thread in index order, in double; a long single
 // reduction is cut into fixed 8192-element blocks whose partial sums are added in block order.
-// So the result never depends on the thread count. cumsum_axis: running sums along r, one
-// thread per (o, i) column, in index order (or reverse), in double.
+// So the result never depends on the thread count. cumsum_axis: running sums along r, in
+// index order (or reverse), in double, one thread per tile of 64 adjacent (o, i) columns.
+#include <algorithm>
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
@@ -65,10 +66,12 @@ void CpuBackend::cumsum_axis(const Tensor& x, int64_t outer, int64_t r, int64_t 
     using T = decltype(tag);
     const T* px = x.data<T>();
     T* po = out.data<T>();
+    const int64_t tiles = (inner + kScanTile - 1) / kScanTile;  // of adjacent columns
 #pragma omp parallel for if (outer * r * inner > cpu::kParallelGrain)
-    for (int64_t c = 0; c < outer * inner; ++c) {
-      int64_t o = c / inner, i = c % inner;
-      running_sum_column(px + o * r * inner + i, po + o * r * inner + i, r, inner, exclusive, reverse);
+    for (int64_t t = 0; t < outer * tiles; ++t) {
+      int64_t o = t / tiles, i = (t % tiles) * kScanTile;
+      running_sum_columns(px + o * r * inner + i, po + o * r * inner + i, r, inner,
+                          std::min(kScanTile, inner - i), exclusive, reverse);
     }
   });
 }
