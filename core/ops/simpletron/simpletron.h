@@ -43,8 +43,9 @@ Tensor simpletron_causal(const Tensor& q, const Tensor& k, const Tensor& v, cons
 Tensor simpletron_causal_heads(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
                                const Tensor& scales, int64_t chunk, const Tensor& initial_state = Tensor());
 // The sequential form (CPU, f32 or f64): per chunk c, O_c = Q_c S + tril(Q_c K_c^T) V_c, then
-// S += K_c^T V_c, every GEMM batched over the heads. Backward runs a prefix pass (dQ) and a
-// suffix pass (dK, dV, dS0): O(N + H d_h^2) memory beyond inputs and outputs.
+// S += K_c^T V_c, every GEMM batched over the heads. Backward runs a suffix pass (dK, dV, dS0
+// and dQ's intra-chunk term) and a prefix pass (dQ's state term): O(N + H d_h^2) memory beyond
+// inputs and outputs.
 Tensor simpletron_causal_heads_sequential(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
                                           const Tensor& scales, int64_t chunk,
                                           const Tensor& initial_state = Tensor());
