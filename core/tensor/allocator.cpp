@@ -1,6 +1,7 @@
 // CPU allocator (64-byte aligned) and the shared statistics bookkeeping.
 #include "core/tensor/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -29,8 +30,11 @@ void Allocator::record_free(size_t bytes) { in_use_.fetch_sub(static_cast<int64_
 
 namespace {
 // Blocks of at least kCacheMin bytes are kept on free for reuse by a later request of the same
-// rounded size, up to kCacheMax bytes in all: a training step allocates the same sizes every
-// step, and fresh large blocks would cost a page fault per 4 KiB page. Smaller blocks go
+// rounded size: a training step allocates the same sizes every step, and fresh large blocks
+// would cost a page fault per 4 KiB page. A freed block is kept while the cached bytes plus the
+// bytes in use stay within the larger of kCacheMax and the peak in use so far, so the cache
+// never holds the process above the peak a step has already reached (or 2 GiB), and a long
+// sequence whose step needs more than 2 GiB still finds its blocks again. Smaller blocks go
 // straight to malloc. Statistics count bytes held by tensors, not cached blocks.
 constexpr size_t kCacheMin = size_t(64) << 10;
 constexpr size_t kCacheMax = size_t(2) << 30;
@@ -61,7 +65,10 @@ class CpuAllocator final : public Allocator {
     size_t rounded = round_up(bytes);
     if (rounded >= kCacheMin) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (cached_bytes_ + rounded <= kCacheMax) {
+      MemoryStats now = stats();
+      size_t limit = std::max(kCacheMax, static_cast<size_t>(std::max<int64_t>(now.peak_bytes, 0)));
+      size_t in_use = static_cast<size_t>(std::max<int64_t>(now.bytes_in_use, 0));
+      if (in_use + cached_bytes_ + rounded <= limit) {
         cache_.emplace(rounded, p);
         cached_bytes_ += rounded;
         return;
