@@ -9,6 +9,28 @@
 
 namespace st {
 
+// One element of a running sum: out is the sum before (exclusive) or after (inclusive) adding in.
+template <class T>
+ST_HD void running_sum_step(double& acc, const T& in, T& out, bool exclusive) {
+  if (exclusive) {
+    out = static_cast<T>(acc);
+    acc += static_cast<double>(in);
+  } else {
+    acc += static_cast<double>(in);
+    out = static_cast<T>(acc);
+  }
+}
+
+template <class T>
+ST_HD void running_sum_column(const T* in, T* out, int64_t r, int64_t inner, bool exclusive,
+                              bool reverse) {
+  double acc = 0;
+  for (int64_t s = 0; s < r; ++s) {
+    int64_t k = reverse ? r - 1 - s : s;
+    running_sum_step(acc, in[k * inner], out[k * inner], exclusive);
+  }
+}
+
 // `width` adjacent columns (width <= kScanTile) at once, row by row: each column's sums are those
 // of running_sum_column, in the same order; on the CPU a tile of columns reads whole cache lines
 // where one column would read one value per line.
@@ -19,24 +41,8 @@ ST_HD void running_sum_columns(const T* in, T* out, int64_t r, int64_t inner, in
   double acc[kScanTile] = {};
   for (int64_t s = 0; s < r; ++s) {
     int64_t k = reverse ? r - 1 - s : s;
-    const T* row_in = in + k * inner;
-    T* row_out = out + k * inner;
-    for (int64_t j = 0; j < width; ++j) {
-      if (exclusive) {
-        row_out[j] = static_cast<T>(acc[j]);
-        acc[j] += static_cast<double>(row_in[j]);
-      } else {
-        acc[j] += static_cast<double>(row_in[j]);
-        row_out[j] = static_cast<T>(acc[j]);
-      }
-    }
+    for (int64_t j = 0; j < width; ++j) running_sum_step(acc[j], in[k * inner + j], out[k * inner + j], exclusive);
   }
-}
-
-template <class T>
-ST_HD void running_sum_column(const T* in, T* out, int64_t r, int64_t inner, bool exclusive,
-                              bool reverse) {
-  running_sum_columns(in, out, r, inner, 1, exclusive, reverse);
 }
 
 }  // namespace st
