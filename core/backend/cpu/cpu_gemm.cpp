@@ -2,9 +2,10 @@
 // bf16 operands (the mixed-precision products) are widened to f32 exactly and multiplied by
 // sgemm: the same rounded inputs and f32 accumulation as bf16 tensor cores, in another order.
 // C is f32 (c_f32) or bf16 (computed in f32, then rounded once).
-// Threads: C is cut into tiles by its shape alone (split_of), and the (batch item, tile) pairs
-// are shared among the OpenMP threads, each tile one single-threaded BLAS call. So every
-// element is computed by the same call whatever the thread count, and results are bitwise equal for any number of threads (OpenBLAS's own threading is
+// Threads: C is cut into blocks along its larger dimension by its shape alone (split_of), and
+// the (batch item, block) pairs are shared among the OpenMP threads, each block one
+// single-threaded BLAS call. So every element is computed by the same call whatever the thread
+// count, and results are bitwise equal for any number of threads (OpenBLAS's own threading is
 // not: on some CPUs its 1- and 2-thread sgemm differ in the last bits). Optional accounting of
 // flops and time for benchmarks (gemm_stats.h).
 #include <cblas.h>
@@ -111,32 +112,25 @@ void gemm_bf16(const GemmArgs& g, CpuBackend& cpu) {
 }  // namespace
 
 namespace {
-// C's tiles (a function of the shape alone, never of the thread count). The larger side is cut
-// into blocks of about 512 (a multiple of 16, at most 64 blocks). If that leaves one tile of at
-// least 2^24 multiply-adds, its longer side (if at least 256) is halved: a product with a small
-// output and a long inner dimension, such as a weight gradient X^T dY (d_in x d_out summed over
-// every token), then runs on two threads. Measured on 2 cores (docs/benchmarks.md, "GEMM
-// threading"), a 256 x 768 x 4096 product runs about 1.4x faster in two tiles; cutting products
-// that already have two tiles into eight was slower (each tile repacks its operands).
+// The split of C's larger dimension into blocks (a function of the shape alone, never of the
+// thread count): about 512 rows or columns each, a multiple of 16, at most 64 blocks. A product
+// that this leaves as one block but that holds at least 2^24 multiply-adds, with a larger side
+// of at least 256, is cut in two: a weight gradient X^T dY (d_in x d_out summed over every
+// token) then runs on two threads. On 2 cores (docs/benchmarks.md, "GEMM threading") a
+// 256 x 768 x 4096 product ran about 1.9x faster in two blocks; cutting products that already
+// have two blocks into more was slower (each block repacks the other operand).
 struct GemmSplit {
-  int64_t row_block, row_blocks, col_block, col_blocks;
-  int64_t tiles() const { return row_blocks * col_blocks; }
+  bool by_rows;
+  int64_t block, blocks;
 };
-// `blocks` blocks of dim, rounded up to a multiple of 16: sets *block, returns the block count.
-int64_t blocks_for(int64_t dim, int64_t blocks, int64_t* block) {
-  *block = ((dim + blocks - 1) / blocks + 15) / 16 * 16;
-  return (dim + *block - 1) / *block;
-}
 GemmSplit split_of(int64_t m, int64_t n, int64_t k) {
-  constexpr double kMinWork = double(int64_t{1} << 24);
-  int64_t rb = 1, cb = 1;
-  (m >= n ? rb : cb) = std::clamp<int64_t>(std::max(m, n) / 512, 1, 64);
-  if (rb * cb == 1 && double(m) * double(n) * double(k) >= kMinWork && std::max(m, n) >= 256)
-    (m >= n ? rb : cb) = 2;
-  GemmSplit s;
-  s.row_blocks = blocks_for(m, rb, &s.row_block);
-  s.col_blocks = blocks_for(n, cb, &s.col_block);
-  return s;
+  bool by_rows = m >= n;
+  int64_t dim = by_rows ? m : n;
+  int64_t blocks = std::clamp<int64_t>(dim / 512, 1, 64);
+  if (blocks == 1 && dim >= 256 && double(m) * double(n) * double(k) >= double(int64_t{1} << 24)) blocks = 2;
+  int64_t block = (dim + blocks - 1) / blocks;
+  block = (block + 15) / 16 * 16;
+  return {by_rows, block, (dim + block - 1) / block};
 }
 }  // namespace
 
@@ -150,23 +144,30 @@ void CpuBackend::gemm(const GemmArgs& g) {
   auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
   const GemmSplit split = split_of(g.m, g.n, g.k);
-  const int64_t tasks = g.batch * split.tiles();
+  const int64_t tasks = g.batch * split.blocks;
   cpu::dispatch_float(g.dtype, "gemm", [&](auto tag) {
     using T = decltype(tag);
     const T* a = static_cast<const T*>(g.a);
     const T* b = static_cast<const T*>(g.b);
     T* c = static_cast<T*>(g.c);
-    // One single-threaded BLAS call per (batch item, tile); the tiles are the threads' work.
+    // One single-threaded BLAS call per (batch item, block); the blocks are the threads' work.
     // OpenBLAS runs single-threaded inside an active OpenMP region (and at 1 thread outside one).
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
-      int64_t i = t / split.tiles(), tile = t % split.tiles();
-      int64_t r0 = (tile / split.col_blocks) * split.row_block, c0 = (tile % split.col_blocks) * split.col_block;
-      int64_t rows = std::min(split.row_block, g.m - r0), cols = std::min(split.col_block, g.n - c0);
-      // Rows [r0, r0 + rows) of op(A) and C, columns [c0, c0 + cols) of op(B) and C.
-      const T* ai = a + i * g.stride_a + (g.trans_a ? r0 : r0 * g.lda);
-      const T* bi = b + i * g.stride_b + (g.trans_b ? c0 * g.ldb : c0);
-      T* ci = c + i * g.stride_c + r0 * g.ldc + c0;
+      int64_t i = t / split.blocks, begin = (t % split.blocks) * split.block;
+      int64_t rows = g.m, cols = g.n;
+      const T* ai = a + i * g.stride_a;
+      const T* bi = b + i * g.stride_b;
+      T* ci = c + i * g.stride_c;
+      if (split.by_rows) {  // rows [begin, begin + rows) of op(A) and C
+        rows = std::min(split.block, g.m - begin);
+        ai += g.trans_a ? begin : begin * g.lda;
+        ci += begin * g.ldc;
+      } else {  // columns [begin, begin + cols) of op(B) and C
+        cols = std::min(split.block, g.n - begin);
+        bi += g.trans_b ? begin * g.ldb : begin;
+        ci += begin;
+      }
       if constexpr (std::is_same_v<T, float>) {
         cblas_sgemm(CblasRowMajor, ta, tb, rows, cols, g.k, static_cast<float>(g.alpha), ai, g.lda, bi, g.ldb,
                     static_cast<float>(g.beta), ci, g.ldc);
